@@ -1,0 +1,7 @@
+"""Prefect Blocks: where connection settings and secrets live (never in flow parameters)."""
+
+from blocks.aiq import AiqConnection
+from blocks.crm import CrmDatabase
+from blocks.store import StateStore
+
+__all__ = ["AiqConnection", "CrmDatabase", "StateStore"]

@@ -1,0 +1,2 @@
+"""Pure business rules: money, references, codes, validation of incoming sales, outcomes.
+No I/O, no Prefect, no zeep."""

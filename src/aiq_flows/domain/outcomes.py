@@ -1,0 +1,82 @@
+"""Where every input record ends, and the run report that proves nothing was lost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    ALREADY_PRESENT = "already_present"
+    HELD = "held"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+
+
+class CrmStatus(StrEnum):
+    """What is written back to the CRM; ``pending`` rows are picked up again by the next run."""
+
+    POSTED = "posted"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class SaleOutcome:
+    sale_id: int
+    reference: str | None
+    outcome: Outcome
+    external_reference: str | None = None
+    customer_code: str | None = None
+    gross_total: Decimal | None = None
+    currency: str | None = None
+    transaction_id: int | None = None
+    error_code: str | None = None
+    reason: str | None = None
+    retryable: bool = False
+
+    @property
+    def crm_status(self) -> CrmStatus:
+        if self.outcome in (Outcome.CREATED, Outcome.ALREADY_PRESENT):
+            return CrmStatus.POSTED
+        if self.outcome is Outcome.QUARANTINED:
+            return CrmStatus.QUARANTINED
+        if self.outcome is Outcome.HELD or self.retryable:
+            return CrmStatus.PENDING
+        return CrmStatus.FAILED
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    input_count: int
+    counts: dict[Outcome, int]
+
+    @property
+    def accounted_for(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def adds_up(self) -> bool:
+        return self.accounted_for == self.input_count
+
+
+class CountsDoNotAddUp(RuntimeError):
+    pass
+
+
+def summarize(outcomes: Iterable[SaleOutcome], input_count: int) -> RunSummary:
+    """Count outcomes per kind; each input must end in exactly one outcome."""
+    outcomes = list(outcomes)
+    seen = Counter(o.sale_id for o in outcomes)
+    repeated = sorted(sale_id for sale_id, n in seen.items() if n > 1)
+    if repeated:
+        raise CountsDoNotAddUp(f"sales with more than one outcome: {repeated[:20]}")
+    counts = {kind: 0 for kind in Outcome}
+    for outcome in outcomes:
+        counts[outcome.outcome] += 1
+    return RunSummary(input_count, counts)

@@ -1,0 +1,328 @@
+"""The AccountsIQ gateway: a typed client over zeep. The only place a SOAP call happens.
+
+- Endpoint bound per region or URL (the published WSDL hard-codes eu1).
+- Integration 1.1 `Login`, and a transparent re-login when AIQ answers ``HasExpired=true``: that
+  answer means the call was refused unprocessed, so repeating it is safe for reads and writes.
+- ``WSResult...`` envelopes unwrapped into models, or raised as typed errors (errors.py).
+- Transient failures of *reads* retried with exponential back-off (tenacity); *writes* never
+  retried blind: a write without an answer raises `AiqUnknownOutcome` for the caller to read back.
+- One pooled HTTP session, a timeout on every call, the WSDL parsed once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+import urllib3
+import zeep
+import zeep.exceptions
+import zeep.helpers
+from pydantic import BaseModel, ConfigDict, SecretStr
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from zeep.cache import SqliteCache
+from zeep.wsdl import Document
+
+from aiq_flows.gateway.errors import (
+    NOT_FOUND_CODES,
+    AiqAuthenticationError,
+    AiqBusinessError,
+    AiqNotFound,
+    AiqTransientError,
+    AiqUnknownOutcome,
+)
+from aiq_flows.gateway.models import (
+    BatchSalesInvoice,
+    Customer,
+    GLAccount,
+    TaxCode,
+    Transaction,
+    TransactionSummary,
+)
+from aiq_flows.gateway.schema import NAMESPACE, PATH_1_1, PORT_1_1
+from aiq_flows.gateway.wsdl import packaged_wsdl_path
+from aiq_flows.secrets import register_secret
+
+log = logging.getLogger(__name__)
+# zeep logs whole envelopes (keys and tokens included) at DEBUG: never let them through.
+logging.getLogger("zeep.transports").setLevel(logging.INFO)
+
+OK_STATUSES = frozenset({"Success", "Created"})
+# HTTP statuses that say the request was not processed, so even a write may be repeated.
+NOT_PROCESSED_HTTP = frozenset({429, 503})
+ZEEP_SETTINGS = zeep.Settings(strict=False, xml_huge_tree=False)
+
+
+def region_endpoint(region: str) -> str:
+    return f"https://{region}.accountsiq.com{PATH_1_1}"
+
+
+class AiqCredentials(BaseModel):
+    """Integration 1.1 credentials for one entity."""
+
+    model_config = ConfigDict(frozen=True)
+    company_id: str
+    partner_key: SecretStr
+    user_key: SecretStr
+
+
+class Authenticator(Protocol):
+    def token(self, service: Any, *, refresh: bool = False) -> str: ...
+
+
+class LoginAuthenticator:
+    """API 1.1: ``Login(companyID, partnerKey, userKey)`` gives a token; keep it until refused."""
+
+    def __init__(self, credentials: AiqCredentials) -> None:
+        self._credentials = credentials
+        self._token: str | None = None
+        register_secret(credentials.partner_key.get_secret_value())
+        register_secret(credentials.user_key.get_secret_value())
+
+    def token(self, service: Any, *, refresh: bool = False) -> str:
+        if self._token is None or refresh:
+            creds = self._credentials
+            result = service.Login(
+                companyID=creds.company_id,
+                partnerKey=creds.partner_key.get_secret_value(),
+                userKey=creds.user_key.get_secret_value(),
+            )
+            if not result:
+                raise AiqAuthenticationError(
+                    "Login",
+                    f"AccountsIQ gave no token for company {creds.company_id!r}: check the partner "
+                    "and user keys, the region and staging/production",
+                )
+            register_secret(result)
+            self._token = result
+        return self._token
+
+
+class _CheckedTransport(zeep.Transport):
+    """zeep's transport, but an HTTP error whose body is not XML (a proxy's 503 page, a gateway
+    timeout) is raised as a TransportError with its status, not fed to the lenient XML parser
+    (which would return None and crash)."""
+
+    def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> requests.Response:
+        response: requests.Response = super().post_xml(address, envelope, headers)
+        is_xml = "xml" in response.headers.get("Content-Type", "")
+        if response.status_code != 200 and not is_xml:
+            raise zeep.exceptions.TransportError(status_code=response.status_code,
+                                                 content=response.content[:200])
+        return response
+
+
+@functools.cache
+def _wsdl_document(location: str) -> Document:
+    """Parse a WSDL once per process. A remote one (a live ``?wsdl``) goes through zeep's
+    on-disk cache, so a worker does not download AccountsIQ's 800 KB document on every start."""
+    cache = SqliteCache(timeout=24 * 3600) if location.startswith(("http://", "https://")) else None
+    transport = zeep.Transport(cache=cache, timeout=60)
+    return Document(location, transport, settings=ZEEP_SETTINGS)
+
+
+def _plain(value: Any) -> Any:
+    return zeep.helpers.serialize_object(value, target_cls=dict)
+
+
+def _items(wrapper: Any, item: str) -> list[Any]:
+    """Unwrap an ASP.NET array (``{'Customer': [...]}``, or None when empty)."""
+    if not wrapper:
+        return []
+    return list(wrapper.get(item) or [])
+
+
+class AiqGateway:
+    """Typed AccountsIQ operations for one entity."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        authenticator: Authenticator,
+        *,
+        timeout: float = 60.0,
+        wsdl: str | Path | None = None,
+        read_attempts: int = 4,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self._auth = authenticator
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        transport = _CheckedTransport(session=self._session, timeout=timeout, operation_timeout=timeout)
+        client = zeep.Client(_wsdl_document(str(wsdl or packaged_wsdl_path())), transport=transport,
+                             settings=ZEEP_SETTINGS)
+        self._service = client.create_service(f"{{{NAMESPACE}}}{PORT_1_1}", endpoint_url)
+        self._read_attempts = read_attempts
+        self._backoff = backoff_seconds
+
+    @classmethod
+    def login(cls, endpoint_url: str, credentials: AiqCredentials, **kwargs: Any) -> AiqGateway:
+        return cls(endpoint_url, LoginAuthenticator(credentials), **kwargs)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- transport and envelope handling ---------------------------------------------------------
+
+    def _send(self, operation: str, write: bool, params: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            with translated_errors(operation, write):
+                return getattr(self._service, operation)(**params)
+        finally:
+            log.debug("AIQ %s took %.3fs", operation, time.perf_counter() - started)
+
+    def _token(self, refresh: bool) -> str:
+        with translated_errors("Login", write=False):
+            return self._auth.token(self._service, refresh=refresh)
+
+    def _call(self, operation: str, *, write: bool, result_key: str | None = None,
+              **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Call an operation that takes a token; return (result envelope, out-parameters)."""
+
+        def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
+            for refresh in (False, True):
+                token = self._token(refresh)
+                response = _plain(self._send(operation, write, {"token": token, **params}))
+                if isinstance(response, dict) and f"{operation}Result" in response:
+                    envelope = response.pop(f"{operation}Result") or {}
+                    out = response
+                else:
+                    envelope, out = response or {}, {}
+                if not envelope.get("HasExpired"):
+                    return envelope, out
+                log.info("AIQ token expired during %s; logging in again", operation)
+            raise AiqAuthenticationError(operation, "token refused again right after a fresh Login")
+
+        retrying = Retrying(
+            stop=stop_after_attempt(1 if write else self._read_attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=8),
+            retry=retry_if_exception_type(AiqTransientError),
+            reraise=True,
+        )
+        envelope, out = retrying(attempt)
+        status = envelope.get("Status")
+        if status not in OK_STATUSES:
+            code = envelope.get("ErrorCode") or "UNKNOWN"
+            error_type = AiqNotFound if code in NOT_FOUND_CODES else AiqBusinessError
+            raise error_type(operation, status or "Unknown", code, envelope.get("ErrorMessage"))
+        return envelope, out
+
+    def _result(self, operation: str, *, write: bool = False, **params: Any) -> Any:
+        envelope, _ = self._call(operation, write=write, **params)
+        return envelope.get("Result")
+
+    # --- customers -------------------------------------------------------------------------------
+
+    def get_customer(self, code: str) -> Customer | None:
+        try:
+            return Customer.model_validate(self._result("GetCustomer", customerCode=code))
+        except AiqNotFound:
+            return None
+
+    def get_active_customers(self) -> list[Customer]:
+        result = self._result("GetActiveCustomerList")
+        return [Customer.model_validate(c) for c in _items(result, "Customer")]
+
+    def new_customer_from_defaults(self) -> Customer:
+        return Customer.model_validate(self._result("GetNewCustomerFromDefaults"))
+
+    def update_customer(self, customer: Customer, *, create: bool) -> None:
+        self._call("UpdateCustomer", write=True, customer=customer.to_soap(), create=create)
+
+    # --- reference data --------------------------------------------------------------------------
+
+    def get_tax_codes(self) -> list[TaxCode]:
+        return [TaxCode.model_validate(t) for t in _items(self._result("GetTaxCodeList"), "Tax")]
+
+    def get_gl_accounts(self) -> list[GLAccount]:
+        rows = _items(self._result("GetGLAccountList"), "ArrayOfString")
+        return [GLAccount(code=pair["string"][0], name=pair["string"][1]) for pair in rows]
+
+    # --- batch sales invoices --------------------------------------------------------------------
+
+    def new_batch_sales_invoice(self, customer_code: str) -> BatchSalesInvoice:
+        result = self._result("GetNewBatchSalesInvoice", customerCode=customer_code)
+        result["Lines"] = _items(result.get("Lines"), "BatchSalesInvoiceLine")
+        return BatchSalesInvoice.model_validate(result)
+
+    def create_batch_sales_invoice(self, invoice: BatchSalesInvoice) -> int:
+        """Post a batch sales invoice; returns its AIQ transaction ID."""
+        _, out = self._call("CreateBatchSalesInvoiceGetBackTransactionID", write=True,
+                            inv=invoice.to_soap())
+        return int(out["transactionID"])
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    def transactions_by_external_reference(
+        self,
+        external_reference: str,
+        from_date: datetime,
+        to_date: datetime,
+        types: Iterable[str] = (),
+        account_ids: Iterable[int] = (),
+    ) -> list[TransactionSummary]:
+        query: dict[str, Any] = {
+            "ExternalReference": external_reference,
+            "FromDate": from_date,
+            "ToDate": to_date,
+            "TypesFilter": {"string": list(types)} if types else None,
+            "AccountIDsFilter": {"int": list(account_ids)} if account_ids else None,
+        }
+        rows = _items(self._result("GetTransactionsByExternalReference", query=query),
+                      "WSTransactionSummary")
+        return [_summary(row) for row in rows]
+
+    def get_transaction(self, transaction_id: int) -> Transaction | None:
+        try:
+            result = self._result("GetTransaction", transactionID=transaction_id)
+        except AiqNotFound:
+            return None
+        result["Lines"] = _items(result.get("Lines"), "TransactionLine")
+        return Transaction.model_validate(result)
+
+
+@contextmanager
+def translated_errors(operation: str, write: bool) -> Iterator[None]:
+    """Turn zeep and HTTP failures into the gateway's taxonomy, by what a caller may do next."""
+    try:
+        yield
+    except zeep.exceptions.Fault as fault:
+        # ASMX refuses undeserialisable requests with a SOAP Fault before doing anything.
+        raise AiqBusinessError(operation, "Fault", "SOAP_FAULT", str(fault.message)) from None
+    except zeep.exceptions.TransportError as error:
+        if write and error.status_code not in NOT_PROCESSED_HTTP:
+            raise AiqUnknownOutcome(operation, f"HTTP {error.status_code}: outcome unknown") from None
+        raise AiqTransientError(operation, f"HTTP {error.status_code}") from None
+    except (requests.ConnectTimeout, urllib3.exceptions.NewConnectionError) as error:
+        raise AiqTransientError(operation, f"cannot connect: {type(error).__name__}") from None
+    except requests.ConnectionError as error:
+        if _never_connected(error) or not write:
+            raise AiqTransientError(operation, f"connection failed: {type(error).__name__}") from None
+        raise AiqUnknownOutcome(operation, "connection lost after sending: outcome unknown") from None
+    except requests.Timeout:
+        if write:
+            raise AiqUnknownOutcome(operation, "timed out after sending: outcome unknown") from None
+        raise AiqTransientError(operation, "timed out") from None
+
+
+def _summary(row: dict[str, Any]) -> TransactionSummary:
+    row["LineDetails"] = _items(row.get("LineDetails"), "WSTransactionDetail")
+    return TransactionSummary.model_validate(row)
+
+
+def _never_connected(error: requests.ConnectionError) -> bool:
+    reason = error.args[0] if error.args else None
+    inner = getattr(reason, "reason", reason)
+    return isinstance(inner, urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
+

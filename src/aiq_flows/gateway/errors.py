@@ -1,0 +1,51 @@
+"""What can go wrong when calling AccountsIQ, told apart by what the caller may safely do next.
+
+- `AiqBusinessError`: AIQ answered and refused (in-band ``Failure``, ``NotCreated``, ...). Nothing
+  changed; retrying the same request gives the same answer. Carries ``Status``, ``ErrorCode``,
+  ``ErrorMessage``.
+- `AiqTransientError`: the request certainly did not take effect (connection refused, HTTP 503
+  before processing, a read that timed out). Safe to retry.
+- `AiqUnknownOutcome`: a *write* was sent and no answer came back (timeout, dropped connection,
+  HTTP 5xx). AIQ may or may not have committed it: read back by external reference before any
+  retry.
+- `AiqAuthenticationError`: Login gave no token (bad keys, wrong region or environment).
+
+Messages never contain keys or tokens: they name the operation, never the request body.
+"""
+
+from __future__ import annotations
+
+
+class AiqError(Exception):
+    """Base class for every error raised by the gateway."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(f"{operation}: {message}")
+        self.operation = operation
+
+
+class AiqAuthenticationError(AiqError):
+    pass
+
+
+class AiqTransientError(AiqError):
+    pass
+
+
+class AiqUnknownOutcome(AiqError):
+    pass
+
+
+class AiqBusinessError(AiqError):
+    def __init__(self, operation: str, status: str, error_code: str, error_message: str | None):
+        self.status = status
+        self.error_code = error_code
+        self.error_message = error_message or ""
+        super().__init__(operation, f"{status} {error_code}: {self.error_message}".rstrip(": "))
+
+
+class AiqNotFound(AiqBusinessError):
+    """A read for something that does not exist (e.g. CUSTOMER_CODE_DOES_NOT_EXIST)."""
+
+
+NOT_FOUND_CODES = frozenset({"CUSTOMER_CODE_DOES_NOT_EXIST", "TRANSACTION_NOT_FOUND", "NOT_FOUND"})

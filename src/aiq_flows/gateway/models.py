@@ -1,0 +1,120 @@
+"""Typed views of AccountsIQ's data shapes (pydantic v2), shared by the gateway and the sandbox.
+
+Each model names the fields this project reads or writes; every other field AIQ sends is kept as
+an extra (``extra="allow"``) so an object read from AIQ can be sent back whole, which is what AIQ
+requires for updates (``RowVersionNumber`` and all).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AiqModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def to_soap(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+class Customer(AiqModel):
+    AccountID: int = 0
+    Code: str | None = None
+    Name: str | None = None
+    CurrencyCode: str | None = None
+    DefaultTaxCode: str | None = None
+    ControlGLAccountCode: str | None = None
+    DefaultGLAccountCode: str | None = None
+    CreditTermID: str | None = None
+    Address1: str | None = None
+    Address2: str | None = None
+    City: str | None = None
+    PostCode: str | None = None
+    Country: str | None = None
+    Email: str | None = None
+    Phone: str | None = None
+    IsActive: bool = True
+    CreditLimit: Decimal = Decimal(0)
+    RowVersionNumber: str | None = None
+
+
+class TaxCode(AiqModel):
+    Code: str
+    Description: str | None = None
+    Rate: Decimal
+
+
+class GLAccount(BaseModel):
+    code: str
+    name: str
+
+
+class BatchSalesInvoiceLine(AiqModel):
+    GLAccountCode: str
+    TaxCode: str
+    Description: str
+    DepartmentID: str | None = None
+    NetAmount: Decimal
+    TaxRate: float
+    TaxAmount: Decimal | None = None
+
+
+class BatchSalesInvoice(AiqModel):
+    CustomerCode: str
+    InvoiceDate: datetime
+    ExternalReference: str | None = None
+    Description: str | None = None
+    Lines: list[BatchSalesInvoiceLine] = Field(default_factory=list)
+    ExchangeRate: Decimal = Decimal(1)
+    DueDate: datetime | None = None
+
+    def to_soap(self) -> dict[str, Any]:
+        body = self.model_dump(by_alias=True)
+        body["Lines"] = {"BatchSalesInvoiceLine": [line.to_soap() for line in self.Lines]}
+        return body
+
+
+class TransactionDetail(AiqModel):
+    GLAccountCode: str | None = None
+    IsControlLine: bool = False
+    IsTaxLine: bool = False
+    Amount: Decimal
+    TaxID: str | None = None
+    DepartmentID: str | None = None
+    Description: str | None = None
+
+
+class TransactionSummary(AiqModel):
+    TransactionID: int
+    AccountID: int
+    AccountCode: str | None = None
+    TransactionType: str | None = None
+    ExternalReference: str | None = None
+    ControlAmount: Decimal
+    TransactionDate: datetime
+    CreationDate: datetime
+    CurrencyCode: str | None = None
+    LineDetails: list[TransactionDetail] = Field(default_factory=list)
+
+
+class TransactionLine(AiqModel):
+    TransactionLineID: int
+    TransactionID: int
+    GLAccountCode: str | None = None
+    Description: str | None = None
+    ExternalReference: str | None = None
+    Amount: Decimal
+    BCAmount: Decimal
+    TaxCode: str | None = None
+    BroadType: str
+    IsAccountControlLine: bool = False
+
+
+class Transaction(AiqModel):
+    TransactionType: str
+    DueDate: datetime | None = None
+    Lines: list[TransactionLine] = Field(default_factory=list)

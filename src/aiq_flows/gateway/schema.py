@@ -1,0 +1,259 @@
+"""The project's own interface definition of the AccountsIQ Integration 1.1 service.
+
+It describes, for the operations this project serves and calls, the same namespace, element names,
+order, types, minOccurs and nillable flags as AccountsIQ's published WSDL. `wsdl.py` renders it to a
+WSDL document; the gateway builds its zeep client from that document and the sandbox serves it.
+
+Field notation, one field per whitespace-separated token: ``Name[:type][!][?]``
+- the type defaults to ``string``; XSD built-ins (int, decimal, ...) map to ``s:``, others to ``tns:``;
+- ``!`` means minOccurs=1 (value-typed members in .NET), ``?`` means nillable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NAMESPACE = "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration/"
+SERVICE_1_1 = "Integration_1_1"
+PORT_1_1 = "Integration_1_1Soap"
+PATH_1_1 = "/system/dashboard/integration/integration_1_1.asmx"
+
+XSD_BUILTINS = frozenset(
+    {"string", "int", "long", "short", "decimal", "double", "boolean", "dateTime", "base64Binary"}
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool = False
+    nillable: bool = False
+    many: bool = False
+
+    @property
+    def qualified_type(self) -> str:
+        return f"s:{self.type}" if self.type in XSD_BUILTINS else f"tns:{self.type}"
+
+
+@dataclass(frozen=True)
+class ComplexType:
+    name: str
+    fields: tuple[Field, ...] = ()
+    base: str | None = None
+    abstract: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    params: tuple[Field, ...]
+    result: Field
+    out_params: tuple[Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schema:
+    complex_types: dict[str, ComplexType] = field(default_factory=dict)
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
+
+    def all_fields(self, type_name: str) -> tuple[Field, ...]:
+        """Fields of a complex type including inherited ones, base first (XSD extension order)."""
+        ctype = self.complex_types[type_name]
+        inherited = self.all_fields(ctype.base) if ctype.base else ()
+        return inherited + ctype.fields
+
+
+def parse_fields(spec: str) -> tuple[Field, ...]:
+    fields: list[Field] = []
+    for token in spec.split():
+        required = "!" in token
+        nillable = "?" in token
+        token = token.replace("!", "").replace("?", "")
+        name, _, type_name = token.partition(":")
+        fields.append(Field(name, type_name or "string", required=required, nillable=nillable))
+    return tuple(fields)
+
+
+# --- value shapes -------------------------------------------------------------------------------
+
+ACCOUNT = """
+AccountID:int! ExternalApproverID:int!? LedgerType:LedgerType! Code CountryCode Name GroupID
+DefaultTaxCode AreaID BankAccountCode CountryID CreditTermID CurrencyCode PaymentMethodID
+AuthorUserID ShipViaID CreationDate:dateTime! Address1 Address2 City County_State Country PostCode
+DeliveryName DeliveryAddress1 DeliveryAddress2 DeliveryCity DeliveryCounty_State DeliveryCountry
+DeliveryPostCode DeliveryContact DeliveryPhone DeliveryFax Phone Fax Email WebAddress Contact
+VATRegistrationNumber VATExemptReference DiscountRate:decimal! UseAccountTaxCode:boolean!
+DefaultGLAccountCode ControlGLAccountCode IsActive:boolean! Hold:short! HeadOfficeAccountID:int!?
+Notes UseHeadOffice:boolean! IsHeadOffice:boolean! CreditLimit:decimal! RegionID PriorityID
+DeliveryRouteID PriceCategoryID PriceListID DepartmentID InternationalBankAccountNumber
+BankSortCode BankCode BankSwiftCode AccountReferralID MobilePhone IsFranchise:boolean!
+ContractorTaxCode RowVersionNumber EDICentralID EPaymentReference SalesRepresentativeID:long!?
+"""
+
+TAX = """
+Rate:decimal! EuropeanCommunitySales:boolean! EuropeanCommunityPurchases:boolean! EUTrade:boolean!
+ReverseCharge:boolean? IsGoods:boolean! PartialReclaim:boolean! PartialReclaimRate:decimal!
+IsDefault:boolean! IsTaxExclude:boolean! IsStandardRate:boolean! GrossThreshold:decimal!?
+NetThreshold:decimal!? TaxTypeId:int!? SalesTaxInclude:boolean! PurchasesTaxInclude:boolean!
+DebitGlAccno CreditGlAccno WithHoldingTaxGLAccount IsWithHoldingTax:boolean! Is1099Code:boolean!
+Checker:TaxChecker
+"""
+
+BATCH_SALES_INVOICE = """
+CustomerCode InvoiceDate:dateTime! ExternalReference Description
+Lines:ArrayOfBatchSalesInvoiceLine ExchangeRate:decimal! DueDate:dateTime?
+"""
+
+BATCH_INVOICE_LINE = """
+GLAccountCode TaxCode Description DepartmentID NetAmount:decimal! TaxRate:double!
+TaxAmount:decimal!?
+"""
+
+TRANSACTION_LINE = """
+TransactionLineID:int! TransactionID:int! AccountID:int!? BankID:int!? CurrencyCode TaxCode
+AuthorUserID TransactionGroupNumber:int! GLAccountCode TransactionLineType Description
+GlAccountName DepartmentName InternalNumber ExternalReference IsInDispute:boolean!
+CreationDate:dateTime! TransactionDate:dateTime! DueDate:dateTime? PeriodDate:dateTime!
+Amount:decimal! AllocatedAmount:decimal! BCAmount:decimal! ExchangeRate:decimal!
+Reconciled:boolean! BankstatementID:int!? PeriodID:int! InvoiceID:int!? AllocationNumber:int!?
+DepartmentID BroadType:RType! IsReversed:boolean! ReasonID:int!? SupplierBatchPaymentID:int!?
+VatReturnID:int!? SupplierBatchPaymentDiscountedAmount:decimal!
+SupplierBatchPaymentAllocatedAmount:decimal! LodgmentNumber RowVersionNumber IsBankLine:boolean!
+IsAccountControlLine:boolean!
+"""
+
+TRANSACTION_SUMMARY = """
+AccountID:int! AccountCode Ledger:LedgerType! TransactionType TransactionID:int!
+IsBatchInvoiceOrNote:boolean! InvoiceID:int! InternalNumber ExternalReference
+ControlAmount:decimal! OutstandingAmount:decimal! ControlBCAmount:decimal!
+TransactionDate:dateTime! FinancialYear:int! PeriodNumber:int! PeriodName CreationDate:dateTime!
+LineDetails:ArrayOfWSTransactionDetail CurrencyCode PeriodDate:dateTime! CreatedBy AccountName
+TransactionBankGLAccountNumber IsReversed:boolean! IsInDispute:boolean! NumberOfAttachments:int!
+DueDate:dateTime?
+"""
+
+TRANSACTION_DETAIL = """
+GLAccountCode IsControlLine:boolean! IsTaxLine:boolean! IsStockLine:boolean! Amount:decimal!
+BCAmount:decimal! TaxID DepartmentID CurrencyCode IsReconciled:boolean! Description
+TransactionDate:dateTime!? PeriodDate:dateTime!? DueDate:dateTime? ExchangeRate:decimal!
+"""
+
+TRANSACTIONS_QUERY = """
+ExternalReference FromDate:dateTime! ToDate:dateTime! TypesFilter:ArrayOfString
+AccountIDsFilter:ArrayOfInt TransactionIDsFilter:ArrayOfInt DepartmentIDsFilter:ArrayOfString
+"""
+
+ENUMS: dict[str, tuple[str, ...]] = {
+    "OperationStatus": (
+        "Success", "Failure", "NotCreated", "Created", "Conflicted", "Unknown", "InProgress",
+    ),
+    "LedgerType": ("Sales", "Purchases", "General"),
+    "RType": ("None", "Vat", "Net", "Control"),
+    "Type": (
+        "Unknown", "SalesQuote", "SalesOrder", "SalesInvoice", "SalesCreditNote",
+        "SalesDebitJournal", "SalesCreditJournal", "SalesReceipt", "SalesRefund", "PurchasesOrder",
+        "PurchasesInvoice", "PurchasesDebitNote", "PurchasesDebitJournal", "PurchasesCreditJournal",
+        "PurchasesPayment", "PurchasesRefund", "BankCredit", "BankDebit", "BankReceipt",
+        "BankPayment", "BankTransfer", "GeneralJournal", "Accrual", "PrePayment", "StockTransfer",
+        "SalesCurrencyFluctuation", "PurchasesCurrencyFluctuation", "YearEndTransaction",
+        "SalesDiscount", "PurchasesDiscount", "SalesBatchInvoice", "SalesBatchCreditNote",
+        "YearEndJournal",
+    ),
+    # AccountsIQ's enum has 2,404 codes; we declare the ones this project emits or handles.
+    # tests/test_contract.py checks every one of them against the published enum.
+    "VisorExceptionCodes": (
+        "SUCCESS", "UNKNOWN", "NOT_FOUND", "BAD_REQUEST", "WS_INVALIDTOKEN", "OUTDATED_RECORD",
+        "DATE_IS_OUT_OF_RANGE", "INVALID_QUERY_MISSING_EXTERNAL_REFERENCE",
+        "CUSTOMER_CODE_DOES_NOT_EXIST", "ACCOUNT_CODE_IS_NULL", "ACCOUNT_CODE_IS_EMPTY",
+        "ACCOUNT_CODE_MUST_BE_UPPER_CASE", "ACCOUNT_CODE_IS_TOO_LONG",
+        "ACCOUNT_CODE_CANNOT_CONTAIN_LEADING_AND_OR_TRAILING_WHITESPACES",
+        "ACCOUNT_CODE_CONTAINS_INVALID_CHARACTERS", "ACCOUNT_CODE_ALREADY_IN_USE",
+        "ACCOUNT_NAME_IS_NULL", "ACCOUNT_NAME_IS_EMPTY", "ACCOUNT_NAME_IS_TOO_LONG",
+        "ACCOUNT_ADDRESS_IS_TOO_LONG", "ACCOUNT_EMAIL_INVALID_FORMAT", "ACCOUNT_EMAIL_IS_TOO_LONG",
+        "ACCOUNT_CREDIT_LIMIT_MUST_BE_POSITIVE", "CUSTOMER_CURRENCY_CODE_NOT_FOUND",
+        "CUSTOMER_TAX_CODE_NOT_FOUND", "CUSTOMER_CONTROL_GL_ACCOUNT_NOT_FOUND",
+        "CUSTOMER_DEFAULT_GL_ACCOUNT_NOT_FOUND", "CUSTOMER_CREDIT_TERM_NOT_FOUND",
+        "BATCH_INVOICE_WITH_NO_INVOICE_LINES", "BATCH_INVOICE_LINE_MISSING_GL_ACCOUNT",
+        "BATCH_INVOICE_LINE_MISSING_DESCRIPTION", "BATCH_INVOICE_TOTAL_GROSS_AMT_NEGATIVE",
+        "TRANSACTION_EXTERNAL_REFERENCE_IS_NULL", "TRANSACTION_EXTERNAL_REFERENCE_IS_TOO_LONG",
+        "TRANSACTION_LINE_DESCRIPTION_IS_TOO_LONG", "TRANSACTION_NOT_FOUND",
+        "TAX_CODE_DOES_NOT_EXIST", "TAX_CODE_IS_NOT_UPPERCASE", "TAX_CODE_IS_TOO_LONG",
+        "TAX_RATE_IS_NEGATIVE", "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
+        "SALES_LEDGER_ALREADY_CLOSED", "EXCHANGE_RATE_IS_NEGATIVE_OR_ZERO",
+    ),
+}
+
+
+def _build() -> Schema:
+    schema = Schema(enums=dict(ENUMS))
+    types = schema.complex_types
+
+    def add(name: str, spec: str = "", base: str | None = None, abstract: bool = False) -> None:
+        types[name] = ComplexType(name, parse_fields(spec), base=base, abstract=abstract)
+
+    def array_of(item: str, nillable: bool = True) -> str:
+        name = f"ArrayOf{item[0].upper()}{item[1:]}"
+        types[name] = ComplexType(name, (Field(item, item, nillable=nillable, many=True),))
+        return name
+
+    def result_of(inner: str, required: bool = False) -> str:
+        name = f"WSResult2Of{inner[0].upper()}{inner[1:]}"
+        types[name] = ComplexType(
+            name, (Field("Result", inner, required=required),), base="WSResultStatus"
+        )
+        return name
+
+    add("OperationResult", "Status:OperationStatus! ErrorCode:VisorExceptionCodes! ErrorMessage")
+    add("WSResultStatus", "HasExpired:boolean!", base="OperationResult")
+    add("ObjectBase")
+    add("InfoBase", "ID Code Description RowVersionNumber", base="ObjectBase")
+    add("InfoCheckerBase", "IdLength:int! CodeLength:int! DescriptionLength:int! AuthorLength:int!",
+        abstract=True)
+    add("TaxChecker", base="InfoCheckerBase")
+    add("Account", ACCOUNT, base="ObjectBase")
+    add("Customer", base="Account")
+    add("Tax", TAX, base="InfoBase")
+    add("BatchSalesInvoice", BATCH_SALES_INVOICE)
+    add("BatchSalesInvoiceLine", BATCH_INVOICE_LINE)
+    add("Transaction", "Lines:ArrayOfTransactionLine TransactionType:Type! DueDate:dateTime?")
+    add("TransactionLine", TRANSACTION_LINE)
+    add("WSGetTransactionsByExternalReferenceQuery", TRANSACTIONS_QUERY)
+    add("WSTransactionSummary", TRANSACTION_SUMMARY)
+    add("WSTransactionDetail", TRANSACTION_DETAIL)
+
+    array_of("string")
+    array_of("int", nillable=False)
+    array_of("ArrayOfString")
+    for item in ("Customer", "Tax", "BatchSalesInvoiceLine", "TransactionLine",
+                 "WSTransactionSummary", "WSTransactionDetail"):
+        array_of(item)
+
+    def op(name: str, params: str, result_type: str, out: str = "") -> None:
+        schema.operations[name] = Operation(
+            name,
+            parse_fields(params),
+            Field(f"{name}Result", result_type),
+            parse_fields(out),
+        )
+
+    op("Login", "companyID partnerKey userKey", "string")
+    op("GetCustomer", "token customerCode", result_of("Customer"))
+    op("GetActiveCustomerList", "token", result_of("ArrayOfCustomer"))
+    op("GetNewCustomerFromDefaults", "token", result_of("Customer"))
+    op("UpdateCustomer", "token customer:Customer create:boolean!",
+       result_of("boolean", required=True))
+    op("GetTaxCodeList", "token", result_of("ArrayOfTax"))
+    op("GetGLAccountList", "token", result_of("ArrayOfArrayOfString"))
+    op("GetNewBatchSalesInvoice", "token customerCode", result_of("BatchSalesInvoice"))
+    op("CreateBatchSalesInvoiceGetBackTransactionID", "token inv:BatchSalesInvoice",
+       result_of("string"), out="transactionID:int!")
+    op("GetTransactionsByExternalReference",
+       "token query:WSGetTransactionsByExternalReferenceQuery",
+       result_of("ArrayOfWSTransactionSummary"))
+    op("GetTransaction", "token transactionID:int!", result_of("Transaction"))
+    return schema
+
+
+SCHEMA = _build()

@@ -1,0 +1,141 @@
+"""A CRM held in a SQL database (SQLite by default, PostgreSQL in production), via SQLAlchemy.
+
+Reads sales that changed since a watermark, or that were never synced, or that a run left pending,
+as plain records for the domain to validate; writes back the AIQ transaction ID, status, message
+and sync time. Write-back never downgrades a sale already recorded as posted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Numeric, String, or_, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
+
+from aiq_flows.db import make_engine
+from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
+from aiq_flows.domain.watermark import Watermark
+
+
+class CrmBase(DeclarativeBase):
+    pass
+
+
+class CrmCustomer(CrmBase):
+    __tablename__ = "crm_customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    address1: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    postcode: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime]
+
+
+class CrmSale(CrmBase):
+    __tablename__ = "crm_sales"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("crm_customers.id"))
+    sale_date: Mapped[date | None]
+    currency: Mapped[str | None] = mapped_column(String(10))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    # Written back by the sync; never touch updated_at, or every write-back would re-trigger it.
+    aiq_transaction_id: Mapped[int | None]
+    aiq_status: Mapped[str | None] = mapped_column(String(20), index=True)
+    aiq_message: Mapped[str | None] = mapped_column(String(2000))
+    aiq_synced_at: Mapped[datetime | None]
+    customer: Mapped[CrmCustomer | None] = relationship()
+    lines: Mapped[list[CrmSaleLine]] = relationship(order_by="CrmSaleLine.line_no",
+                                                    cascade="all, delete-orphan")
+
+
+class CrmSaleLine(CrmBase):
+    __tablename__ = "crm_sale_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("crm_sales.id"), index=True)
+    line_no: Mapped[int]
+    description: Mapped[str | None] = mapped_column(String(1000))
+    gl_account_code: Mapped[str | None] = mapped_column(String(50))
+    tax_code: Mapped[str | None] = mapped_column(String(50))
+    net_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    tax_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    department_id: Mapped[str | None] = mapped_column(String(50))
+
+
+def _record(sale: CrmSale) -> dict[str, Any]:
+    customer = sale.customer
+    return {
+        "sale_id": sale.id,
+        "reference": sale.reference,
+        "sale_date": sale.sale_date,
+        "currency": sale.currency,
+        "description": sale.description,
+        "updated_at": sale.updated_at,
+        "customer": None if customer is None else {
+            "key": customer.account_key, "name": customer.name, "email": customer.email,
+            "phone": customer.phone, "address1": customer.address1, "city": customer.city,
+            "postcode": customer.postcode, "country": customer.country,
+        },
+        "lines": [
+            {"line_no": line.line_no, "description": line.description,
+             "gl_account_code": line.gl_account_code, "tax_code": line.tax_code,
+             "net_amount": line.net_amount, "tax_amount": line.tax_amount,
+             "department_id": line.department_id}
+            for line in sale.lines
+        ],
+    }
+
+
+class SqlCrm:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+
+    def create_schema(self) -> None:
+        CrmBase.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def changed_sales(self, since: Watermark, overlap: timedelta,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """Sales changed since the watermark (minus an overlap for late commits), plus every sale
+        never synced or left pending, in change order."""
+        window_start = since.updated_at - overlap
+        query = (
+            select(CrmSale)
+            .where(or_(CrmSale.updated_at >= window_start, CrmSale.aiq_status.is_(None),
+                       CrmSale.aiq_status == CrmStatus.PENDING.value))
+            .options(selectinload(CrmSale.lines), selectinload(CrmSale.customer))
+            .order_by(CrmSale.updated_at, CrmSale.id)
+        )
+        if limit:
+            query = query.limit(limit)
+        with Session(self.engine) as session:
+            return [_record(sale) for sale in session.scalars(query)]
+
+    def write_back(self, outcomes: list[SaleOutcome]) -> int:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        written = 0
+        with Session(self.engine) as session, session.begin():
+            for outcome in outcomes:
+                status = outcome.crm_status
+                statement = update(CrmSale).where(CrmSale.id == outcome.sale_id)
+                if status is not CrmStatus.POSTED:
+                    statement = statement.where(or_(CrmSale.aiq_status.is_(None),
+                                                    CrmSale.aiq_status != CrmStatus.POSTED.value))
+                values: dict[str, Any] = {
+                    "aiq_status": status.value,
+                    "aiq_message": (outcome.reason or outcome.outcome.value)[:2000],
+                    "aiq_synced_at": now,
+                }
+                if outcome.transaction_id is not None:
+                    values["aiq_transaction_id"] = outcome.transaction_id
+                written += session.execute(statement.values(**values)).rowcount or 0
+        return written

@@ -1,0 +1,194 @@
+"""The side-effect ledger ("outbox"): one row per document we intend to create in AccountsIQ.
+
+Keyed by (entity, external reference). A document moves
+``planned -> sending -> posted -> written_back``; ``sending`` is a claim with a lease, so two runs
+never send the same document at once, and a claim left by a crashed run expires. ``unknown`` marks
+a write whose answer was lost: the next attempt must read AccountsIQ before sending again.
+``failed`` documents (AIQ refused them) may be claimed again when their source changes.
+
+The store also keeps each source's watermark. SQLite by default, PostgreSQL in production; the
+claim is a single conditional UPDATE, atomic on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import String, Text, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from aiq_flows.db import make_engine
+from aiq_flows.domain.watermark import Watermark
+
+DEFAULT_LEASE = timedelta(minutes=15)
+
+
+class DocumentState(StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"
+    UNKNOWN = "unknown"
+    POSTED = "posted"
+    WRITTEN_BACK = "written_back"
+    FAILED = "failed"
+
+
+DONE = (DocumentState.POSTED, DocumentState.WRITTEN_BACK)
+
+
+class StoreBase(DeclarativeBase):
+    pass
+
+
+class DocumentRow(StoreBase):
+    __tablename__ = "aiq_documents"
+    entity: Mapped[str] = mapped_column(String(50), primary_key=True)
+    external_reference: Mapped[str] = mapped_column(String(50), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    source_id: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    transaction_id: Mapped[int | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[str | None] = mapped_column(String(120))
+    message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class WatermarkRow(StoreBase):
+    __tablename__ = "sync_watermarks"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    updated_at: Mapped[datetime]
+    record_id: Mapped[int]
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    entity: str
+    external_reference: str
+    state: DocumentState
+    transaction_id: int | None
+    claimed_by: str | None
+    attempts: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class DocumentStore:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = make_engine(url)
+        StoreBase.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self):  # type: ignore[no-untyped-def]
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(DocumentRow)
+
+    def plan(self, entity: str, documents: Iterable[tuple[str, str, str]]) -> None:
+        """Record (external reference, kind, source id) documents we intend to create, once."""
+        rows = [{"entity": entity, "external_reference": ref, "kind": kind, "source_id": source,
+                 "state": DocumentState.PLANNED.value, "attempts": 0, "updated_at": _now()}
+                for ref, kind, source in documents]
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(self._insert().on_conflict_do_nothing(), rows)
+
+    def get(self, entity: str, references: Iterable[str]) -> dict[str, DocumentRecord]:
+        refs = list(references)
+        found: dict[str, DocumentRecord] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(refs), 500):
+                rows = session.scalars(select(DocumentRow).where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference.in_(refs[start:start + 500])))
+                for row in rows:
+                    found[row.external_reference] = DocumentRecord(
+                        row.entity, row.external_reference, DocumentState(row.state),
+                        row.transaction_id, row.claimed_by, row.attempts)
+        return found
+
+    def claim(self, entity: str, reference: str, owner: str, lease: timedelta = DEFAULT_LEASE) -> bool:
+        """Take the right to send this document; False when another live run holds it or it is done."""
+        now = _now()
+        claimable = DocumentRow.state.in_([DocumentState.PLANNED.value, DocumentState.UNKNOWN.value,
+                                           DocumentState.FAILED.value])
+        expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
+        mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
+        statement = (update(DocumentRow)
+                     .where(DocumentRow.entity == entity, DocumentRow.external_reference == reference,
+                            claimable | expired | mine)
+                     .values(state=DocumentState.SENDING.value, claimed_by=owner, claimed_at=now,
+                             updated_at=now))
+        with self.engine.begin() as connection:
+            return bool(connection.execute(statement).rowcount)
+
+    def _set(self, entity: str, reference: str, **values: object) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(DocumentRow).where(
+                DocumentRow.entity == entity, DocumentRow.external_reference == reference,
+            ).values(updated_at=_now(), **values))
+
+    def mark_attempt(self, entity: str, reference: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(DocumentRow).where(
+                DocumentRow.entity == entity, DocumentRow.external_reference == reference,
+            ).values(attempts=DocumentRow.attempts + 1, updated_at=_now()))
+
+    def mark_posted(self, entity: str, reference: str, transaction_id: int) -> None:
+        self._set(entity, reference, state=DocumentState.POSTED.value, transaction_id=transaction_id,
+                  claimed_by=None, error_code=None, message=None)
+
+    def mark_unknown(self, entity: str, reference: str, message: str) -> None:
+        self._set(entity, reference, state=DocumentState.UNKNOWN.value, claimed_by=None,
+                  error_code="UNKNOWN_OUTCOME", message=message)
+
+    def mark_failed(self, entity: str, reference: str, error_code: str, message: str) -> None:
+        self._set(entity, reference, state=DocumentState.FAILED.value, claimed_by=None,
+                  error_code=error_code, message=message)
+
+    def release(self, entity: str, reference: str, owner: str) -> None:
+        """Give a claim back untouched (nothing was sent)."""
+        with self.engine.begin() as connection:
+            connection.execute(update(DocumentRow).where(
+                DocumentRow.entity == entity, DocumentRow.external_reference == reference,
+                DocumentRow.claimed_by == owner, DocumentRow.state == DocumentState.SENDING.value,
+            ).values(state=DocumentState.PLANNED.value, claimed_by=None, updated_at=_now()))
+
+    def mark_written_back(self, entity: str, references: Iterable[str]) -> None:
+        refs = list(references)
+        with self.engine.begin() as connection:
+            for start in range(0, len(refs), 500):
+                connection.execute(update(DocumentRow).where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference.in_(refs[start:start + 500]),
+                    DocumentRow.state == DocumentState.POSTED.value,
+                ).values(state=DocumentState.WRITTEN_BACK.value, updated_at=_now()))
+
+    # --- watermarks ------------------------------------------------------------------------------
+
+    def watermark(self, name: str) -> Watermark:
+        with Session(self.engine) as session:
+            row = session.get(WatermarkRow, name)
+            return Watermark(row.updated_at, row.record_id) if row else Watermark.beginning()
+
+    def advance_watermark(self, name: str, mark: Watermark) -> Watermark:
+        """Move forward only: a late or concurrent run never moves the watermark back."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(WatermarkRow, name, with_for_update=True)
+            if row is None:
+                session.add(WatermarkRow(name=name, updated_at=mark.updated_at, record_id=mark.record_id))
+                return mark
+            current = Watermark(row.updated_at, row.record_id)
+            if mark > current:
+                row.updated_at, row.record_id = mark.updated_at, mark.record_id
+                return mark
+            return current

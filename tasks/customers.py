@@ -1,0 +1,92 @@
+"""Make sure every customer of the run exists in AccountsIQ before any invoice is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome
+from aiq_flows.domain.sales import CustomerDetails, Sale
+from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.errors import AiqBusinessError
+from aiq_flows.gateway.models import Customer
+from blocks.aiq import AiqConnection
+
+
+@dataclass
+class CustomerResolution:
+    accounts: dict[str, Customer] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+    failed: dict[str, AiqBusinessError] = field(default_factory=dict)
+
+    def split(self, sales: list[Sale]) -> tuple[list[Sale], list[SaleOutcome]]:
+        """Sales whose customer is ready, and outcomes for those whose customer AIQ refused."""
+        ready: list[Sale] = []
+        refused: list[SaleOutcome] = []
+        for sale in sales:
+            error = self.failed.get(sale.customer_code)
+            if error is None:
+                ready.append(sale)
+                continue
+            refused.append(SaleOutcome(
+                sale_id=sale.sale_id, reference=sale.reference, outcome=Outcome.FAILED,
+                external_reference=sale.external_reference, customer_code=sale.customer_code,
+                gross_total=sale.gross_total, currency=sale.currency, error_code=error.error_code,
+                reason=f"customer {sale.customer_code} could not be created in AIQ: "
+                       f"{error.error_code}: {error.error_message}"))
+        return ready, refused
+
+
+def _new_customer(gateway: AiqGateway, details: CustomerDetails) -> Customer:
+    customer = gateway.new_customer_from_defaults()
+    customer.Code = details.aiq_code
+    customer.Name = details.name
+    customer.Email = details.email
+    customer.Phone = details.phone
+    customer.Address1 = details.address1
+    customer.City = details.city
+    customer.PostCode = details.postcode
+    customer.Country = details.country
+    return customer
+
+
+def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Customer, bool]:
+    """The AIQ customer for these CRM details, created from AIQ's defaults when missing.
+    Returns (customer, created). Safe under concurrency: a create that loses the race is refused
+    as Conflicted or already in use, and the customer is read again."""
+    existing = gateway.get_customer(details.aiq_code)
+    if existing is not None:
+        return existing, False
+    try:
+        gateway.update_customer(_new_customer(gateway, details), create=True)
+    except AiqBusinessError as error:
+        if error.status != "Conflicted" and error.error_code != "ACCOUNT_CODE_ALREADY_IN_USE":
+            raise
+    created = gateway.get_customer(details.aiq_code)
+    if created is None:
+        raise AiqBusinessError("UpdateCustomer", "Failure", "CUSTOMER_CODE_DOES_NOT_EXIST",
+                               f"customer {details.aiq_code} is missing right after creation")
+    return created, True
+
+
+@task(name="ensure-customers-in-aiq", cache_policy=NONE)
+def ensure_customers(aiq: AiqConnection, sales: list[Sale]) -> CustomerResolution:
+    gateway = aiq.gateway()
+    logger = get_run_logger()
+    resolution = CustomerResolution()
+    unique = {sale.customer_code: sale.customer for sale in sales}
+    for code, details in sorted(unique.items()):
+        try:
+            customer, created = ensure_customer(gateway, details)
+        except AiqBusinessError as error:
+            resolution.failed[code] = error
+            logger.warning("AIQ refused customer %s: %s %s", code, error.error_code, error.error_message)
+            continue
+        resolution.accounts[code] = customer
+        if created:
+            resolution.created.append(code)
+    logger.info("Customers: %d in the run, %d created in AIQ, %d refused", len(unique),
+                len(resolution.created), len(resolution.failed))
+    return resolution

@@ -1,0 +1,59 @@
+"""The run report in the Prefect UI: one row per sale, and counts that must add up to the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from aiq_flows.domain.money import round_money
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
+
+
+def _amount(outcome: SaleOutcome) -> str:
+    if outcome.gross_total is None:
+        return ""
+    if outcome.currency is None:
+        return str(outcome.gross_total)
+    return f"{round_money(outcome.gross_total, outcome.currency)} {outcome.currency}"
+
+
+def report_rows(outcomes: list[SaleOutcome]) -> list[dict[str, Any]]:
+    return [
+        {
+            "sale_id": o.sale_id,
+            "reference": o.reference or "",
+            "external_reference": o.external_reference or "",
+            "customer": o.customer_code or "",
+            "gross_total": _amount(o),
+            "outcome": o.outcome.value,
+            "aiq_transaction_id": o.transaction_id if o.transaction_id is not None else "",
+            "error_code": o.error_code or "",
+            "reason": o.reason or "",
+        }
+        for o in sorted(outcomes, key=lambda o: o.sale_id)
+    ]
+
+
+@task(name="publish-sync-report", cache_policy=NONE)
+def publish_sync_report(outcomes: list[SaleOutcome], input_count: int, title: str,
+                        key_prefix: str) -> dict[str, Any]:
+    summary = summarize(outcomes, input_count)
+    counts = {kind.value: summary.counts[kind] for kind in Outcome}
+    lines = [f"# {title}", "", "| outcome | sales |", "|---|---:|"]
+    lines += [f"| {kind} | {n} |" for kind, n in counts.items()]
+    lines += [f"| **total** | **{summary.accounted_for}** of {input_count} read |"]
+    problems = [o for o in outcomes if o.outcome in (Outcome.QUARANTINED, Outcome.FAILED)]
+    if problems:
+        lines += ["", "## Needs attention", ""]
+        lines += [f"- `{o.reference or o.sale_id}` {o.outcome.value}: {o.reason}" for o in problems[:200]]
+    create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines),
+                             description=title)
+    create_table_artifact(key=f"{key_prefix}-report", table=report_rows(outcomes),
+                          description=f"{title}: one row per sale")
+    if not summary.adds_up:
+        raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} sales read")
+    get_run_logger().info("Outcomes: %s", counts)
+    return {"input": input_count, **counts}

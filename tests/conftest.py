@@ -1,0 +1,90 @@
+"""Test session set-up: an isolated Prefect home and a real Prefect API server, started before
+anything imports Prefect so that no developer profile or API URL leaks in; the sandbox per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="aiq-flows-tests-"))
+os.environ.update(
+    PREFECT_HOME=str(SESSION_HOME / "prefect"),
+    DO_NOT_TRACK="1",
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    PREFECT_LOGGING_LEVEL="INFO",
+    PREFECT_RESULTS_PERSIST_BY_DEFAULT="false",
+)
+for leaked in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_API_KEY"):
+    os.environ.pop(leaked, None)
+
+from tests.support.processes import REPO, PrefectTestServer, Sandbox  # noqa: E402
+
+_TEMPLATE_DIR = Path(os.environ.get("PREFECT_TEST_TEMPLATE_DIR", REPO / ".cache" / "prefect-test"))
+PREFECT_SERVER = PrefectTestServer(SESSION_HOME, _TEMPLATE_DIR)
+os.environ["PREFECT_API_URL"] = PREFECT_SERVER.start()  # boots while pytest collects
+
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api() -> Iterator[str]:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    PREFECT_SERVER.wait()
+    # The heartbeat thread costs every flow run a second at exit; crash detection is not under test.
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield PREFECT_SERVER.api_url
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # ship the last run logs before the server goes away
+    PREFECT_SERVER.stop()
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    server = Sandbox(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox for a module of read-mostly tests."""
+    server = Sandbox(tmp_path_factory.mktemp("sandbox"))
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class DemoBlocks:
+    aiq: str
+    crm: str
+    store: str
+    crm_url: str
+    store_url: str
+
+
+@pytest.fixture
+def demo_blocks(sandbox: Sandbox, tmp_path: Path) -> DemoBlocks:
+    """Blocks for the sandbox's DEMO_UK entity, a fresh CRM file and a fresh store file."""
+    from pydantic import SecretStr
+
+    from blocks import AiqConnection, CrmDatabase, StateStore
+
+    suffix = uuid.uuid4().hex[:8]
+    entity = sandbox.entity("DEMO_UK")
+    crm_url = f"sqlite:///{tmp_path / 'crm.db'}"
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    AiqConnection(endpoint_url=sandbox.url, company_id="DEMO_UK",
+                  partner_key=SecretStr(sandbox.credentials["partner_key"]),
+                  user_key=SecretStr(entity["user_key"]), timeout_seconds=10).save(f"aiq-{suffix}")
+    CrmDatabase(url=SecretStr(crm_url)).save(f"crm-{suffix}")
+    StateStore(url=SecretStr(store_url)).save(f"store-{suffix}")
+    return DemoBlocks(f"aiq-{suffix}", f"crm-{suffix}", f"store-{suffix}", crm_url, store_url)

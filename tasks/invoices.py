@@ -18,7 +18,7 @@ from aiq_flows.domain.sales import ReferenceData, Sale
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
 from aiq_flows.gateway.models import BatchSalesInvoice, BatchSalesInvoiceLine, Customer
-from aiq_flows.store.outbox import DONE, DocumentStore
+from aiq_flows.store.outbox import DONE, DocumentRecord, DocumentStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 
@@ -45,6 +45,10 @@ def batch_invoice(template: BatchSalesInvoice, sale: Sale, reference: ReferenceD
             for line in sale.lines
         ],
     })
+
+
+def source_version(sale: Sale) -> str:
+    return sale.updated_at.isoformat()
 
 
 class InvoicePoster:
@@ -81,20 +85,34 @@ class InvoicePoster:
             self._templates[customer_code] = self.gateway.new_batch_sales_invoice(customer_code)
         return self._templates[customer_code]
 
-    def post(self, sale: Sale, known_transaction_id: int | None) -> SaleOutcome:
-        ref = sale.external_reference
-        if known_transaction_id is not None:
-            return self._outcome(sale, Outcome.ALREADY_PRESENT, transaction_id=known_transaction_id,
+    def _settled(self, sale: Sale, record: DocumentRecord | None) -> SaleOutcome | None:
+        """The outcome when the store already decides it: posted, or refused and unchanged."""
+        if record is not None and record.state in DONE:
+            return self._outcome(sale, Outcome.ALREADY_PRESENT, transaction_id=record.transaction_id,
                                  reason="already posted (store)")
+        if record is not None and record.refused_unchanged(source_version(sale)):
+            return self._outcome(sale, Outcome.FAILED, error_code=record.error_code,
+                                 reason=f"AIQ refused {sale.external_reference}: {record.error_code}: "
+                                        f"{record.message} (unchanged since; fix the sale to resend)")
+        return None
+
+    def post(self, sale: Sale, record: DocumentRecord | None) -> SaleOutcome:
+        ref = sale.external_reference
+        settled = self._settled(sale, record)
+        if settled is not None:
+            return settled
         customer = self.accounts[sale.customer_code]
         if customer.CurrencyCode and customer.CurrencyCode != sale.currency:
             return self._outcome(
                 sale, Outcome.QUARANTINED, error_code="INVALID:currency",
                 reason=f"sale {sale.reference!r} (id {sale.sale_id}): currency: {sale.currency} "
                        f"differs from AIQ customer {customer.Code}'s currency {customer.CurrencyCode}")
-        if not self.store.claim(self.entity, ref, self.run_id):
-            return self._outcome(sale, Outcome.HELD, retryable=True,
-                                 reason="another run is posting this sale; it is retried next run")
+        if not self.store.claim(self.entity, ref, self.run_id, source_version=source_version(sale)):
+            # Another run got there first: it may have finished since our snapshot was read.
+            settled = self._settled(sale, self.store.get(self.entity, [ref]).get(ref))
+            return settled or self._outcome(
+                sale, Outcome.HELD, retryable=True,
+                reason="another run is posting this sale; it is checked again next run")
         try:
             existing = self._find_in_aiq(sale)
             if existing is not None:
@@ -111,7 +129,8 @@ class InvoicePoster:
             return self._outcome(sale, Outcome.FAILED, retryable=True, error_code="TRANSIENT",
                                  reason=f"{error}; retried next run")
         except AiqBusinessError as error:
-            self.store.mark_failed(self.entity, ref, error.error_code, error.error_message)
+            self.store.mark_failed(self.entity, ref, error.error_code, error.error_message,
+                                   source_version(sale))
             return self._outcome(sale, Outcome.FAILED, error_code=error.error_code,
                                  reason=f"AIQ refused {ref}: {error.error_code}: {error.error_message}")
         self.store.mark_posted(self.entity, ref, transaction_id)
@@ -143,11 +162,7 @@ def post_batch_invoices(aiq: AiqConnection, state: StateStore, sales: list[Sale]
         store.plan(aiq.company_id, [(s.external_reference, DOCUMENT_KIND, str(s.sale_id)) for s in sales])
         known = store.get(aiq.company_id, [s.external_reference for s in sales])
         poster = InvoicePoster(aiq.gateway(), store, aiq.company_id, accounts, reference, run_id)
-        outcomes = []
-        for sale in sales:
-            record = known.get(sale.external_reference)
-            done = record is not None and record.state in DONE
-            outcomes.append(poster.post(sale, record.transaction_id if done and record else None))
+        outcomes = [poster.post(sale, known.get(sale.external_reference)) for sale in sales]
     finally:
         store.dispose()
     created = sum(o.outcome is Outcome.CREATED for o in outcomes)

@@ -88,3 +88,24 @@ def demo_blocks(sandbox: Sandbox, tmp_path: Path) -> DemoBlocks:
     CrmDatabase(url=SecretStr(crm_url)).save(f"crm-{suffix}")
     StateStore(url=SecretStr(store_url)).save(f"store-{suffix}")
     return DemoBlocks(f"aiq-{suffix}", f"crm-{suffix}", f"store-{suffix}", crm_url, store_url)
+
+
+POSTGRES_URL = os.environ.get("AIQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the machine's PostgreSQL database `test`, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_URL)
+    schema = f"aiq_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # pragma: no cover - only where no server runs
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required for this test: {error}")
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

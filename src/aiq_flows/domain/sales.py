@@ -14,12 +14,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from aiq_flows.domain.customer_codes import aiq_customer_code
 from aiq_flows.domain.money import has_at_most_minor_units, minor_unit, round_money
 from aiq_flows.domain.references import sale_reference
 
+# Upper-case before the pattern: pydantic checks a pattern before its own to_upper.
+Currency = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+                     StringConstraints(pattern=r"^[A-Z]{3}$")]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=50)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Text50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
@@ -67,8 +78,7 @@ class Sale(BaseModel):
     sale_id: int
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     sale_date: date
-    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
-                                               pattern=r"^[A-Z]{3}$")]
+    currency: Currency
     description: Text500
     updated_at: datetime
     customer: CustomerDetails

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
 OK_STATUSES = frozenset({"Success", "Created"})
+# A token can expire between Login and the call that uses it; more than a few in a row is a fault.
+MAX_RELOGINS = 3
 # HTTP statuses that say the request was not processed, so even a write may be repeated.
 NOT_PROCESSED_HTTP = frozenset({429, 503})
 ZEEP_SETTINGS = zeep.Settings(strict=False, xml_huge_tree=False)
@@ -191,8 +193,8 @@ class AiqGateway:
         """Call an operation that takes a token; return (result envelope, out-parameters)."""
 
         def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
-            for refresh in (False, True):
-                token = self._token(refresh)
+            for attempt_number in range(1 + MAX_RELOGINS):
+                token = self._token(refresh=attempt_number > 0)
                 response = _plain(self._send(operation, write, {"token": token, **params}))
                 if isinstance(response, dict) and f"{operation}Result" in response:
                     envelope = response.pop(f"{operation}Result") or {}
@@ -202,7 +204,8 @@ class AiqGateway:
                 if not envelope.get("HasExpired"):
                     return envelope, out
                 log.info("AIQ token expired during %s; logging in again", operation)
-            raise AiqAuthenticationError(operation, "token refused again right after a fresh Login")
+            raise AiqAuthenticationError(
+                operation, f"token refused {MAX_RELOGINS} times in a row right after a fresh Login")
 
         retrying = Retrying(
             stop=stop_after_attempt(1 if write else self._read_attempts),

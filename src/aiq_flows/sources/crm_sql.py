@@ -69,6 +69,14 @@ class CrmSaleLine(CrmBase):
     department_id: Mapped[str | None] = mapped_column(String(50))
 
 
+def _amount(value: Decimal | None) -> Decimal | None:
+    """Numeric(18, 4) pads amounts to four places; show 100.00, not 100.0000, when exact."""
+    if value is None:
+        return None
+    cents = value.quantize(Decimal("0.01"))
+    return cents if cents == value else value
+
+
 def _record(sale: CrmSale) -> dict[str, Any]:
     customer = sale.customer
     return {
@@ -86,7 +94,7 @@ def _record(sale: CrmSale) -> dict[str, Any]:
         "lines": [
             {"line_no": line.line_no, "description": line.description,
              "gl_account_code": line.gl_account_code, "tax_code": line.tax_code,
-             "net_amount": line.net_amount, "tax_amount": line.tax_amount,
+             "net_amount": _amount(line.net_amount), "tax_amount": _amount(line.tax_amount),
              "department_id": line.department_id}
             for line in sale.lines
         ],

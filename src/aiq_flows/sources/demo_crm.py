@@ -42,7 +42,7 @@ CENT = Decimal("0.01")
 class DemoSummary:
     customers: int
     sales: int
-    bad_rows: int
+    bad_rows: dict[int, str]  # sale id -> the kind of bad input planted there
 
 
 def _line(rng: random.Random, line_no: int) -> CrmSaleLine:
@@ -96,7 +96,9 @@ def seed_demo_crm(crm: SqlCrm, *, sales: int = 240, seed: int = 2026, today: dat
                 updated_at=now - timedelta(days=90))
             session.add(customer)
             customers.append(customer)
-        bad = {start_id + 7 + 31 * i: kind for i, kind in enumerate(BAD_ROWS)}
+        step = max(1, (sales - 8) // len(BAD_ROWS))  # spread over the whole range
+        bad = {start_id + 7 + step * i: kind for i, kind in enumerate(BAD_ROWS)
+               if 7 + step * i < sales}
         for sale_id in range(start_id, start_id + sales):
             sale_date = today - timedelta(days=rng.randint(1, 45))
             customer = rng.choice(customers)
@@ -108,4 +110,4 @@ def seed_demo_crm(crm: SqlCrm, *, sales: int = 240, seed: int = 2026, today: dat
             if sale_id in bad:
                 _spoil(sale, bad[sale_id], today)
             session.add(sale)
-    return DemoSummary(customers=len(CUSTOMERS), sales=sales, bad_rows=len(bad))
+    return DemoSummary(customers=len(CUSTOMERS), sales=sales, bad_rows=bad)

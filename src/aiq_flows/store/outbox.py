@@ -57,6 +57,8 @@ class DocumentRow(StoreBase):
     attempts: Mapped[int] = mapped_column(default=0)
     error_code: Mapped[str | None] = mapped_column(String(120))
     message: Mapped[str | None] = mapped_column(Text)
+    # The source record's version (e.g. its updated_at) when AIQ refused it: resend only a changed one.
+    source_version: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
 
 
@@ -75,6 +77,13 @@ class DocumentRecord:
     transaction_id: int | None
     claimed_by: str | None
     attempts: int
+    error_code: str | None = None
+    message: str | None = None
+    source_version: str | None = None
+
+    def refused_unchanged(self, source_version: str) -> bool:
+        """AIQ refused this document and its source has not changed since: do not resend."""
+        return self.state is DocumentState.FAILED and self.source_version == source_version
 
 
 def _now() -> datetime:
@@ -113,14 +122,19 @@ class DocumentStore:
                 for row in rows:
                     found[row.external_reference] = DocumentRecord(
                         row.entity, row.external_reference, DocumentState(row.state),
-                        row.transaction_id, row.claimed_by, row.attempts)
+                        row.transaction_id, row.claimed_by, row.attempts, row.error_code,
+                        row.message, row.source_version)
         return found
 
-    def claim(self, entity: str, reference: str, owner: str, lease: timedelta = DEFAULT_LEASE) -> bool:
-        """Take the right to send this document; False when another live run holds it or it is done."""
+    def claim(self, entity: str, reference: str, owner: str, lease: timedelta = DEFAULT_LEASE,
+              source_version: str | None = None) -> bool:
+        """Take the right to send this document. False when another live run holds it, when it is
+        done, or when AIQ refused it and its source (at `source_version`) has not changed since."""
         now = _now()
-        claimable = DocumentRow.state.in_([DocumentState.PLANNED.value, DocumentState.UNKNOWN.value,
-                                           DocumentState.FAILED.value])
+        changed_since_refusal = (DocumentRow.state == DocumentState.FAILED.value) & (
+            DocumentRow.source_version.is_distinct_from(source_version))
+        claimable = DocumentRow.state.in_([DocumentState.PLANNED.value, DocumentState.UNKNOWN.value]) | (
+            changed_since_refusal)
         expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
         mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
         statement = (update(DocumentRow)
@@ -151,9 +165,10 @@ class DocumentStore:
         self._set(entity, reference, state=DocumentState.UNKNOWN.value, claimed_by=None,
                   error_code="UNKNOWN_OUTCOME", message=message)
 
-    def mark_failed(self, entity: str, reference: str, error_code: str, message: str) -> None:
+    def mark_failed(self, entity: str, reference: str, error_code: str, message: str,
+                    source_version: str | None = None) -> None:
         self._set(entity, reference, state=DocumentState.FAILED.value, claimed_by=None,
-                  error_code=error_code, message=message)
+                  error_code=error_code, message=message, source_version=source_version)
 
     def release(self, entity: str, reference: str, owner: str) -> None:
         """Give a claim back untouched (nothing was sent)."""

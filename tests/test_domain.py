@@ -1,0 +1,168 @@
+"""Pure rules: money, customer codes, references, validation of incoming sales, outcome counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aiq_flows.domain.customer_codes import MAX_CODE, aiq_customer_code
+from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, CrmStatus, Outcome, SaleOutcome, summarize
+from aiq_flows.domain.references import ReferenceTooLong, sale_reference
+from aiq_flows.domain.sales import ReferenceData, Rejection, Sale, validate_sale
+from aiq_flows.domain.watermark import Watermark
+
+AIQ_CODE = re.compile(r"^[A-Z0-9_.\-/&]{1,50}$")
+REFERENCE = ReferenceData(tax_rates={"T1": Decimal("0.20"), "T0": Decimal("0")},
+                          posting_gl_codes=frozenset({"4000", "4010"}))
+
+
+def raw_sale(**changes: Any) -> dict[str, Any]:
+    sale: dict[str, Any] = {
+        "sale_id": 7, "reference": "SO-7", "sale_date": date(2026, 11, 2), "currency": "gbp",
+        "description": "Order SO-7", "updated_at": datetime(2026, 11, 2, 9),
+        "customer": {"key": "acme01", "name": "Acme", "email": "a@acme.example"},
+        "lines": [{"line_no": 1, "description": "Widget", "gl_account_code": "4000", "tax_code": "t1",
+                   "net_amount": Decimal("100.00"), "tax_amount": Decimal("20.00")}],
+    }
+    sale.update(changes)
+    return sale
+
+
+def with_line(**changes: Any) -> dict[str, Any]:
+    sale = raw_sale()
+    sale["lines"] = [{**sale["lines"][0], **changes}]
+    return sale
+
+
+# --- money --------------------------------------------------------------------------------------
+
+@given(st.decimals(min_value=-10**9, max_value=10**9, places=6, allow_nan=False),
+       st.sampled_from(["GBP", "JPY", "BHD"]))
+def test_round_money_is_half_up_to_the_minor_unit(amount: Decimal, currency: str) -> None:
+    rounded = round_money(amount, currency)
+    step = Decimal(1).scaleb(-currency_exponent(currency))
+    assert abs(rounded - amount) <= step / 2
+    assert has_at_most_minor_units(rounded, currency)
+    if abs(rounded - amount) == step / 2:  # a tie goes away from zero
+        assert abs(rounded) > abs(amount)
+
+
+def test_round_money_golden() -> None:
+    assert round_money(Decimal("2.675"), "GBP") == Decimal("2.68")
+    assert round_money(Decimal("-2.675"), "GBP") == Decimal("-2.68")
+    assert round_money(Decimal("1234.5"), "JPY") == Decimal("1235")
+    assert round_money(Decimal("1.0005"), "BHD") == Decimal("1.001")
+
+
+# --- customer codes -----------------------------------------------------------------------------
+
+@given(st.text(min_size=1, max_size=120).filter(lambda s: re.search(r"[A-Za-z0-9]", s)))
+def test_customer_codes_always_obey_aiq_rules_and_are_stable(key: str) -> None:
+    code = aiq_customer_code(key)
+    assert AIQ_CODE.match(code), code
+    assert aiq_customer_code(key) == code
+
+
+@given(st.from_regex(AIQ_CODE, fullmatch=True).filter(lambda s: s.strip("-") == s))
+def test_valid_codes_map_to_themselves(code: str) -> None:
+    assert aiq_customer_code(code) == code
+
+
+def test_long_keys_keep_a_prefix_and_do_not_collide() -> None:
+    first = aiq_customer_code("harbour-view-hotels-group-international-holdings-2026-north")
+    second = aiq_customer_code("harbour-view-hotels-group-international-holdings-2026-south")
+    assert first != second and len(first) == len(second) == MAX_CODE
+    assert first.startswith("HARBOUR-VIEW-HOTELS-GROUP")
+
+
+def test_keys_without_usable_characters_are_refused() -> None:
+    with pytest.raises(ValueError, match="no character usable"):
+        aiq_customer_code("   ###  ")
+
+
+def test_golden_codes() -> None:
+    assert aiq_customer_code("delta logistics") == "DELTA-LOGISTICS"
+    assert aiq_customer_code(" fern&co ") == "FERN&CO"
+
+
+# --- references ---------------------------------------------------------------------------------
+
+def test_sale_reference_is_deterministic_and_bounded() -> None:
+    assert sale_reference(42) == sale_reference("42") == "S-42"
+    with pytest.raises(ReferenceTooLong):
+        sale_reference("9" * 49)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+def test_a_good_sale_is_normalised() -> None:
+    sale = validate_sale(raw_sale(), REFERENCE)
+    assert isinstance(sale, Sale)
+    assert (sale.currency, sale.lines[0].tax_code, sale.customer_code) == ("GBP", "T1", "ACME01")
+    assert (sale.net_total, sale.tax_total, sale.gross_total) == (Decimal(100), Decimal(20), Decimal(120))
+    assert sale.external_reference == "S-7"
+
+
+@pytest.mark.parametrize(("raw", "field", "rule"), [
+    (raw_sale(lines=[]), "lines", "at least 1 item"),
+    (raw_sale(customer=None), "customer", "valid dictionary"),
+    (raw_sale(customer={"key": "x", "name": ""}), "customer.name", "at least 1 character"),
+    (raw_sale(customer={"key": "###", "name": "X"}), "customer.key", "no character usable"),
+    (raw_sale(currency="EURO"), "currency", "should match pattern"),
+    (raw_sale(sale_date=None), "sale_date", "valid date"),
+    (raw_sale(description="d" * 501), "description", "at most 500 characters"),
+    (with_line(net_amount=Decimal("-1")), "lines[1].net_amount", "greater than or equal to 0"),
+    (with_line(description=" "), "lines[1].description", "at least 1 character"),
+    (with_line(gl_account_code="9999"), "lines[1].gl_account_code", "not a posting GL account"),
+    (with_line(tax_code="ZZ"), "lines[1].tax_code", "not an AccountsIQ tax code"),
+    (with_line(tax_amount=Decimal("25.00")), "lines[1].tax_amount", "expected 20.00"),
+    (with_line(net_amount=Decimal("100.001"), tax_amount=Decimal("20.00")), "lines[1].net_amount",
+     "more decimals than GBP allows"),
+    (with_line(net_amount=Decimal("0"), tax_amount=Decimal("0")), "lines", "greater than zero"),
+])
+def test_bad_sales_are_rejected_naming_record_field_and_rule(raw: dict[str, Any], field: str,
+                                                              rule: str) -> None:
+    result = validate_sale(raw, REFERENCE)
+    assert isinstance(result, Rejection)
+    assert result.field == field
+    assert rule in result.rule
+    assert result.message.startswith("sale 'SO-7' (id 7): ")
+
+
+def test_vat_within_one_minor_unit_is_accepted() -> None:
+    assert isinstance(validate_sale(with_line(tax_amount=Decimal("20.01")), REFERENCE), Sale)
+
+
+# --- outcomes -----------------------------------------------------------------------------------
+
+def outcome(sale_id: int, kind: Outcome, retryable: bool = False) -> SaleOutcome:
+    return SaleOutcome(sale_id=sale_id, reference=f"SO-{sale_id}", outcome=kind, retryable=retryable)
+
+
+def test_counts_add_up_or_say_not() -> None:
+    outcomes = [outcome(1, Outcome.CREATED), outcome(2, Outcome.FAILED), outcome(3, Outcome.QUARANTINED)]
+    assert summarize(outcomes, 3).adds_up
+    assert not summarize(outcomes, 4).adds_up
+    with pytest.raises(CountsDoNotAddUp):
+        summarize([*outcomes, outcome(1, Outcome.ALREADY_PRESENT)], 4)
+
+
+@pytest.mark.parametrize(("kind", "retryable", "status"), [
+    (Outcome.CREATED, False, CrmStatus.POSTED), (Outcome.ALREADY_PRESENT, False, CrmStatus.POSTED),
+    (Outcome.QUARANTINED, False, CrmStatus.QUARANTINED), (Outcome.FAILED, False, CrmStatus.FAILED),
+    (Outcome.FAILED, True, CrmStatus.PENDING), (Outcome.HELD, True, CrmStatus.PENDING),
+])
+def test_crm_status_per_outcome(kind: Outcome, retryable: bool, status: CrmStatus) -> None:
+    assert outcome(1, kind, retryable).crm_status is status
+
+
+def test_watermarks_order_by_time_then_record() -> None:
+    at = datetime(2026, 11, 1, 12)
+    assert Watermark(at, 5) < Watermark(at, 6) < Watermark(datetime(2026, 11, 1, 13), 1)

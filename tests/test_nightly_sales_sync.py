@@ -1,0 +1,301 @@
+"""The nightly sales sync under a real Prefect API against the sandbox over HTTP.
+
+What matters most is tested hardest: a re-run, a lost answer after AIQ committed, two runs at
+once, a lost store, an expiring token; every time each sale's invoice exists exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from aiq_flows.sources.crm_sql import CrmSale, SqlCrm
+from aiq_flows.sources.demo_crm import BAD_ROWS, seed_demo_crm
+from flows.nightly_sales_sync import nightly_sales_sync
+from tests.conftest import DemoBlocks
+from tests.support.processes import REPO, Sandbox
+
+CREATE = "CreateBatchSalesInvoiceGetBackTransactionID"
+SALES = 120
+QUARANTINED_KINDS = {"negative_amount", "unknown_tax_code", "missing_description", "no_lines",
+                     "wrong_vat", "bad_currency"}
+
+
+def run_sync(blocks: DemoBlocks, **parameters: Any) -> dict[str, Any]:
+    return nightly_sales_sync(aiq_connection=blocks.aiq, crm_database=blocks.crm,
+                              state_store=blocks.store, **parameters)
+
+
+def seed(blocks: DemoBlocks, sales: int = SALES) -> SqlCrm:
+    crm = SqlCrm(blocks.crm_url)
+    seed_demo_crm(crm, sales=sales, today=date(2026, 11, 25))
+    return crm
+
+
+def planted(sales: int = SALES) -> dict[int, str]:
+    """The bad rows the demo seeder plants among `sales` sales (it is deterministic)."""
+    crm = SqlCrm("sqlite://")
+    return seed_demo_crm(crm, sales=sales, today=date(2026, 11, 25)).bad_rows
+
+
+def crm_sales(crm: SqlCrm) -> dict[int, CrmSale]:
+    with Session(crm.engine) as session:
+        query = select(CrmSale).options(selectinload(CrmSale.lines))
+        return {sale.id: sale for sale in session.scalars(query)}
+
+
+def assert_each_posted_sale_exists_once(sandbox: Sandbox, crm: SqlCrm) -> dict[int, CrmSale]:
+    """Every sale the CRM records as posted has exactly one AIQ document, the one written back;
+    no document exists for any other sale; the ledger balances."""
+    documents = sandbox.documents()
+    by_reference = Counter(d["external_reference"] for d in documents)
+    duplicates = {ref: n for ref, n in by_reference.items() if n > 1}
+    assert not duplicates, f"duplicated invoices: {duplicates}"
+    ids = {d["external_reference"]: d["transaction_id"] for d in documents}
+    sales = crm_sales(crm)
+    posted = {sale_id: sale for sale_id, sale in sales.items() if sale.aiq_status == "posted"}
+    assert set(ids) == {f"S-{sale_id}" for sale_id in posted}
+    for sale_id, sale in posted.items():
+        assert sale.aiq_transaction_id == ids[f"S-{sale_id}"]
+    assert sum(Decimal(v) for v in sandbox.trial_balance().values()) == 0
+    return posted
+
+
+def test_first_run_posts_each_valid_sale_once_and_accounts_for_every_sale(
+        sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks)
+    summary = run_sync(demo_blocks)
+
+    assert summary["input"] == SALES
+    assert sum(v for k, v in summary.items() if k != "input") == SALES
+    sales = crm_sales(crm)
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert summary["created"] == len(posted) > 80
+    bad = planted()
+    assert set(bad.values()) == set(BAD_ROWS)
+    assert {s.id for s in sales.values() if s.aiq_status == "quarantined"} == {
+        sale_id for sale_id, kind in bad.items() if kind in QUARANTINED_KINDS}
+
+    quarantined = [s for s in sales.values() if s.aiq_status == "quarantined"]
+    assert len(quarantined) == summary["quarantined"]
+    for sale in quarantined:  # each names the record, the field and the rule
+        assert sale.aiq_message and sale.aiq_message.startswith(f"sale '{sale.reference}' (id {sale.id}): ")
+    messages = " ".join(s.aiq_message or "" for s in quarantined)
+    assert "lines[1].tax_code: 'ZZ' is not an AccountsIQ tax code" in messages
+    assert "lines[1].net_amount" in messages and "currency" in messages
+
+    failed = [s for s in sales.values() if s.aiq_status == "failed"]
+    assert len(failed) == summary["failed"]
+    assert {s.aiq_message.split(":")[1].strip() for s in failed if s.aiq_message and "customer" in
+            s.aiq_message} == {"ACCOUNT_EMAIL_INVALID_FORMAT"}
+    assert any("SALES_LEDGER_ALREADY_CLOSED" in (s.aiq_message or "") for s in failed)
+
+    gross_posted = sum(sum((line.net_amount or 0) + (line.tax_amount or 0) for line in sale.lines)
+                       for sale in posted.values())
+    assert Decimal(sandbox.trial_balance()["1100"]) == gross_posted  # debtors control
+
+
+def test_report_artifact_has_a_row_per_sale(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    seed(demo_blocks, sales=40)
+    run_sync(demo_blocks)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["nightly-sales-sync-report"])), limit=1,
+            sort="CREATED_DESC")
+        rows = json.loads(artifacts[0].data) if isinstance(artifacts[0].data, str) else artifacts[0].data
+    assert len(rows) == 40
+    assert {row["outcome"] for row in rows} <= {"created", "quarantined", "failed"}
+    assert all(row["aiq_transaction_id"] != "" for row in rows if row["outcome"] == "created")
+
+
+def test_running_twice_creates_nothing_the_second_time(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=60)
+    first = run_sync(demo_blocks)
+    creates, documents = sandbox.calls()[CREATE], len(sandbox.documents())
+    second = run_sync(demo_blocks)
+    assert second["created"] == 0 and first["created"] > 0
+    assert sandbox.calls()[CREATE] == creates
+    assert len(sandbox.documents()) == documents
+    assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+def test_answers_lost_after_commit_never_duplicate(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=80)
+    sandbox.faults({"kind": "drop_response", "operation": CREATE, "rate": 0.3}, seed=11)
+    first = run_sync(demo_blocks)
+    dropped = next(r["fired"] for r in sandbox._request("GET", "/_sandbox/faults"))
+    assert dropped > 5
+    sandbox.clear_faults()
+    run_sync(demo_blocks)
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert len(posted) == first["created"]  # each lost answer was read back, none resent
+
+
+def test_unknown_outcome_is_verified_in_aiq_before_any_resend(sandbox: Sandbox,
+                                                              demo_blocks: DemoBlocks) -> None:
+    """The store says a previous run sent S-n but never heard back, and AIQ did commit it."""
+    from aiq_flows.store.outbox import DocumentStore
+    from tests.test_gateway_sandbox import gateway_for, invoice, line
+
+    crm = seed(demo_blocks, sales=20)
+    gateway = gateway_for(sandbox)
+    committed = invoice("S-3", line("1.00", "0.20")).model_copy(update={"InvoiceDate": datetime(2026, 11, 1)})
+    transaction_id = gateway.create_batch_sales_invoice(committed)
+    store = DocumentStore(demo_blocks.store_url)
+    store.plan("DEMO_UK", [("S-3", "batch_sales_invoice", "3")])
+    assert store.claim("DEMO_UK", "S-3", "crashed-run")
+    store.mark_unknown("DEMO_UK", "S-3", "answer lost")
+    store.dispose()
+
+    run_sync(demo_blocks)
+    assert [d["transaction_id"] for d in sandbox.documents(external_reference="S-3")] == [transaction_id]
+    assert crm_sales(crm)[3].aiq_transaction_id == transaction_id
+
+
+def test_a_lost_store_does_not_duplicate(sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path) -> None:
+    crm = seed(demo_blocks, sales=50)
+    first = run_sync(demo_blocks)
+    Path(demo_blocks.store_url.removeprefix("sqlite:///")).unlink()
+    with Session(crm.engine) as session, session.begin():  # and the CRM forgot the write-backs
+        session.execute(update(CrmSale).values(aiq_status=None, aiq_transaction_id=None))
+    second = run_sync(demo_blocks)
+    assert second["created"] == 0 and second["already_present"] == first["created"]
+    assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+def test_token_expiry_in_the_middle_of_a_run_is_survived(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=60)
+    sandbox.faults({"kind": "expire_token", "operation": CREATE, "rate": 0.2},
+                   {"kind": "expire_token", "operation": "GetTransactionsByExternalReference", "count": 3},
+                   seed=5)
+    logins_before = sandbox.calls().get("Login", 0)
+    summary = run_sync(demo_blocks)
+    assert sandbox.calls()["Login"] - logins_before > 3
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert summary["created"] == len(posted) > 40
+
+
+def test_transient_failures_leave_sales_pending_for_the_next_run(sandbox: Sandbox,
+                                                                 demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=40)
+    sandbox.faults({"kind": "http_error", "operation": CREATE, "status": 503, "rate": 0.25}, seed=3)
+    first = run_sync(demo_blocks)
+    pending = [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
+    assert pending and first["failed"] >= len(pending)
+    sandbox.clear_faults()
+    second = run_sync(demo_blocks)
+    assert second["created"] == len(pending)
+    assert not [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
+    assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+def test_two_runs_at_once_post_each_invoice_once(sandbox: Sandbox, demo_blocks: DemoBlocks,
+                                                 tmp_path: Path) -> None:
+    crm = seed(demo_blocks, sales=80)
+    sandbox.faults({"kind": "latency", "operation": CREATE, "latency_ms": 15})
+    script = ("import json, sys; from flows.nightly_sales_sync import nightly_sales_sync as sync; "
+              "print('SUMMARY=' + json.dumps(sync(aiq_connection=sys.argv[1], crm_database=sys.argv[2], "
+              "state_store=sys.argv[3])))")
+    runs = [subprocess.Popen([sys.executable, "-c", script, demo_blocks.aiq, demo_blocks.crm, demo_blocks.store],
+                             cwd=REPO, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    summaries = [json.loads(next(line for line in out.splitlines() if line.startswith("SUMMARY="))[8:])
+                 for out in outputs]
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert sum(s["created"] for s in summaries) == len(posted)
+    refused_by_aiq = [s for s in crm_sales(crm).values()
+                      if s.aiq_status == "failed" and "AIQ refused S-" in (s.aiq_message or "")]
+    assert len(refused_by_aiq) == 1  # the sale dated in a closed period
+    assert sandbox.calls()[CREATE] == len(posted) + 1  # nothing was even attempted twice
+
+
+def test_equal_timestamps_at_the_watermark_are_neither_lost_nor_duplicated(
+        sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=12)
+    same_moment = datetime(2026, 11, 24, 23, 0)
+    with Session(crm.engine) as session, session.begin():
+        session.execute(update(CrmSale).values(updated_at=same_moment))
+    for _ in range(5):  # a few sales per run, cut in the middle of the tie
+        run_sync(demo_blocks, max_sales=3, overlap_minutes=0)
+    run_sync(demo_blocks, overlap_minutes=0)
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    valid = {s.id for s in crm_sales(crm).values() if s.aiq_status not in ("quarantined", "failed")}
+    assert set(posted) == valid
+
+
+def test_a_sale_changed_after_its_watermark_is_read_again(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=20)
+    run_sync(demo_blocks, overlap_minutes=0)
+    quarantined = next(s for s in crm_sales(crm).values() if s.aiq_status == "quarantined")
+    fixed_at = datetime.now() + timedelta(minutes=5)
+    with Session(crm.engine) as session, session.begin():
+        sale = session.get(CrmSale, quarantined.id)
+        assert sale is not None
+        for line in sale.lines:
+            line.net_amount, line.tax_amount, line.tax_code, line.description = (
+                Decimal("10.00"), Decimal("2.00"), "T1", "Corrected line")
+        sale.currency = "GBP"
+        sale.customer_id = 1  # a customer AIQ accepts (the demo's "juniper" it refuses)
+        if not sale.lines:
+            from aiq_flows.sources.crm_sql import CrmSaleLine
+            sale.lines.append(CrmSaleLine(line_no=1, description="Corrected line", gl_account_code="4000",
+                                          tax_code="T1", net_amount=Decimal("10.00"), tax_amount=Decimal("2.00")))
+        sale.updated_at = fixed_at
+    summary = run_sync(demo_blocks, overlap_minutes=0)
+    assert summary["created"] == 1
+    assert crm_sales(crm)[quarantined.id].aiq_status == "posted"
+
+
+def test_no_key_or_token_in_logs_store_or_crm(sandbox: Sandbox, demo_blocks: DemoBlocks,
+                                              caplog: pytest.LogCaptureFixture,
+                                              capfd: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    seed(demo_blocks, sales=30)
+    sandbox.expire_tokens()
+    sandbox.faults({"kind": "expire_token", "operation": CREATE, "count": 2},
+                   {"kind": "drop_response", "operation": CREATE, "count": 1})
+    run_sync(demo_blocks)
+    out, err = capfd.readouterr()
+    with sqlite3.connect(sandbox.db) as db:
+        tokens = [row[0] for row in db.execute("SELECT token FROM tokens")]
+    secrets = [sandbox.credentials["partner_key"], sandbox.entity("DEMO_UK")["user_key"], *tokens]
+    assert len(tokens) >= 3
+    haystacks = {"captured log records": caplog.text, "stdout": out, "stderr": err,
+                 "store": _dump(demo_blocks.store_url), "crm": _dump(demo_blocks.crm_url),
+                 "prefect logs": _prefect_logs()}
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret appears in {where}"
+
+
+def _dump(url: str) -> str:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return "\n".join(db.iterdump())
+
+
+def _prefect_logs() -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        return "\n".join(log.message for log in client.read_logs(limit=200))

@@ -22,7 +22,8 @@ class AiqConnection(Block):
     _description: ClassVar[str] = "AccountsIQ Integration 1.1 endpoint and keys for one entity."
 
     endpoint_url: str | None = Field(
-        default=None, description="Full .asmx URL; overrides region (the sandbox uses this).")
+        default=None, description="Full .asmx URL; overrides region (the sandbox uses this)."
+    )
     region: str = Field(default="eu1", description="uk1, eu1, eu2 or us1, from the AIQ login URL.")
     company_id: str = Field(description="The entity (company) ID, e.g. DEMO_UK.")
     partner_key: SecretStr
@@ -39,8 +40,9 @@ class AiqConnection(Block):
         with _lock:
             gateway = _gateways.get(key)
             if gateway is None:
-                credentials = AiqCredentials(company_id=self.company_id, partner_key=self.partner_key,
-                                             user_key=self.user_key)
+                credentials = AiqCredentials(
+                    company_id=self.company_id, partner_key=self.partner_key, user_key=self.user_key
+                )
                 gateway = AiqGateway.login(self.url, credentials, timeout=self.timeout_seconds)
                 _gateways[key] = gateway
             return gateway

@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def chunked(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 @flow(name="nightly-sales-sync")
@@ -58,13 +58,13 @@ def nightly_sales_sync(
 
     outcomes = [*checked.quarantined, *refused]
     for number, chunk in enumerate(chunked(ready, chunk_size), start=1):
-        outcomes += post_batch_invoices(aiq, state, chunk, customers.accounts, reference, run_id,
-                                        number)
+        outcomes += post_batch_invoices(aiq, state, chunk, customers.accounts, reference, run_id, number)
 
     write_back_outcomes(crm, state, aiq.company_id, outcomes)
     advance_watermark(state, watermark_name, batch.high_watermark)
-    summary = publish_sync_report(outcomes, len(batch.records),
-                                  f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync")
+    summary = publish_sync_report(
+        outcomes, len(batch.records), f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
+    )
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
 

@@ -12,14 +12,19 @@ from blocks.store import StateStore
 
 
 @task(name="write-back-to-crm", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
-def write_back_outcomes(crm: CrmDatabase, state: StateStore, entity: str,
-                        outcomes: list[SaleOutcome]) -> int:
+def write_back_outcomes(crm: CrmDatabase, state: StateStore, entity: str, outcomes: list[SaleOutcome]) -> int:
     """Write each sale's AIQ transaction ID and status to the CRM (idempotent, safe to retry)."""
     source, store = crm.source(), state.store()
     try:
         written = source.write_back(outcomes)
-        store.mark_written_back(entity, [o.external_reference for o in outcomes
-                                         if o.crm_status is CrmStatus.POSTED and o.external_reference])
+        store.mark_written_back(
+            entity,
+            [
+                o.external_reference
+                for o in outcomes
+                if o.crm_status is CrmStatus.POSTED and o.external_reference
+            ],
+        )
     finally:
         source.dispose()
         store.dispose()

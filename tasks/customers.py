@@ -30,12 +30,20 @@ class CustomerResolution:
             if error is None:
                 ready.append(sale)
                 continue
-            refused.append(SaleOutcome(
-                sale_id=sale.sale_id, reference=sale.reference, outcome=Outcome.FAILED,
-                external_reference=sale.external_reference, customer_code=sale.customer_code,
-                gross_total=sale.gross_total, currency=sale.currency, error_code=error.error_code,
-                reason=f"customer {sale.customer_code} could not be created in AIQ: "
-                       f"{error.error_code}: {error.error_message}"))
+            refused.append(
+                SaleOutcome(
+                    sale_id=sale.sale_id,
+                    reference=sale.reference,
+                    outcome=Outcome.FAILED,
+                    external_reference=sale.external_reference,
+                    customer_code=sale.customer_code,
+                    gross_total=sale.gross_total,
+                    currency=sale.currency,
+                    error_code=error.error_code,
+                    reason=f"customer {sale.customer_code} could not be created in AIQ: "
+                    f"{error.error_code}: {error.error_message}",
+                )
+            )
         return ready, refused
 
 
@@ -66,8 +74,12 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
             raise
     created = gateway.get_customer(details.aiq_code)
     if created is None:
-        raise AiqBusinessError("UpdateCustomer", "Failure", "CUSTOMER_CODE_DOES_NOT_EXIST",
-                               f"customer {details.aiq_code} is missing right after creation")
+        raise AiqBusinessError(
+            "UpdateCustomer",
+            "Failure",
+            "CUSTOMER_CODE_DOES_NOT_EXIST",
+            f"customer {details.aiq_code} is missing right after creation",
+        )
     return created, True
 
 
@@ -87,6 +99,10 @@ def ensure_customers(aiq: AiqConnection, sales: list[Sale]) -> CustomerResolutio
         resolution.accounts[code] = customer
         if created:
             resolution.created.append(code)
-    logger.info("Customers: %d in the run, %d created in AIQ, %d refused", len(unique),
-                len(resolution.created), len(resolution.failed))
+    logger.info(
+        "Customers: %d in the run, %d created in AIQ, %d refused",
+        len(unique),
+        len(resolution.created),
+        len(resolution.failed),
+    )
     return resolution

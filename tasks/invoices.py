@@ -31,20 +31,26 @@ LOOKUP_WINDOW = timedelta(days=400)
 
 def batch_invoice(template: BatchSalesInvoice, sale: Sale, reference: ReferenceData) -> BatchSalesInvoice:
     """The batch invoice for a sale, on AIQ's template for its customer, with the CRM's VAT."""
-    return template.model_copy(update={
-        "InvoiceDate": datetime.combine(sale.sale_date, time()),
-        "ExternalReference": sale.external_reference,
-        "Description": sale.description,
-        "DueDate": None,  # AIQ derives it from the invoice date and the customer's credit terms
-        "Lines": [
-            BatchSalesInvoiceLine(
-                GLAccountCode=line.gl_account_code, TaxCode=line.tax_code,
-                Description=line.description, DepartmentID=line.department_id,
-                NetAmount=line.net_amount, TaxRate=float(reference.tax_rates[line.tax_code]),
-                TaxAmount=line.tax_amount)
-            for line in sale.lines
-        ],
-    })
+    return template.model_copy(
+        update={
+            "InvoiceDate": datetime.combine(sale.sale_date, time()),
+            "ExternalReference": sale.external_reference,
+            "Description": sale.description,
+            "DueDate": None,  # AIQ derives it from the invoice date and the customer's credit terms
+            "Lines": [
+                BatchSalesInvoiceLine(
+                    GLAccountCode=line.gl_account_code,
+                    TaxCode=line.tax_code,
+                    Description=line.description,
+                    DepartmentID=line.department_id,
+                    NetAmount=line.net_amount,
+                    TaxRate=float(reference.tax_rates[line.tax_code]),
+                    TaxAmount=line.tax_amount,
+                )
+                for line in sale.lines
+            ],
+        }
+    )
 
 
 def source_version(sale: Sale) -> str:
@@ -54,30 +60,46 @@ def source_version(sale: Sale) -> str:
 class InvoicePoster:
     """Posts the sales of one chunk; every sale ends with exactly one outcome."""
 
-    def __init__(self, gateway: AiqGateway, store: DocumentStore, entity: str,
-                 accounts: dict[str, Customer], reference: ReferenceData, run_id: str) -> None:
+    def __init__(
+        self,
+        gateway: AiqGateway,
+        store: DocumentStore,
+        entity: str,
+        accounts: dict[str, Customer],
+        reference: ReferenceData,
+        run_id: str,
+    ) -> None:
         self.gateway, self.store, self.entity = gateway, store, entity
         self.accounts, self.reference, self.run_id = accounts, reference, run_id
         self._templates: dict[str, BatchSalesInvoice] = {}
 
     def _outcome(self, sale: Sale, outcome: Outcome, **details: object) -> SaleOutcome:
-        return SaleOutcome(sale_id=sale.sale_id, reference=sale.reference, outcome=outcome,
-                           external_reference=sale.external_reference,
-                           customer_code=sale.customer_code, gross_total=sale.gross_total,
-                           currency=sale.currency, **details)  # type: ignore[arg-type]
+        return SaleOutcome(
+            sale_id=sale.sale_id,
+            reference=sale.reference,
+            outcome=outcome,
+            external_reference=sale.external_reference,
+            customer_code=sale.customer_code,
+            gross_total=sale.gross_total,
+            currency=sale.currency,
+            **details,
+        )  # type: ignore[arg-type]
 
     def _find_in_aiq(self, sale: Sale) -> int | None:
         day = datetime.combine(sale.sale_date, time())
         found = self.gateway.transactions_by_external_reference(
-            sale.external_reference, day - LOOKUP_WINDOW, day + LOOKUP_WINDOW,
-            types=[SALES_INVOICE_TYPE])
+            sale.external_reference, day - LOOKUP_WINDOW, day + LOOKUP_WINDOW, types=[SALES_INVOICE_TYPE]
+        )
         if not found:
             return None
         if len(found) > 1:
             get_run_logger().error(
                 "AIQ holds %d transactions with reference %s (ids %s): keeping the first; the "
-                "others need a credit note", len(found), sale.external_reference,
-                [t.TransactionID for t in found])
+                "others need a credit note",
+                len(found),
+                sale.external_reference,
+                [t.TransactionID for t in found],
+            )
         return min(t.TransactionID for t in found)
 
     def _template(self, customer_code: str) -> BatchSalesInvoice:
@@ -88,12 +110,20 @@ class InvoicePoster:
     def _settled(self, sale: Sale, record: DocumentRecord | None) -> SaleOutcome | None:
         """The outcome when the store already decides it: posted, or refused and unchanged."""
         if record is not None and record.state in DONE:
-            return self._outcome(sale, Outcome.ALREADY_PRESENT, transaction_id=record.transaction_id,
-                                 reason="already posted (store)")
+            return self._outcome(
+                sale,
+                Outcome.ALREADY_PRESENT,
+                transaction_id=record.transaction_id,
+                reason="already posted (store)",
+            )
         if record is not None and record.refused_unchanged(source_version(sale)):
-            return self._outcome(sale, Outcome.FAILED, error_code=record.error_code,
-                                 reason=f"AIQ refused {sale.external_reference}: {record.error_code}: "
-                                        f"{record.message} (unchanged since; fix the sale to resend)")
+            return self._outcome(
+                sale,
+                Outcome.FAILED,
+                error_code=record.error_code,
+                reason=f"AIQ refused {sale.external_reference}: {record.error_code}: "
+                f"{record.message} (unchanged since; fix the sale to resend)",
+            )
         return None
 
     def post(self, sale: Sale, record: DocumentRecord | None) -> SaleOutcome:
@@ -104,21 +134,31 @@ class InvoicePoster:
         customer = self.accounts[sale.customer_code]
         if customer.CurrencyCode and customer.CurrencyCode != sale.currency:
             return self._outcome(
-                sale, Outcome.QUARANTINED, error_code="INVALID:currency",
+                sale,
+                Outcome.QUARANTINED,
+                error_code="INVALID:currency",
                 reason=f"sale {sale.reference!r} (id {sale.sale_id}): currency: {sale.currency} "
-                       f"differs from AIQ customer {customer.Code}'s currency {customer.CurrencyCode}")
+                f"differs from AIQ customer {customer.Code}'s currency {customer.CurrencyCode}",
+            )
         if not self.store.claim(self.entity, ref, self.run_id, source_version=source_version(sale)):
             # Another run got there first: it may have finished since our snapshot was read.
             settled = self._settled(sale, self.store.get(self.entity, [ref]).get(ref))
             return settled or self._outcome(
-                sale, Outcome.HELD, retryable=True,
-                reason="another run is posting this sale; it is checked again next run")
+                sale,
+                Outcome.HELD,
+                retryable=True,
+                reason="another run is posting this sale; it is checked again next run",
+            )
         try:
             existing = self._find_in_aiq(sale)
             if existing is not None:
                 self.store.mark_posted(self.entity, ref, existing)
-                return self._outcome(sale, Outcome.ALREADY_PRESENT, transaction_id=existing,
-                                     reason="already in AIQ (found by external reference)")
+                return self._outcome(
+                    sale,
+                    Outcome.ALREADY_PRESENT,
+                    transaction_id=existing,
+                    reason="already in AIQ (found by external reference)",
+                )
             invoice = batch_invoice(self._template(sale.customer_code), sale, self.reference)
             self.store.mark_attempt(self.entity, ref)
             transaction_id = self.gateway.create_batch_sales_invoice(invoice)
@@ -126,13 +166,23 @@ class InvoicePoster:
             return self._recover_lost_answer(sale, lost)
         except AiqTransientError as error:
             self.store.release(self.entity, ref, self.run_id)
-            return self._outcome(sale, Outcome.FAILED, retryable=True, error_code="TRANSIENT",
-                                 reason=f"{error}; retried next run")
+            return self._outcome(
+                sale,
+                Outcome.FAILED,
+                retryable=True,
+                error_code="TRANSIENT",
+                reason=f"{error}; retried next run",
+            )
         except AiqBusinessError as error:
-            self.store.mark_failed(self.entity, ref, error.error_code, error.error_message,
-                                   source_version(sale))
-            return self._outcome(sale, Outcome.FAILED, error_code=error.error_code,
-                                 reason=f"AIQ refused {ref}: {error.error_code}: {error.error_message}")
+            self.store.mark_failed(
+                self.entity, ref, error.error_code, error.error_message, source_version(sale)
+            )
+            return self._outcome(
+                sale,
+                Outcome.FAILED,
+                error_code=error.error_code,
+                reason=f"AIQ refused {ref}: {error.error_code}: {error.error_message}",
+            )
         self.store.mark_posted(self.entity, ref, transaction_id)
         return self._outcome(sale, Outcome.CREATED, transaction_id=transaction_id)
 
@@ -145,18 +195,32 @@ class InvoicePoster:
             existing = None
         if existing is not None:
             self.store.mark_posted(self.entity, ref, existing)
-            return self._outcome(sale, Outcome.CREATED, transaction_id=existing,
-                                 reason="answer lost; found in AIQ by external reference")
+            return self._outcome(
+                sale,
+                Outcome.CREATED,
+                transaction_id=existing,
+                reason="answer lost; found in AIQ by external reference",
+            )
         self.store.mark_unknown(self.entity, ref, str(lost))
-        return self._outcome(sale, Outcome.FAILED, retryable=True, error_code="UNKNOWN_OUTCOME",
-                             reason=f"{lost}; not visible in AIQ yet, verified before any resend")
+        return self._outcome(
+            sale,
+            Outcome.FAILED,
+            retryable=True,
+            error_code="UNKNOWN_OUTCOME",
+            reason=f"{lost}; not visible in AIQ yet, verified before any resend",
+        )
 
 
-@task(name="post-batch-invoices", task_run_name="post-batch-invoices-chunk-{chunk_number}",
-      cache_policy=NONE)
-def post_batch_invoices(aiq: AiqConnection, state: StateStore, sales: list[Sale],
-                        accounts: dict[str, Customer], reference: ReferenceData, run_id: str,
-                        chunk_number: int) -> list[SaleOutcome]:
+@task(name="post-batch-invoices", task_run_name="post-batch-invoices-chunk-{chunk_number}", cache_policy=NONE)
+def post_batch_invoices(
+    aiq: AiqConnection,
+    state: StateStore,
+    sales: list[Sale],
+    accounts: dict[str, Customer],
+    reference: ReferenceData,
+    run_id: str,
+    chunk_number: int,
+) -> list[SaleOutcome]:
     store = state.store()
     try:
         store.plan(aiq.company_id, [(s.external_reference, DOCUMENT_KIND, str(s.sale_id)) for s in sales])

@@ -38,8 +38,9 @@ def report_rows(outcomes: list[SaleOutcome]) -> list[dict[str, Any]]:
 
 
 @task(name="publish-sync-report", cache_policy=NONE)
-def publish_sync_report(outcomes: list[SaleOutcome], input_count: int, title: str,
-                        key_prefix: str) -> dict[str, Any]:
+def publish_sync_report(
+    outcomes: list[SaleOutcome], input_count: int, title: str, key_prefix: str
+) -> dict[str, Any]:
     summary = summarize(outcomes, input_count)
     counts = {kind.value: summary.counts[kind] for kind in Outcome}
     lines = [f"# {title}", "", "| outcome | sales |", "|---|---:|"]
@@ -49,10 +50,10 @@ def publish_sync_report(outcomes: list[SaleOutcome], input_count: int, title: st
     if problems:
         lines += ["", "## Needs attention", ""]
         lines += [f"- `{o.reference or o.sale_id}` {o.outcome.value}: {o.reason}" for o in problems[:200]]
-    create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines),
-                             description=title)
-    create_table_artifact(key=f"{key_prefix}-report", table=report_rows(outcomes),
-                          description=f"{title}: one row per sale")
+    create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines), description=title)
+    create_table_artifact(
+        key=f"{key_prefix}-report", table=report_rows(outcomes), description=f"{title}: one row per sale"
+    )
     if not summary.adds_up:
         raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} sales read")
     get_run_logger().info("Outcomes: %s", counts)

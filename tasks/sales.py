@@ -32,8 +32,13 @@ class CheckedSales:
 
 
 @task(name="read-changed-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
-def read_changed_sales(crm: CrmDatabase, state: StateStore, watermark_name: str,
-                       overlap_minutes: int, max_sales: int | None = None) -> SalesBatch:
+def read_changed_sales(
+    crm: CrmDatabase,
+    state: StateStore,
+    watermark_name: str,
+    overlap_minutes: int,
+    max_sales: int | None = None,
+) -> SalesBatch:
     """Sales changed since the watermark (with an overlap window), plus any never synced or pending."""
     store, source = state.store(), crm.source()
     try:
@@ -43,13 +48,22 @@ def read_changed_sales(crm: CrmDatabase, state: StateStore, watermark_name: str,
         store.dispose()
         source.dispose()
     high = max((Watermark(r["updated_at"], r["sale_id"]) for r in records), default=None)
-    get_run_logger().info("Read %d sales (watermark %s, overlap %d min)", len(records),
-                          since.updated_at.isoformat(), overlap_minutes)
+    get_run_logger().info(
+        "Read %d sales (watermark %s, overlap %d min)",
+        len(records),
+        since.updated_at.isoformat(),
+        overlap_minutes,
+    )
     return SalesBatch(records, since, high)
 
 
-@task(name="load-aiq-reference-data", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=retry_transient_aiq_errors)
+@task(
+    name="load-aiq-reference-data",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_transient_aiq_errors,
+)
 def load_reference_data(aiq: AiqConnection) -> ReferenceData:
     gateway = aiq.gateway()
     tax_rates = {tax.Code: tax.Rate for tax in gateway.get_tax_codes()}
@@ -61,8 +75,12 @@ def load_reference_data(aiq: AiqConnection) -> ReferenceData:
 
 def _quarantine(rejection: Rejection) -> SaleOutcome:
     return SaleOutcome(
-        sale_id=rejection.sale_id, reference=rejection.reference, outcome=Outcome.QUARANTINED,
-        reason=rejection.message, error_code=f"INVALID:{rejection.field}")
+        sale_id=rejection.sale_id,
+        reference=rejection.reference,
+        outcome=Outcome.QUARANTINED,
+        reason=rejection.message,
+        error_code=f"INVALID:{rejection.field}",
+    )
 
 
 @task(name="validate-sales", cache_policy=NONE)

@@ -82,9 +82,13 @@ def demo_blocks(sandbox: Sandbox, tmp_path: Path) -> DemoBlocks:
     entity = sandbox.entity("DEMO_UK")
     crm_url = f"sqlite:///{tmp_path / 'crm.db'}"
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
-    AiqConnection(endpoint_url=sandbox.url, company_id="DEMO_UK",
-                  partner_key=SecretStr(sandbox.credentials["partner_key"]),
-                  user_key=SecretStr(entity["user_key"]), timeout_seconds=10).save(f"aiq-{suffix}")
+    AiqConnection(
+        endpoint_url=sandbox.url,
+        company_id="DEMO_UK",
+        partner_key=SecretStr(sandbox.credentials["partner_key"]),
+        user_key=SecretStr(entity["user_key"]),
+        timeout_seconds=10,
+    ).save(f"aiq-{suffix}")
     CrmDatabase(url=SecretStr(crm_url)).save(f"crm-{suffix}")
     StateStore(url=SecretStr(store_url)).save(f"store-{suffix}")
     return DemoBlocks(f"aiq-{suffix}", f"crm-{suffix}", f"store-{suffix}", crm_url, store_url)

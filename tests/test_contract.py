@@ -34,8 +34,9 @@ def aiq_client(shared_sandbox: Sandbox) -> Iterator[tuple[Any, str]]:
     client = zeep.Client(str(SUBSET_WSDL))
     service = client.create_service(f"{{{NAMESPACE}}}Integration_1_1Soap", shared_sandbox.url)
     entity = shared_sandbox.entity("DEMO_UK")
-    token = service.Login(companyID="DEMO_UK", partnerKey=shared_sandbox.credentials["partner_key"],
-                          userKey=entity["user_key"])
+    token = service.Login(
+        companyID="DEMO_UK", partnerKey=shared_sandbox.credentials["partner_key"], userKey=entity["user_key"]
+    )
     assert token
     yield service, token
 
@@ -51,7 +52,11 @@ def test_customer_operations(aiq_client: tuple[Any, str]) -> None:
     assert (found.Status, found.ErrorCode, found.HasExpired) == ("Success", "SUCCESS", False)
     assert found.Result.Code == "ACME01" and isinstance(found.Result.CreditLimit, Decimal)
     missing = service.GetCustomer(token=token, customerCode="NOSUCH")
-    assert (missing.Status, missing.ErrorCode, missing.Result) == ("Failure", "CUSTOMER_CODE_DOES_NOT_EXIST", None)
+    assert (missing.Status, missing.ErrorCode, missing.Result) == (
+        "Failure",
+        "CUSTOMER_CODE_DOES_NOT_EXIST",
+        None,
+    )
     active = service.GetActiveCustomerList(token=token)
     assert active.Status == "Success" and len(active.Result.Customer) >= 3
     shell = service.GetNewCustomerFromDefaults(token=token).Result
@@ -77,18 +82,39 @@ def test_batch_invoice_and_transaction_operations(aiq_client: tuple[Any, str]) -
     invoice.InvoiceDate = datetime(2026, 11, 2)
     invoice.ExternalReference = "CONTRACT-1"
     invoice.Description = "Contract test"
-    invoice.Lines = {"BatchSalesInvoiceLine": [{
-        "GLAccountCode": "4000", "TaxCode": "T1", "Description": "Widget", "DepartmentID": None,
-        "NetAmount": Decimal("10.00"), "TaxRate": 0.2, "TaxAmount": Decimal("2.00")}]}
+    invoice.Lines = {
+        "BatchSalesInvoiceLine": [
+            {
+                "GLAccountCode": "4000",
+                "TaxCode": "T1",
+                "Description": "Widget",
+                "DepartmentID": None,
+                "NetAmount": Decimal("10.00"),
+                "TaxRate": 0.2,
+                "TaxAmount": Decimal("2.00"),
+            }
+        ]
+    }
     posted = service.CreateBatchSalesInvoiceGetBackTransactionID(token=token, inv=invoice)
     result = posted.CreateBatchSalesInvoiceGetBackTransactionIDResult
-    assert result.Status == "Success" and posted.transactionID > 0 and result.Result == str(posted.transactionID)
-    refused = service.CreateBatchSalesInvoiceGetBackTransactionID(token=token, inv={**zeep.helpers.serialize_object(
-        invoice, dict), "CustomerCode": "NOSUCH"})
+    assert (
+        result.Status == "Success" and posted.transactionID > 0 and result.Result == str(posted.transactionID)
+    )
+    refused = service.CreateBatchSalesInvoiceGetBackTransactionID(
+        token=token, inv={**zeep.helpers.serialize_object(invoice, dict), "CustomerCode": "NOSUCH"}
+    )
     assert refused.transactionID == -1
-    assert refused.CreateBatchSalesInvoiceGetBackTransactionIDResult.ErrorCode == "CUSTOMER_CODE_DOES_NOT_EXIST"
-    found = service.GetTransactionsByExternalReference(token=token, query={
-        "ExternalReference": "CONTRACT-1", "FromDate": datetime(2026, 1, 1), "ToDate": datetime(2026, 12, 31)})
+    assert (
+        refused.CreateBatchSalesInvoiceGetBackTransactionIDResult.ErrorCode == "CUSTOMER_CODE_DOES_NOT_EXIST"
+    )
+    found = service.GetTransactionsByExternalReference(
+        token=token,
+        query={
+            "ExternalReference": "CONTRACT-1",
+            "FromDate": datetime(2026, 1, 1),
+            "ToDate": datetime(2026, 12, 31),
+        },
+    )
     summary = found.Result.WSTransactionSummary[0]
     assert (summary.TransactionID, summary.ControlAmount) == (posted.transactionID, Decimal("12.00"))
     transaction = service.GetTransaction(token=token, transactionID=posted.transactionID).Result
@@ -98,31 +124,50 @@ def test_batch_invoice_and_transaction_operations(aiq_client: tuple[Any, str]) -
 
 def test_expired_token_says_has_expired(aiq_client: tuple[Any, str], shared_sandbox: Sandbox) -> None:
     service, _ = aiq_client
-    token = service.Login(companyID="DEMO_UK", partnerKey=shared_sandbox.credentials["partner_key"],
-                          userKey=shared_sandbox.entity("DEMO_UK")["user_key"])
+    token = service.Login(
+        companyID="DEMO_UK",
+        partnerKey=shared_sandbox.credentials["partner_key"],
+        userKey=shared_sandbox.entity("DEMO_UK")["user_key"],
+    )
     shared_sandbox.expire_tokens()
     expired = service.GetCustomer(token=token, customerCode="ACME01")
     assert (expired.Status, expired.ErrorCode, expired.HasExpired, expired.Result) == (
-        "Failure", "WS_INVALIDTOKEN", True, None)
+        "Failure",
+        "WS_INVALIDTOKEN",
+        True,
+        None,
+    )
 
 
 def _served_samples() -> list[Path]:
     if not SAMPLES.exists():
         return []
-    return sorted(p for p in SAMPLES.glob("*.request.xml")
-                  if p.name.split(".")[0] in SCHEMA.operations and ".2_0." not in p.name)
+    return sorted(
+        p
+        for p in SAMPLES.glob("*.request.xml")
+        if p.name.split(".")[0] in SCHEMA.operations and ".2_0." not in p.name
+    )
 
 
 @pytest.mark.parametrize("sample", _served_samples(), ids=lambda p: p.name.split(".")[0])
 def test_aiq_sample_requests_are_answered_in_band(sample: Path, shared_sandbox: Sandbox) -> None:
-    token = zeep.Client(str(SUBSET_WSDL)).create_service(
-        f"{{{NAMESPACE}}}Integration_1_1Soap", shared_sandbox.url).Login(
-        companyID="DEMO_UK", partnerKey=shared_sandbox.credentials["partner_key"],
-        userKey=shared_sandbox.entity("DEMO_UK")["user_key"])
+    token = (
+        zeep.Client(str(SUBSET_WSDL))
+        .create_service(f"{{{NAMESPACE}}}Integration_1_1Soap", shared_sandbox.url)
+        .Login(
+            companyID="DEMO_UK",
+            partnerKey=shared_sandbox.credentials["partner_key"],
+            userKey=shared_sandbox.entity("DEMO_UK")["user_key"],
+        )
+    )
     body = sample.read_text().replace("{{aiq_token}}", token)
     operation = sample.name.split(".")[0]
-    response = requests.post(shared_sandbox.url, data=body.encode(), timeout=10, headers={
-        "Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NAMESPACE}{operation}"'})
+    response = requests.post(
+        shared_sandbox.url,
+        data=body.encode(),
+        timeout=10,
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NAMESPACE}{operation}"'},
+    )
     assert response.status_code == 200, response.text[:500]
     answer = etree.fromstring(response.content).find(f".//{{{NAMESPACE}}}{operation}Response")
     assert answer is not None

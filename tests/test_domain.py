@@ -19,17 +19,30 @@ from aiq_flows.domain.sales import ReferenceData, Rejection, Sale, validate_sale
 from aiq_flows.domain.watermark import Watermark
 
 AIQ_CODE = re.compile(r"^[A-Z0-9_.\-/&]{1,50}$")
-REFERENCE = ReferenceData(tax_rates={"T1": Decimal("0.20"), "T0": Decimal("0")},
-                          posting_gl_codes=frozenset({"4000", "4010"}))
+REFERENCE = ReferenceData(
+    tax_rates={"T1": Decimal("0.20"), "T0": Decimal("0")}, posting_gl_codes=frozenset({"4000", "4010"})
+)
 
 
 def raw_sale(**changes: Any) -> dict[str, Any]:
     sale: dict[str, Any] = {
-        "sale_id": 7, "reference": "SO-7", "sale_date": date(2026, 11, 2), "currency": "gbp",
-        "description": "Order SO-7", "updated_at": datetime(2026, 11, 2, 9),
+        "sale_id": 7,
+        "reference": "SO-7",
+        "sale_date": date(2026, 11, 2),
+        "currency": "gbp",
+        "description": "Order SO-7",
+        "updated_at": datetime(2026, 11, 2, 9),
         "customer": {"key": "acme01", "name": "Acme", "email": "a@acme.example"},
-        "lines": [{"line_no": 1, "description": "Widget", "gl_account_code": "4000", "tax_code": "t1",
-                   "net_amount": Decimal("100.00"), "tax_amount": Decimal("20.00")}],
+        "lines": [
+            {
+                "line_no": 1,
+                "description": "Widget",
+                "gl_account_code": "4000",
+                "tax_code": "t1",
+                "net_amount": Decimal("100.00"),
+                "tax_amount": Decimal("20.00"),
+            }
+        ],
     }
     sale.update(changes)
     return sale
@@ -43,8 +56,11 @@ def with_line(**changes: Any) -> dict[str, Any]:
 
 # --- money --------------------------------------------------------------------------------------
 
-@given(st.decimals(min_value=-10**9, max_value=10**9, places=6, allow_nan=False),
-       st.sampled_from(["GBP", "JPY", "BHD"]))
+
+@given(
+    st.decimals(min_value=-(10**9), max_value=10**9, places=6, allow_nan=False),
+    st.sampled_from(["GBP", "JPY", "BHD"]),
+)
 def test_round_money_is_half_up_to_the_minor_unit(amount: Decimal, currency: str) -> None:
     rounded = round_money(amount, currency)
     step = Decimal(1).scaleb(-currency_exponent(currency))
@@ -62,6 +78,7 @@ def test_round_money_golden() -> None:
 
 
 # --- customer codes -----------------------------------------------------------------------------
+
 
 @given(st.text(min_size=1, max_size=120).filter(lambda s: re.search(r"[A-Za-z0-9]", s)))
 def test_customer_codes_always_obey_aiq_rules_and_are_stable(key: str) -> None:
@@ -94,6 +111,7 @@ def test_golden_codes() -> None:
 
 # --- references ---------------------------------------------------------------------------------
 
+
 def test_sale_reference_is_deterministic_and_bounded() -> None:
     assert sale_reference(42) == sale_reference("42") == "S-42"
     with pytest.raises(ReferenceTooLong):
@@ -101,6 +119,7 @@ def test_sale_reference_is_deterministic_and_bounded() -> None:
 
 
 # --- validation ---------------------------------------------------------------------------------
+
 
 def test_a_good_sale_is_normalised() -> None:
     sale = validate_sale(raw_sale(), REFERENCE)
@@ -110,25 +129,32 @@ def test_a_good_sale_is_normalised() -> None:
     assert sale.external_reference == "S-7"
 
 
-@pytest.mark.parametrize(("raw", "field", "rule"), [
-    (raw_sale(lines=[]), "lines", "at least 1 item"),
-    (raw_sale(customer=None), "customer", "valid dictionary"),
-    (raw_sale(customer={"key": "x", "name": ""}), "customer.name", "at least 1 character"),
-    (raw_sale(customer={"key": "###", "name": "X"}), "customer.key", "no character usable"),
-    (raw_sale(currency="EURO"), "currency", "should match pattern"),
-    (raw_sale(sale_date=None), "sale_date", "valid date"),
-    (raw_sale(description="d" * 501), "description", "at most 500 characters"),
-    (with_line(net_amount=Decimal("-1")), "lines[1].net_amount", "greater than or equal to 0"),
-    (with_line(description=" "), "lines[1].description", "at least 1 character"),
-    (with_line(gl_account_code="9999"), "lines[1].gl_account_code", "not a posting GL account"),
-    (with_line(tax_code="ZZ"), "lines[1].tax_code", "not an AccountsIQ tax code"),
-    (with_line(tax_amount=Decimal("25.00")), "lines[1].tax_amount", "expected 20.00"),
-    (with_line(net_amount=Decimal("100.001"), tax_amount=Decimal("20.00")), "lines[1].net_amount",
-     "more decimals than GBP allows"),
-    (with_line(net_amount=Decimal("0"), tax_amount=Decimal("0")), "lines", "greater than zero"),
-])
-def test_bad_sales_are_rejected_naming_record_field_and_rule(raw: dict[str, Any], field: str,
-                                                              rule: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "field", "rule"),
+    [
+        (raw_sale(lines=[]), "lines", "at least 1 item"),
+        (raw_sale(customer=None), "customer", "valid dictionary"),
+        (raw_sale(customer={"key": "x", "name": ""}), "customer.name", "at least 1 character"),
+        (raw_sale(customer={"key": "###", "name": "X"}), "customer.key", "no character usable"),
+        (raw_sale(currency="EURO"), "currency", "should match pattern"),
+        (raw_sale(sale_date=None), "sale_date", "valid date"),
+        (raw_sale(description="d" * 501), "description", "at most 500 characters"),
+        (with_line(net_amount=Decimal("-1")), "lines[1].net_amount", "greater than or equal to 0"),
+        (with_line(description=" "), "lines[1].description", "at least 1 character"),
+        (with_line(gl_account_code="9999"), "lines[1].gl_account_code", "not a posting GL account"),
+        (with_line(tax_code="ZZ"), "lines[1].tax_code", "not an AccountsIQ tax code"),
+        (with_line(tax_amount=Decimal("25.00")), "lines[1].tax_amount", "expected 20.00"),
+        (
+            with_line(net_amount=Decimal("100.001"), tax_amount=Decimal("20.00")),
+            "lines[1].net_amount",
+            "more decimals than GBP allows",
+        ),
+        (with_line(net_amount=Decimal("0"), tax_amount=Decimal("0")), "lines", "greater than zero"),
+    ],
+)
+def test_bad_sales_are_rejected_naming_record_field_and_rule(
+    raw: dict[str, Any], field: str, rule: str
+) -> None:
     result = validate_sale(raw, REFERENCE)
     assert isinstance(result, Rejection)
     assert result.field == field
@@ -142,6 +168,7 @@ def test_vat_within_one_minor_unit_is_accepted() -> None:
 
 # --- outcomes -----------------------------------------------------------------------------------
 
+
 def outcome(sale_id: int, kind: Outcome, retryable: bool = False) -> SaleOutcome:
     return SaleOutcome(sale_id=sale_id, reference=f"SO-{sale_id}", outcome=kind, retryable=retryable)
 
@@ -154,11 +181,17 @@ def test_counts_add_up_or_say_not() -> None:
         summarize([*outcomes, outcome(1, Outcome.ALREADY_PRESENT)], 4)
 
 
-@pytest.mark.parametrize(("kind", "retryable", "status"), [
-    (Outcome.CREATED, False, CrmStatus.POSTED), (Outcome.ALREADY_PRESENT, False, CrmStatus.POSTED),
-    (Outcome.QUARANTINED, False, CrmStatus.QUARANTINED), (Outcome.FAILED, False, CrmStatus.FAILED),
-    (Outcome.FAILED, True, CrmStatus.PENDING), (Outcome.HELD, True, CrmStatus.PENDING),
-])
+@pytest.mark.parametrize(
+    ("kind", "retryable", "status"),
+    [
+        (Outcome.CREATED, False, CrmStatus.POSTED),
+        (Outcome.ALREADY_PRESENT, False, CrmStatus.POSTED),
+        (Outcome.QUARANTINED, False, CrmStatus.QUARANTINED),
+        (Outcome.FAILED, False, CrmStatus.FAILED),
+        (Outcome.FAILED, True, CrmStatus.PENDING),
+        (Outcome.HELD, True, CrmStatus.PENDING),
+    ],
+)
 def test_crm_status_per_outcome(kind: Outcome, retryable: bool, status: CrmStatus) -> None:
     assert outcome(1, kind, retryable).crm_status is status
 

@@ -38,8 +38,15 @@ def _fields(node: etree._Element) -> list[tuple[str, ...]]:
     if extension is not None:
         result.append(("extends", extension.get("base", "")))
     for element in node.iter(f"{XS}element"):
-        result.append((element.get("name", ""), element.get("type", ""), element.get("minOccurs", "1"),
-                       element.get("maxOccurs", "1"), element.get("nillable", "false")))
+        result.append(
+            (
+                element.get("name", ""),
+                element.get("type", ""),
+                element.get("minOccurs", "1"),
+                element.get("maxOccurs", "1"),
+                element.get("nillable", "false"),
+            )
+        )
     return result
 
 
@@ -60,9 +67,11 @@ def test_complex_types_match_published(type_name: str, tmp_path: Path) -> None:
     ours = tmp_path / "ours.wsdl"
     ours.write_bytes(render_wsdl())
     assert _fields(_named(ours, "complexType", type_name)) == _fields(
-        _named(PUBLISHED, "complexType", type_name))
+        _named(PUBLISHED, "complexType", type_name)
+    )
     assert _named(ours, "complexType", type_name).get("abstract") == _named(
-        PUBLISHED, "complexType", type_name).get("abstract")
+        PUBLISHED, "complexType", type_name
+    ).get("abstract")
 
 
 @pytest.mark.parametrize("enum", sorted(SCHEMA.enums))

@@ -29,13 +29,20 @@ from tests.support.processes import REPO, Sandbox
 
 CREATE = "CreateBatchSalesInvoiceGetBackTransactionID"
 SALES = 120
-QUARANTINED_KINDS = {"negative_amount", "unknown_tax_code", "missing_description", "no_lines",
-                     "wrong_vat", "bad_currency"}
+QUARANTINED_KINDS = {
+    "negative_amount",
+    "unknown_tax_code",
+    "missing_description",
+    "no_lines",
+    "wrong_vat",
+    "bad_currency",
+}
 
 
 def run_sync(blocks: DemoBlocks, **parameters: Any) -> dict[str, Any]:
-    return nightly_sales_sync(aiq_connection=blocks.aiq, crm_database=blocks.crm,
-                              state_store=blocks.store, **parameters)
+    return nightly_sales_sync(
+        aiq_connection=blocks.aiq, crm_database=blocks.crm, state_store=blocks.store, **parameters
+    )
 
 
 def seed(blocks: DemoBlocks, sales: int = SALES) -> SqlCrm:
@@ -74,7 +81,8 @@ def assert_each_posted_sale_exists_once(sandbox: Sandbox, crm: SqlCrm) -> dict[i
 
 
 def test_first_run_posts_each_valid_sale_once_and_accounts_for_every_sale(
-        sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
     crm = seed(demo_blocks)
     summary = run_sync(demo_blocks)
 
@@ -86,7 +94,8 @@ def test_first_run_posts_each_valid_sale_once_and_accounts_for_every_sale(
     bad = planted()
     assert set(bad.values()) == set(BAD_ROWS)
     assert {s.id for s in sales.values() if s.aiq_status == "quarantined"} == {
-        sale_id for sale_id, kind in bad.items() if kind in QUARANTINED_KINDS}
+        sale_id for sale_id, kind in bad.items() if kind in QUARANTINED_KINDS
+    }
 
     quarantined = [s for s in sales.values() if s.aiq_status == "quarantined"]
     assert len(quarantined) == summary["quarantined"]
@@ -98,12 +107,15 @@ def test_first_run_posts_each_valid_sale_once_and_accounts_for_every_sale(
 
     failed = [s for s in sales.values() if s.aiq_status == "failed"]
     assert len(failed) == summary["failed"]
-    assert {s.aiq_message.split(":")[1].strip() for s in failed if s.aiq_message and "customer" in
-            s.aiq_message} == {"ACCOUNT_EMAIL_INVALID_FORMAT"}
+    assert {
+        s.aiq_message.split(":")[1].strip() for s in failed if s.aiq_message and "customer" in s.aiq_message
+    } == {"ACCOUNT_EMAIL_INVALID_FORMAT"}
     assert any("SALES_LEDGER_ALREADY_CLOSED" in (s.aiq_message or "") for s in failed)
 
-    gross_posted = sum(sum((line.net_amount or 0) + (line.tax_amount or 0) for line in sale.lines)
-                       for sale in posted.values())
+    gross_posted = sum(
+        sum((line.net_amount or 0) + (line.tax_amount or 0) for line in sale.lines)
+        for sale in posted.values()
+    )
     assert Decimal(sandbox.trial_balance()["1100"]) == gross_posted  # debtors control
 
 
@@ -114,9 +126,11 @@ def test_report_artifact_has_a_row_per_sale(sandbox: Sandbox, demo_blocks: DemoB
     seed(demo_blocks, sales=40)
     run_sync(demo_blocks)
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["nightly-sales-sync-report"])), limit=1,
-            sort="CREATED_DESC")
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-sales-sync-report"])),
+            limit=1,
+            sort="CREATED_DESC",
+        )
         rows = json.loads(artifacts[0].data) if isinstance(artifacts[0].data, str) else artifacts[0].data
     assert len(rows) == 40
     assert {row["outcome"] for row in rows} <= {"created", "quarantined", "failed"}
@@ -146,8 +160,9 @@ def test_answers_lost_after_commit_never_duplicate(sandbox: Sandbox, demo_blocks
     assert len(posted) == first["created"]  # each lost answer was read back, none resent
 
 
-def test_unknown_outcome_is_verified_in_aiq_before_any_resend(sandbox: Sandbox,
-                                                              demo_blocks: DemoBlocks) -> None:
+def test_unknown_outcome_is_verified_in_aiq_before_any_resend(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
     """The store says a previous run sent S-n but never heard back, and AIQ did commit it."""
     from aiq_flows.store.outbox import DocumentStore
     from tests.test_gateway_sandbox import gateway_for, invoice, line
@@ -180,9 +195,11 @@ def test_a_lost_store_does_not_duplicate(sandbox: Sandbox, demo_blocks: DemoBloc
 
 def test_token_expiry_in_the_middle_of_a_run_is_survived(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
     crm = seed(demo_blocks, sales=60)
-    sandbox.faults({"kind": "expire_token", "operation": CREATE, "rate": 0.2},
-                   {"kind": "expire_token", "operation": "GetTransactionsByExternalReference", "count": 3},
-                   seed=5)
+    sandbox.faults(
+        {"kind": "expire_token", "operation": CREATE, "rate": 0.2},
+        {"kind": "expire_token", "operation": "GetTransactionsByExternalReference", "count": 3},
+        seed=5,
+    )
     logins_before = sandbox.calls().get("Login", 0)
     summary = run_sync(demo_blocks)
     assert sandbox.calls()["Login"] - logins_before > 3
@@ -190,8 +207,9 @@ def test_token_expiry_in_the_middle_of_a_run_is_survived(sandbox: Sandbox, demo_
     assert summary["created"] == len(posted) > 40
 
 
-def test_transient_failures_leave_sales_pending_for_the_next_run(sandbox: Sandbox,
-                                                                 demo_blocks: DemoBlocks) -> None:
+def test_transient_failures_leave_sales_pending_for_the_next_run(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
     crm = seed(demo_blocks, sales=40)
     sandbox.faults({"kind": "http_error", "operation": CREATE, "status": 503, "rate": 0.25}, seed=3)
     first = run_sync(demo_blocks)
@@ -204,30 +222,47 @@ def test_transient_failures_leave_sales_pending_for_the_next_run(sandbox: Sandbo
     assert_each_posted_sale_exists_once(sandbox, crm)
 
 
-def test_two_runs_at_once_post_each_invoice_once(sandbox: Sandbox, demo_blocks: DemoBlocks,
-                                                 tmp_path: Path) -> None:
+def test_two_runs_at_once_post_each_invoice_once(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path
+) -> None:
     crm = seed(demo_blocks, sales=80)
     sandbox.faults({"kind": "latency", "operation": CREATE, "latency_ms": 15})
-    script = ("import json, sys; from flows.nightly_sales_sync import nightly_sales_sync as sync; "
-              "print('SUMMARY=' + json.dumps(sync(aiq_connection=sys.argv[1], crm_database=sys.argv[2], "
-              "state_store=sys.argv[3])))")
-    runs = [subprocess.Popen([sys.executable, "-c", script, demo_blocks.aiq, demo_blocks.crm, demo_blocks.store],
-                             cwd=REPO, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True) for _ in range(2)]
+    script = (
+        "import json, sys; from flows.nightly_sales_sync import nightly_sales_sync as sync; "
+        "print('SUMMARY=' + json.dumps(sync(aiq_connection=sys.argv[1], crm_database=sys.argv[2], "
+        "state_store=sys.argv[3])))"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, demo_blocks.aiq, demo_blocks.crm, demo_blocks.store],
+            cwd=REPO,
+            env={**os.environ},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
-    summaries = [json.loads(next(line for line in out.splitlines() if line.startswith("SUMMARY="))[8:])
-                 for out in outputs]
+    summaries = [
+        json.loads(next(line for line in out.splitlines() if line.startswith("SUMMARY="))[8:])
+        for out in outputs
+    ]
     posted = assert_each_posted_sale_exists_once(sandbox, crm)
     assert sum(s["created"] for s in summaries) == len(posted)
-    refused_by_aiq = [s for s in crm_sales(crm).values()
-                      if s.aiq_status == "failed" and "AIQ refused S-" in (s.aiq_message or "")]
+    refused_by_aiq = [
+        s
+        for s in crm_sales(crm).values()
+        if s.aiq_status == "failed" and "AIQ refused S-" in (s.aiq_message or "")
+    ]
     assert len(refused_by_aiq) == 1  # the sale dated in a closed period
     assert sandbox.calls()[CREATE] == len(posted) + 1  # nothing was even attempted twice
 
 
 def test_equal_timestamps_at_the_watermark_are_neither_lost_nor_duplicated(
-        sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
     crm = seed(demo_blocks, sales=12)
     same_moment = datetime(2026, 11, 24, 23, 0)
     with Session(crm.engine) as session, session.begin():
@@ -250,38 +285,61 @@ def test_a_sale_changed_after_its_watermark_is_read_again(sandbox: Sandbox, demo
         assert sale is not None
         for line in sale.lines:
             line.net_amount, line.tax_amount, line.tax_code, line.description = (
-                Decimal("10.00"), Decimal("2.00"), "T1", "Corrected line")
+                Decimal("10.00"),
+                Decimal("2.00"),
+                "T1",
+                "Corrected line",
+            )
         sale.currency = "GBP"
         sale.customer_id = 1  # a customer AIQ accepts (the demo's "juniper" it refuses)
         if not sale.lines:
             from aiq_flows.sources.crm_sql import CrmSaleLine
-            sale.lines.append(CrmSaleLine(line_no=1, description="Corrected line", gl_account_code="4000",
-                                          tax_code="T1", net_amount=Decimal("10.00"), tax_amount=Decimal("2.00")))
+
+            sale.lines.append(
+                CrmSaleLine(
+                    line_no=1,
+                    description="Corrected line",
+                    gl_account_code="4000",
+                    tax_code="T1",
+                    net_amount=Decimal("10.00"),
+                    tax_amount=Decimal("2.00"),
+                )
+            )
         sale.updated_at = fixed_at
     summary = run_sync(demo_blocks, overlap_minutes=0)
     assert summary["created"] == 1
     assert crm_sales(crm)[quarantined.id].aiq_status == "posted"
 
 
-def test_no_key_or_token_in_logs_store_or_crm(sandbox: Sandbox, demo_blocks: DemoBlocks,
-                                              caplog: pytest.LogCaptureFixture,
-                                              capfd: pytest.CaptureFixture[str]) -> None:
+def test_no_key_or_token_in_logs_store_or_crm(
+    sandbox: Sandbox,
+    demo_blocks: DemoBlocks,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     import logging
 
     caplog.set_level(logging.DEBUG)
     seed(demo_blocks, sales=30)
     sandbox.expire_tokens()
-    sandbox.faults({"kind": "expire_token", "operation": CREATE, "count": 2},
-                   {"kind": "drop_response", "operation": CREATE, "count": 1})
+    sandbox.faults(
+        {"kind": "expire_token", "operation": CREATE, "count": 2},
+        {"kind": "drop_response", "operation": CREATE, "count": 1},
+    )
     run_sync(demo_blocks)
     out, err = capfd.readouterr()
     with sqlite3.connect(sandbox.db) as db:
         tokens = [row[0] for row in db.execute("SELECT token FROM tokens")]
     secrets = [sandbox.credentials["partner_key"], sandbox.entity("DEMO_UK")["user_key"], *tokens]
     assert len(tokens) >= 3
-    haystacks = {"captured log records": caplog.text, "stdout": out, "stderr": err,
-                 "store": _dump(demo_blocks.store_url), "crm": _dump(demo_blocks.crm_url),
-                 "prefect logs": _prefect_logs()}
+    haystacks = {
+        "captured log records": caplog.text,
+        "stdout": out,
+        "stderr": err,
+        "store": _dump(demo_blocks.store_url),
+        "crm": _dump(demo_blocks.crm_url),
+        "prefect logs": _prefect_logs(),
+    }
     for where, text in haystacks.items():
         for secret in secrets:
             assert secret not in text, f"a secret appears in {where}"

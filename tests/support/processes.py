@@ -77,12 +77,28 @@ class PrefectTestServer:
             "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
         }
         if migrated:
-            env |= {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
-                    "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false"}
+            env |= {
+                "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+                "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+            }
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-            env=env)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            env=env,
+        )
         return process, f"http://127.0.0.1:{port}/api"
 
     def _build_template(self) -> None:
@@ -127,21 +143,39 @@ class Sandbox:
         self.url = f"{self.base}{PATH_1_1}"
         self.log = (directory / "sandbox.log").open("w")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "aiq-sandbox"), "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--db", str(self.db), "--token-ttl", str(token_ttl)],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                str(Path(sys.executable).parent / "aiq-sandbox"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db",
+                str(self.db),
+                "--token-ttl",
+                str(token_ttl),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         wait_until_healthy(self.process, f"{self.base}/_sandbox/health", timeout=60)
-        self.credentials = json.loads(subprocess.run(
-            [str(Path(sys.executable).parent / "aiq-sandbox"), "credentials", "--db", str(self.db)],
-            check=True, capture_output=True, text=True).stdout)
+        self.credentials = json.loads(
+            subprocess.run(
+                [str(Path(sys.executable).parent / "aiq-sandbox"), "credentials", "--db", str(self.db)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
 
     def entity(self, company_id: str = "DEMO_UK") -> dict[str, Any]:
         return next(e for e in self.credentials["entities"] if e["company_id"] == company_id)
 
     def _request(self, method: str, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
 
@@ -157,8 +191,9 @@ class Sandbox:
     def calls(self) -> dict[str, int]:
         return dict(self._request("GET", "/_sandbox/calls"))
 
-    def documents(self, entity: str = "DEMO_UK",
-                  external_reference: str | None = None) -> list[dict[str, Any]]:
+    def documents(
+        self, entity: str = "DEMO_UK", external_reference: str | None = None
+    ) -> list[dict[str, Any]]:
         query = f"?entity={entity}"
         if external_reference is not None:
             query += f"&external_reference={urllib.request.quote(external_reference)}"

@@ -16,7 +16,8 @@ class ReferenceTooLong(ValueError):
 def _checked(reference: str) -> str:
     if len(reference) > MAX_EXTERNAL_REFERENCE:
         raise ReferenceTooLong(
-            f"external reference {reference!r} is longer than {MAX_EXTERNAL_REFERENCE} characters")
+            f"external reference {reference!r} is longer than {MAX_EXTERNAL_REFERENCE} characters"
+        )
     return reference
 
 

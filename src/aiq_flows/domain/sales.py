@@ -29,8 +29,11 @@ from aiq_flows.domain.money import has_at_most_minor_units, minor_unit, round_mo
 from aiq_flows.domain.references import sale_reference
 
 # Upper-case before the pattern: pydantic checks a pattern before its own to_upper.
-Currency = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
-                     StringConstraints(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=50)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Text50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
@@ -142,19 +145,22 @@ def _check_against_reference(sale: Sale, reference: ReferenceData) -> tuple[str,
         for amount_field in ("net_amount", "tax_amount"):
             amount: Decimal = getattr(line, amount_field)
             if not has_at_most_minor_units(amount, sale.currency):
-                return (f"{where}.{amount_field}",
-                        f"{amount} has more decimals than {sale.currency} allows")
+                return (f"{where}.{amount_field}", f"{amount} has more decimals than {sale.currency} allows")
         if line.gl_account_code not in reference.posting_gl_codes:
-            return (f"{where}.gl_account_code",
-                    f"'{line.gl_account_code}' is not a posting GL account in AccountsIQ")
+            return (
+                f"{where}.gl_account_code",
+                f"'{line.gl_account_code}' is not a posting GL account in AccountsIQ",
+            )
         rate = reference.tax_rates.get(line.tax_code)
         if rate is None:
             return f"{where}.tax_code", f"'{line.tax_code}' is not an AccountsIQ tax code"
         expected = round_money(line.net_amount * rate, sale.currency)
         if abs(expected - line.tax_amount) > minor_unit(sale.currency):
-            return (f"{where}.tax_amount",
-                    f"{line.tax_amount} is not {line.tax_code} at {rate:%} of {line.net_amount} "
-                    f"(expected {expected}, within one minor unit)")
+            return (
+                f"{where}.tax_amount",
+                f"{line.tax_amount} is not {line.tax_code} at {rate:%} of {line.net_amount} "
+                f"(expected {expected}, within one minor unit)",
+            )
     if sale.gross_total <= 0:
         return "lines", "the sale's total must be greater than zero"
     return None
@@ -165,12 +171,9 @@ def validate_sale(raw: Mapping[str, Any], reference: ReferenceData) -> Sale | Re
         sale = Sale.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        rule = "; ".join(
-            f"{_field_path(e['loc'], raw)}: {e['msg']}" for e in error.errors()[1:]
-        )
+        rule = "; ".join(f"{_field_path(e['loc'], raw)}: {e['msg']}" for e in error.errors()[1:])
         message = first["msg"] + (f" (also {rule})" if rule else "")
-        return Rejection(raw.get("sale_id"), raw.get("reference"), _field_path(first["loc"], raw),
-                         message)
+        return Rejection(raw.get("sale_id"), raw.get("reference"), _field_path(first["loc"], raw), message)
     problem = _check_against_reference(sale, reference)
     if problem:
         return Rejection(sale.sale_id, sale.reference, *problem)

@@ -116,8 +116,9 @@ class _CheckedTransport(zeep.Transport):
         response: requests.Response = super().post_xml(address, envelope, headers)
         is_xml = "xml" in response.headers.get("Content-Type", "")
         if response.status_code != 200 and not is_xml:
-            raise zeep.exceptions.TransportError(status_code=response.status_code,
-                                                 content=response.content[:200])
+            raise zeep.exceptions.TransportError(
+                status_code=response.status_code, content=response.content[:200]
+            )
         return response
 
 
@@ -161,8 +162,9 @@ class AiqGateway:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         transport = _CheckedTransport(session=self._session, timeout=timeout, operation_timeout=timeout)
-        client = zeep.Client(_wsdl_document(str(wsdl or packaged_wsdl_path())), transport=transport,
-                             settings=ZEEP_SETTINGS)
+        client = zeep.Client(
+            _wsdl_document(str(wsdl or packaged_wsdl_path())), transport=transport, settings=ZEEP_SETTINGS
+        )
         self._service = client.create_service(f"{{{NAMESPACE}}}{PORT_1_1}", endpoint_url)
         self._read_attempts = read_attempts
         self._backoff = backoff_seconds
@@ -188,8 +190,9 @@ class AiqGateway:
         with translated_errors("Login", write=False):
             return self._auth.token(self._service, refresh=refresh)
 
-    def _call(self, operation: str, *, write: bool, result_key: str | None = None,
-              **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _call(
+        self, operation: str, *, write: bool, result_key: str | None = None, **params: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Call an operation that takes a token; return (result envelope, out-parameters)."""
 
         def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -205,7 +208,8 @@ class AiqGateway:
                     return envelope, out
                 log.info("AIQ token expired during %s; logging in again", operation)
             raise AiqAuthenticationError(
-                operation, f"token refused {MAX_RELOGINS} times in a row right after a fresh Login")
+                operation, f"token refused {MAX_RELOGINS} times in a row right after a fresh Login"
+            )
 
         retrying = Retrying(
             stop=stop_after_attempt(1 if write else self._read_attempts),
@@ -261,8 +265,7 @@ class AiqGateway:
 
     def create_batch_sales_invoice(self, invoice: BatchSalesInvoice) -> int:
         """Post a batch sales invoice; returns its AIQ transaction ID."""
-        _, out = self._call("CreateBatchSalesInvoiceGetBackTransactionID", write=True,
-                            inv=invoice.to_soap())
+        _, out = self._call("CreateBatchSalesInvoiceGetBackTransactionID", write=True, inv=invoice.to_soap())
         return int(out["transactionID"])
 
     # --- transactions ----------------------------------------------------------------------------
@@ -282,8 +285,7 @@ class AiqGateway:
             "TypesFilter": {"string": list(types)} if types else None,
             "AccountIDsFilter": {"int": list(account_ids)} if account_ids else None,
         }
-        rows = _items(self._result("GetTransactionsByExternalReference", query=query),
-                      "WSTransactionSummary")
+        rows = _items(self._result("GetTransactionsByExternalReference", query=query), "WSTransactionSummary")
         return [_summary(row) for row in rows]
 
     def get_transaction(self, transaction_id: int) -> Transaction | None:
@@ -328,4 +330,3 @@ def _never_connected(error: requests.ConnectionError) -> bool:
     reason = error.args[0] if error.args else None
     inner = getattr(reason, "reason", reason)
     return isinstance(inner, urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
-

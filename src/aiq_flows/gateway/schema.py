@@ -147,41 +147,97 @@ AccountIDsFilter:ArrayOfInt TransactionIDsFilter:ArrayOfInt DepartmentIDsFilter:
 
 ENUMS: dict[str, tuple[str, ...]] = {
     "OperationStatus": (
-        "Success", "Failure", "NotCreated", "Created", "Conflicted", "Unknown", "InProgress",
+        "Success",
+        "Failure",
+        "NotCreated",
+        "Created",
+        "Conflicted",
+        "Unknown",
+        "InProgress",
     ),
     "LedgerType": ("Sales", "Purchases", "General"),
     "RType": ("None", "Vat", "Net", "Control"),
     "Type": (
-        "Unknown", "SalesQuote", "SalesOrder", "SalesInvoice", "SalesCreditNote",
-        "SalesDebitJournal", "SalesCreditJournal", "SalesReceipt", "SalesRefund", "PurchasesOrder",
-        "PurchasesInvoice", "PurchasesDebitNote", "PurchasesDebitJournal", "PurchasesCreditJournal",
-        "PurchasesPayment", "PurchasesRefund", "BankCredit", "BankDebit", "BankReceipt",
-        "BankPayment", "BankTransfer", "GeneralJournal", "Accrual", "PrePayment", "StockTransfer",
-        "SalesCurrencyFluctuation", "PurchasesCurrencyFluctuation", "YearEndTransaction",
-        "SalesDiscount", "PurchasesDiscount", "SalesBatchInvoice", "SalesBatchCreditNote",
+        "Unknown",
+        "SalesQuote",
+        "SalesOrder",
+        "SalesInvoice",
+        "SalesCreditNote",
+        "SalesDebitJournal",
+        "SalesCreditJournal",
+        "SalesReceipt",
+        "SalesRefund",
+        "PurchasesOrder",
+        "PurchasesInvoice",
+        "PurchasesDebitNote",
+        "PurchasesDebitJournal",
+        "PurchasesCreditJournal",
+        "PurchasesPayment",
+        "PurchasesRefund",
+        "BankCredit",
+        "BankDebit",
+        "BankReceipt",
+        "BankPayment",
+        "BankTransfer",
+        "GeneralJournal",
+        "Accrual",
+        "PrePayment",
+        "StockTransfer",
+        "SalesCurrencyFluctuation",
+        "PurchasesCurrencyFluctuation",
+        "YearEndTransaction",
+        "SalesDiscount",
+        "PurchasesDiscount",
+        "SalesBatchInvoice",
+        "SalesBatchCreditNote",
         "YearEndJournal",
     ),
     # AccountsIQ's enum has 2,404 codes; we declare the ones this project emits or handles.
     # tests/test_contract.py checks every one of them against the published enum.
     "VisorExceptionCodes": (
-        "SUCCESS", "UNKNOWN", "NOT_FOUND", "BAD_REQUEST", "WS_INVALIDTOKEN", "OUTDATED_RECORD",
-        "DATE_IS_OUT_OF_RANGE", "INVALID_QUERY_MISSING_EXTERNAL_REFERENCE",
-        "CUSTOMER_CODE_DOES_NOT_EXIST", "ACCOUNT_CODE_IS_NULL", "ACCOUNT_CODE_IS_EMPTY",
-        "ACCOUNT_CODE_MUST_BE_UPPER_CASE", "ACCOUNT_CODE_IS_TOO_LONG",
+        "SUCCESS",
+        "UNKNOWN",
+        "NOT_FOUND",
+        "BAD_REQUEST",
+        "WS_INVALIDTOKEN",
+        "OUTDATED_RECORD",
+        "DATE_IS_OUT_OF_RANGE",
+        "INVALID_QUERY_MISSING_EXTERNAL_REFERENCE",
+        "CUSTOMER_CODE_DOES_NOT_EXIST",
+        "ACCOUNT_CODE_IS_NULL",
+        "ACCOUNT_CODE_IS_EMPTY",
+        "ACCOUNT_CODE_MUST_BE_UPPER_CASE",
+        "ACCOUNT_CODE_IS_TOO_LONG",
         "ACCOUNT_CODE_CANNOT_CONTAIN_LEADING_AND_OR_TRAILING_WHITESPACES",
-        "ACCOUNT_CODE_CONTAINS_INVALID_CHARACTERS", "ACCOUNT_CODE_ALREADY_IN_USE",
-        "ACCOUNT_NAME_IS_NULL", "ACCOUNT_NAME_IS_EMPTY", "ACCOUNT_NAME_IS_TOO_LONG",
-        "ACCOUNT_ADDRESS_IS_TOO_LONG", "ACCOUNT_EMAIL_INVALID_FORMAT", "ACCOUNT_EMAIL_IS_TOO_LONG",
-        "ACCOUNT_CREDIT_LIMIT_MUST_BE_POSITIVE", "CUSTOMER_CURRENCY_CODE_NOT_FOUND",
-        "CUSTOMER_TAX_CODE_NOT_FOUND", "CUSTOMER_CONTROL_GL_ACCOUNT_NOT_FOUND",
-        "CUSTOMER_DEFAULT_GL_ACCOUNT_NOT_FOUND", "CUSTOMER_CREDIT_TERM_NOT_FOUND",
-        "BATCH_INVOICE_WITH_NO_INVOICE_LINES", "BATCH_INVOICE_LINE_MISSING_GL_ACCOUNT",
-        "BATCH_INVOICE_LINE_MISSING_DESCRIPTION", "BATCH_INVOICE_TOTAL_GROSS_AMT_NEGATIVE",
-        "TRANSACTION_EXTERNAL_REFERENCE_IS_NULL", "TRANSACTION_EXTERNAL_REFERENCE_IS_TOO_LONG",
-        "TRANSACTION_LINE_DESCRIPTION_IS_TOO_LONG", "TRANSACTION_NOT_FOUND",
-        "TAX_CODE_DOES_NOT_EXIST", "TAX_CODE_IS_NOT_UPPERCASE", "TAX_CODE_IS_TOO_LONG",
-        "TAX_RATE_IS_NEGATIVE", "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
-        "SALES_LEDGER_ALREADY_CLOSED", "EXCHANGE_RATE_IS_NEGATIVE_OR_ZERO",
+        "ACCOUNT_CODE_CONTAINS_INVALID_CHARACTERS",
+        "ACCOUNT_CODE_ALREADY_IN_USE",
+        "ACCOUNT_NAME_IS_NULL",
+        "ACCOUNT_NAME_IS_EMPTY",
+        "ACCOUNT_NAME_IS_TOO_LONG",
+        "ACCOUNT_ADDRESS_IS_TOO_LONG",
+        "ACCOUNT_EMAIL_INVALID_FORMAT",
+        "ACCOUNT_EMAIL_IS_TOO_LONG",
+        "ACCOUNT_CREDIT_LIMIT_MUST_BE_POSITIVE",
+        "CUSTOMER_CURRENCY_CODE_NOT_FOUND",
+        "CUSTOMER_TAX_CODE_NOT_FOUND",
+        "CUSTOMER_CONTROL_GL_ACCOUNT_NOT_FOUND",
+        "CUSTOMER_DEFAULT_GL_ACCOUNT_NOT_FOUND",
+        "CUSTOMER_CREDIT_TERM_NOT_FOUND",
+        "BATCH_INVOICE_WITH_NO_INVOICE_LINES",
+        "BATCH_INVOICE_LINE_MISSING_GL_ACCOUNT",
+        "BATCH_INVOICE_LINE_MISSING_DESCRIPTION",
+        "BATCH_INVOICE_TOTAL_GROSS_AMT_NEGATIVE",
+        "TRANSACTION_EXTERNAL_REFERENCE_IS_NULL",
+        "TRANSACTION_EXTERNAL_REFERENCE_IS_TOO_LONG",
+        "TRANSACTION_LINE_DESCRIPTION_IS_TOO_LONG",
+        "TRANSACTION_NOT_FOUND",
+        "TAX_CODE_DOES_NOT_EXIST",
+        "TAX_CODE_IS_NOT_UPPERCASE",
+        "TAX_CODE_IS_TOO_LONG",
+        "TAX_RATE_IS_NEGATIVE",
+        "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
+        "SALES_LEDGER_ALREADY_CLOSED",
+        "EXCHANGE_RATE_IS_NEGATIVE_OR_ZERO",
     ),
 }
 
@@ -200,17 +256,18 @@ def _build() -> Schema:
 
     def result_of(inner: str, required: bool = False) -> str:
         name = f"WSResult2Of{inner[0].upper()}{inner[1:]}"
-        types[name] = ComplexType(
-            name, (Field("Result", inner, required=required),), base="WSResultStatus"
-        )
+        types[name] = ComplexType(name, (Field("Result", inner, required=required),), base="WSResultStatus")
         return name
 
     add("OperationResult", "Status:OperationStatus! ErrorCode:VisorExceptionCodes! ErrorMessage")
     add("WSResultStatus", "HasExpired:boolean!", base="OperationResult")
     add("ObjectBase")
     add("InfoBase", "ID Code Description RowVersionNumber", base="ObjectBase")
-    add("InfoCheckerBase", "IdLength:int! CodeLength:int! DescriptionLength:int! AuthorLength:int!",
-        abstract=True)
+    add(
+        "InfoCheckerBase",
+        "IdLength:int! CodeLength:int! DescriptionLength:int! AuthorLength:int!",
+        abstract=True,
+    )
     add("TaxChecker", base="InfoCheckerBase")
     add("Account", ACCOUNT, base="ObjectBase")
     add("Customer", base="Account")
@@ -226,8 +283,14 @@ def _build() -> Schema:
     array_of("string")
     array_of("int", nillable=False)
     array_of("ArrayOfString")
-    for item in ("Customer", "Tax", "BatchSalesInvoiceLine", "TransactionLine",
-                 "WSTransactionSummary", "WSTransactionDetail"):
+    for item in (
+        "Customer",
+        "Tax",
+        "BatchSalesInvoiceLine",
+        "TransactionLine",
+        "WSTransactionSummary",
+        "WSTransactionDetail",
+    ):
         array_of(item)
 
     def op(name: str, params: str, result_type: str, out: str = "") -> None:
@@ -242,16 +305,21 @@ def _build() -> Schema:
     op("GetCustomer", "token customerCode", result_of("Customer"))
     op("GetActiveCustomerList", "token", result_of("ArrayOfCustomer"))
     op("GetNewCustomerFromDefaults", "token", result_of("Customer"))
-    op("UpdateCustomer", "token customer:Customer create:boolean!",
-       result_of("boolean", required=True))
+    op("UpdateCustomer", "token customer:Customer create:boolean!", result_of("boolean", required=True))
     op("GetTaxCodeList", "token", result_of("ArrayOfTax"))
     op("GetGLAccountList", "token", result_of("ArrayOfArrayOfString"))
     op("GetNewBatchSalesInvoice", "token customerCode", result_of("BatchSalesInvoice"))
-    op("CreateBatchSalesInvoiceGetBackTransactionID", "token inv:BatchSalesInvoice",
-       result_of("string"), out="transactionID:int!")
-    op("GetTransactionsByExternalReference",
-       "token query:WSGetTransactionsByExternalReferenceQuery",
-       result_of("ArrayOfWSTransactionSummary"))
+    op(
+        "CreateBatchSalesInvoiceGetBackTransactionID",
+        "token inv:BatchSalesInvoice",
+        result_of("string"),
+        out="transactionID:int!",
+    )
+    op(
+        "GetTransactionsByExternalReference",
+        "token query:WSGetTransactionsByExternalReferenceQuery",
+        result_of("ArrayOfWSTransactionSummary"),
+    )
     op("GetTransaction", "token transactionID:int!", result_of("Transaction"))
     return schema
 

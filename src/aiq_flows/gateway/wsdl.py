@@ -56,8 +56,9 @@ def _render_types(schema: Schema, root: etree._Element) -> None:
             attrs["abstract"] = "true"
         node = _el(xs, XS, "complexType", **attrs)
         if ctype.base:
-            ext = _el(_el(node, XS, "complexContent", mixed="false"), XS, "extension",
-                      base=f"tns:{ctype.base}")
+            ext = _el(
+                _el(node, XS, "complexContent", mixed="false"), XS, "extension", base=f"tns:{ctype.base}"
+            )
             if ctype.fields:
                 seq = _el(ext, XS, "sequence")
                 for f in ctype.fields:

@@ -14,8 +14,7 @@ from aiq_flows.sandbox.server import make_server, open_ledger
 
 
 def _serve(args: argparse.Namespace) -> int:
-    server = make_server(args.host, args.port, args.db, token_ttl_seconds=args.token_ttl,
-                         fresh=not args.keep)
+    server = make_server(args.host, args.port, args.db, token_ttl_seconds=args.token_ttl, fresh=not args.keep)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -48,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--db", required=True, help="SQLite file for the sandbox state")
-    serve.add_argument("--token-ttl", type=float, default=1200.0,
-                       help="token lifetime in seconds (AccountsIQ: 20 minutes)")
-    serve.add_argument("--keep", action="store_true",
-                       help="keep an existing database instead of seeding a fresh one")
+    serve.add_argument(
+        "--token-ttl", type=float, default=1200.0, help="token lifetime in seconds (AccountsIQ: 20 minutes)"
+    )
+    serve.add_argument(
+        "--keep", action="store_true", help="keep an existing database instead of seeding a fresh one"
+    )
     serve.set_defaults(handler=_serve)
     creds = commands.add_parser("credentials", help="print seeded entities and keys as JSON")
     creds.add_argument("--db", required=True)

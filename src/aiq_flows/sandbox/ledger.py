@@ -139,17 +139,31 @@ class Ledger:
                     "control_accounts": entity["control_accounts"],
                     "customer_defaults": entity["customer_defaults"],
                 }
-                db.execute("INSERT INTO entities VALUES (?, ?, ?, ?, ?)", (
-                    cid, entity["name"], entity["base_currency"], secrets.token_urlsafe(24),
-                    json.dumps(settings)))
-                db.executemany("INSERT INTO gl_accounts VALUES (?, ?, ?, ?)",
-                               [(cid, *row) for row in entity["gl_accounts"]])
-                db.executemany("INSERT INTO tax_codes VALUES (?, ?, ?, ?)",
-                               [(cid, *row) for row in entity["tax_codes"]])
-                db.executemany("INSERT INTO credit_terms VALUES (?, ?, ?, ?, ?)",
-                               [(cid, *row) for row in entity["credit_terms"]])
-                db.executemany("INSERT INTO currencies VALUES (?, ?, ?)",
-                               [(cid, code, rate) for code, rate in entity["currencies"].items()])
+                db.execute(
+                    "INSERT INTO entities VALUES (?, ?, ?, ?, ?)",
+                    (
+                        cid,
+                        entity["name"],
+                        entity["base_currency"],
+                        secrets.token_urlsafe(24),
+                        json.dumps(settings),
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO gl_accounts VALUES (?, ?, ?, ?)",
+                    [(cid, *row) for row in entity["gl_accounts"]],
+                )
+                db.executemany(
+                    "INSERT INTO tax_codes VALUES (?, ?, ?, ?)", [(cid, *row) for row in entity["tax_codes"]]
+                )
+                db.executemany(
+                    "INSERT INTO credit_terms VALUES (?, ?, ?, ?, ?)",
+                    [(cid, *row) for row in entity["credit_terms"]],
+                )
+                db.executemany(
+                    "INSERT INTO currencies VALUES (?, ?, ?)",
+                    [(cid, code, rate) for code, rate in entity["currencies"].items()],
+                )
                 closed = entity.get("closed_periods", {})
                 year, month = first_year, first_month
                 while (year, month) <= (last_year, last_month):
@@ -159,26 +173,40 @@ class Ledger:
                     db.execute(
                         "INSERT INTO periods (entity, year, number, start_date, end_date, "
                         "sales_open, purchases_open, general_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (cid, year, month, start.isoformat(), date.fromordinal(end).isoformat(),
-                         key not in closed.get("Sales", []), key not in closed.get("Purchases", []),
-                         key not in closed.get("General", [])))
+                        (
+                            cid,
+                            year,
+                            month,
+                            start.isoformat(),
+                            date.fromordinal(end).isoformat(),
+                            key not in closed.get("Sales", []),
+                            key not in closed.get("Purchases", []),
+                            key not in closed.get("General", []),
+                        ),
+                    )
                     year, month = (year + 1, 1) if month == 12 else (year, month + 1)
                 for ledger, rows in (("Sales", entity["customers"]), ("Purchases", entity["suppliers"])):
                     for row in rows:
-                        account = {**blank_account, **entity["customer_defaults"], **row,
-                                   "LedgerType": ledger, "IsActive": True,
-                                   "CreationDate": datetime(2025, 1, 1)}
+                        account = {
+                            **blank_account,
+                            **entity["customer_defaults"],
+                            **row,
+                            "LedgerType": ledger,
+                            "IsActive": True,
+                            "CreationDate": datetime(2025, 1, 1),
+                        }
                         self._insert_account(db, cid, ledger, account)
 
-    def _insert_account(self, db: sqlite3.Connection, entity: str, ledger: str,
-                        account: dict[str, Any]) -> int:
+    def _insert_account(
+        self, db: sqlite3.Connection, entity: str, ledger: str, account: dict[str, Any]
+    ) -> int:
         cursor = db.execute(
             "INSERT INTO accounts (entity, ledger, code, data) VALUES (?, ?, ?, '{}')",
-            (entity, ledger, account["Code"]))
+            (entity, ledger, account["Code"]),
+        )
         account_id = int(cursor.lastrowid or 0)
         account.update(AccountID=account_id, RowVersionNumber="1")
-        db.execute("UPDATE accounts SET data = ? WHERE account_id = ?",
-                   (dump_account(account), account_id))
+        db.execute("UPDATE accounts SET data = ? WHERE account_id = ?", (dump_account(account), account_id))
         return account_id
 
     # --- credentials and tokens ------------------------------------------------------------------
@@ -197,38 +225,53 @@ class Ledger:
         row = self.query_one("SELECT * FROM entities WHERE company_id = ?", entity)
         if row is None:
             raise KeyError(entity)
-        return {**json.loads(row["settings"]), "base_currency": row["base_currency"],
-                "name": row["name"]}
+        return {**json.loads(row["settings"]), "base_currency": row["base_currency"], "name": row["name"]}
 
     def account(self, entity: str, ledger: str, code: str) -> dict[str, Any] | None:
-        row = self.query_one("SELECT data FROM accounts WHERE entity = ? AND ledger = ? AND code = ?",
-                             entity, ledger, code)
+        row = self.query_one(
+            "SELECT data FROM accounts WHERE entity = ? AND ledger = ? AND code = ?", entity, ledger, code
+        )
         return json.loads(row["data"]) if row else None
 
     def accounts(self, entity: str, ledger: str) -> list[dict[str, Any]]:
-        rows = self.query("SELECT data FROM accounts WHERE entity = ? AND ledger = ? "
-                          "ORDER BY account_id", entity, ledger)
+        rows = self.query(
+            "SELECT data FROM accounts WHERE entity = ? AND ledger = ? ORDER BY account_id", entity, ledger
+        )
         return [json.loads(row["data"]) for row in rows]
 
     def gl_account(self, entity: str, code: str) -> sqlite3.Row | None:
         return self.query_one("SELECT * FROM gl_accounts WHERE entity = ? AND code = ?", entity, code)
 
     def period_for(self, entity: str, day: date) -> Period | None:
-        row = self.query_one("SELECT * FROM periods WHERE entity = ? AND start_date <= ? AND "
-                             "end_date >= ?", entity, day.isoformat(), day.isoformat())
+        row = self.query_one(
+            "SELECT * FROM periods WHERE entity = ? AND start_date <= ? AND end_date >= ?",
+            entity,
+            day.isoformat(),
+            day.isoformat(),
+        )
         if row is None:
             return None
-        return Period(row["period_id"], row["year"], row["number"],
-                      date.fromisoformat(row["start_date"]), date.fromisoformat(row["end_date"]),
-                      {"Sales": bool(row["sales_open"]), "Purchases": bool(row["purchases_open"]),
-                       "General": bool(row["general_open"])})
+        return Period(
+            row["period_id"],
+            row["year"],
+            row["number"],
+            date.fromisoformat(row["start_date"]),
+            date.fromisoformat(row["end_date"]),
+            {
+                "Sales": bool(row["sales_open"]),
+                "Purchases": bool(row["purchases_open"]),
+                "General": bool(row["general_open"]),
+            },
+        )
 
     # --- inspection (no SOAP) --------------------------------------------------------------------
 
     def trial_balance(self, entity: str) -> dict[str, Decimal]:
         rows = self.query(
             "SELECT l.gl_code, l.bc_amount FROM transaction_lines l JOIN transactions t "
-            "ON t.transaction_id = l.transaction_id WHERE t.entity = ?", entity)
+            "ON t.transaction_id = l.transaction_id WHERE t.entity = ?",
+            entity,
+        )
         balances: dict[str, Decimal] = {}
         for row in rows:
             balances[row["gl_code"]] = balances.get(row["gl_code"], Decimal(0)) + Decimal(row["bc_amount"])
@@ -243,6 +286,9 @@ class Ledger:
         return [dict(row) for row in self.query(sql + " ORDER BY transaction_id", *params)]
 
     def lines(self, transaction_id: int) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.query(
-            "SELECT * FROM transaction_lines WHERE transaction_id = ? ORDER BY line_id",
-            transaction_id)]
+        return [
+            dict(row)
+            for row in self.query(
+                "SELECT * FROM transaction_lines WHERE transaction_id = ? ORDER BY line_id", transaction_id
+            )
+        ]

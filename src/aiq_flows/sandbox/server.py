@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 MAX_BODY_BYTES = 16 * 1024 * 1024
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          huge_tree=False, remove_blank_text=True)
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
+)
 
 
 def _is_bool(text: str) -> bool:
@@ -49,8 +50,13 @@ def _is_bool(text: str) -> bool:
 
 
 _PARSE_CHECKS: dict[str, Any] = {
-    "int": int, "long": int, "short": int, "decimal": Decimal, "double": float,
-    "boolean": _is_bool, "dateTime": isodate.parse_datetime,
+    "int": int,
+    "long": int,
+    "short": int,
+    "decimal": Decimal,
+    "double": float,
+    "boolean": _is_bool,
+    "dateTime": isodate.parse_datetime,
 }
 
 
@@ -144,13 +150,18 @@ class SoapEndpoint:
     def reply(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """The response body's children for a call, envelope status included."""
         if operation == "Login":
-            token = self.service.login(params.get("companyID"), params.get("partnerKey"),
-                                       params.get("userKey"))
+            token = self.service.login(
+                params.get("companyID"), params.get("partnerKey"), params.get("userKey")
+            )
             return {"LoginResult": token}
         spec = SCHEMA.operations[operation]
         result_fields = {f.name for f in SCHEMA.all_fields(spec.result.type)}
-        status: dict[str, Any] = {"Status": "Success", "ErrorCode": "SUCCESS",
-                                  "ErrorMessage": None, "HasExpired": False}
+        status: dict[str, Any] = {
+            "Status": "Success",
+            "ErrorCode": "SUCCESS",
+            "ErrorMessage": None,
+            "HasExpired": False,
+        }
         out = {f.name: blank_value(f.type) for f in spec.out_params}
         try:
             entity = self.service.entity_for(params.get("token"))
@@ -160,8 +171,12 @@ class SoapEndpoint:
             if "Result" in result_fields:
                 status["Result"] = answer.result
         except TokenExpired:
-            status.update(Status="Failure", ErrorCode="WS_INVALIDTOKEN",
-                          ErrorMessage="The token has expired; call Login again.", HasExpired=True)
+            status.update(
+                Status="Failure",
+                ErrorCode="WS_INVALIDTOKEN",
+                ErrorMessage="The token has expired; call Login again.",
+                HasExpired=True,
+            )
             out.update(FAILED_OUT.get(operation, {}))
         except Refused as refusal:
             status.update(Status=refusal.status, ErrorCode=refusal.code, ErrorMessage=refusal.message)
@@ -220,8 +235,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                       fault_envelope("Client", "The request body is too large."))
+            self._send(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                fault_envelope("Client", "The request body is too large."),
+            )
             return None
         return self.rfile.read(length)
 
@@ -305,8 +322,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return
         except Exception:
             log.exception("sandbox failed on %s", operation)
-            self._send(HTTPStatus.INTERNAL_SERVER_ERROR,
-                       fault_envelope("Server", "Server was unable to process request."))
+            self._send(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                fault_envelope("Server", "Server was unable to process request."),
+            )
             return
         if faults.fire("drop_response", operation):
             # The work is committed; the caller never hears about it.
@@ -327,6 +346,7 @@ def open_ledger(db_path: str | Path, *, fresh: bool) -> Ledger:
     return ledger
 
 
-def make_server(host: str, port: int, db_path: str | Path, *, token_ttl_seconds: float = 1200.0,
-                fresh: bool = True) -> SandboxServer:
+def make_server(
+    host: str, port: int, db_path: str | Path, *, token_ttl_seconds: float = 1200.0, fresh: bool = True
+) -> SandboxServer:
     return SandboxServer(host, port, open_ledger(db_path, fresh=fresh), token_ttl_seconds)

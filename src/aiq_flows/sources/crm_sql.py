@@ -52,8 +52,9 @@ class CrmSale(CrmBase):
     aiq_message: Mapped[str | None] = mapped_column(String(2000))
     aiq_synced_at: Mapped[datetime | None]
     customer: Mapped[CrmCustomer | None] = relationship()
-    lines: Mapped[list[CrmSaleLine]] = relationship(order_by="CrmSaleLine.line_no",
-                                                    cascade="all, delete-orphan")
+    lines: Mapped[list[CrmSaleLine]] = relationship(
+        order_by="CrmSaleLine.line_no", cascade="all, delete-orphan"
+    )
 
 
 class CrmSaleLine(CrmBase):
@@ -86,16 +87,28 @@ def _record(sale: CrmSale) -> dict[str, Any]:
         "currency": sale.currency,
         "description": sale.description,
         "updated_at": sale.updated_at,
-        "customer": None if customer is None else {
-            "key": customer.account_key, "name": customer.name, "email": customer.email,
-            "phone": customer.phone, "address1": customer.address1, "city": customer.city,
-            "postcode": customer.postcode, "country": customer.country,
+        "customer": None
+        if customer is None
+        else {
+            "key": customer.account_key,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "address1": customer.address1,
+            "city": customer.city,
+            "postcode": customer.postcode,
+            "country": customer.country,
         },
         "lines": [
-            {"line_no": line.line_no, "description": line.description,
-             "gl_account_code": line.gl_account_code, "tax_code": line.tax_code,
-             "net_amount": _amount(line.net_amount), "tax_amount": _amount(line.tax_amount),
-             "department_id": line.department_id}
+            {
+                "line_no": line.line_no,
+                "description": line.description,
+                "gl_account_code": line.gl_account_code,
+                "tax_code": line.tax_code,
+                "net_amount": _amount(line.net_amount),
+                "tax_amount": _amount(line.tax_amount),
+                "department_id": line.department_id,
+            }
             for line in sale.lines
         ],
     }
@@ -111,15 +124,21 @@ class SqlCrm:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def changed_sales(self, since: Watermark, overlap: timedelta,
-                      limit: int | None = None) -> list[dict[str, Any]]:
+    def changed_sales(
+        self, since: Watermark, overlap: timedelta, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Sales changed since the watermark (minus an overlap for late commits), plus every sale
         never synced or left pending, in change order."""
         window_start = since.updated_at - overlap
         query = (
             select(CrmSale)
-            .where(or_(CrmSale.updated_at >= window_start, CrmSale.aiq_status.is_(None),
-                       CrmSale.aiq_status == CrmStatus.PENDING.value))
+            .where(
+                or_(
+                    CrmSale.updated_at >= window_start,
+                    CrmSale.aiq_status.is_(None),
+                    CrmSale.aiq_status == CrmStatus.PENDING.value,
+                )
+            )
             .options(selectinload(CrmSale.lines), selectinload(CrmSale.customer))
             .order_by(CrmSale.updated_at, CrmSale.id)
         )
@@ -136,8 +155,9 @@ class SqlCrm:
                 status = outcome.crm_status
                 statement = update(CrmSale).where(CrmSale.id == outcome.sale_id)
                 if status is not CrmStatus.POSTED:
-                    statement = statement.where(or_(CrmSale.aiq_status.is_(None),
-                                                    CrmSale.aiq_status != CrmStatus.POSTED.value))
+                    statement = statement.where(
+                        or_(CrmSale.aiq_status.is_(None), CrmSale.aiq_status != CrmStatus.POSTED.value)
+                    )
                 values: dict[str, Any] = {
                     "aiq_status": status.value,
                     "aiq_message": (outcome.reason or outcome.outcome.value)[:2000],

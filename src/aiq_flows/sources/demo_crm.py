@@ -21,8 +21,12 @@ CUSTOMERS = [
     ("Everest-Outdoor", "Everest Outdoor Ltd", "ledger@everest.example", "Kendal"),
     ("fern&co", "Fern & Co Gardens", "hello@fern.example", "Norwich"),
     ("granite.works", "Granite Works", "accounts@granite.example", "Aberdeen"),
-    ("harbour-view-hotels-group-international-holdings-2026", "Harbour View Hotels", "ap@harbour.example",
-     "Brighton"),
+    (
+        "harbour-view-hotels-group-international-holdings-2026",
+        "Harbour View Hotels",
+        "ap@harbour.example",
+        "Brighton",
+    ),
     ("ionic labs", "Ionic Labs", "finance@ionic.example", "Cambridge"),
     ("juniper", "Juniper Print", "not-an-email", "Derby"),  # AIQ refuses the email: a failed row
 ]
@@ -49,9 +53,14 @@ def _line(rng: random.Random, line_no: int) -> CrmSaleLine:
     description, gl, tax_code, price = rng.choice(PRODUCTS)
     quantity = rng.randint(1, 5)
     net = (price * quantity).quantize(CENT)
-    return CrmSaleLine(line_no=line_no, description=f"{description} x{quantity}", gl_account_code=gl,
-                       tax_code=tax_code, net_amount=net,
-                       tax_amount=(net * RATES[tax_code]).quantize(CENT, ROUND_HALF_UP))
+    return CrmSaleLine(
+        line_no=line_no,
+        description=f"{description} x{quantity}",
+        gl_account_code=gl,
+        tax_code=tax_code,
+        net_amount=net,
+        tax_amount=(net * RATES[tax_code]).quantize(CENT, ROUND_HALF_UP),
+    )
 
 
 def _spoil(sale: CrmSale, kind: str, today: date) -> None:
@@ -76,12 +85,20 @@ def _spoil(sale: CrmSale, kind: str, today: date) -> None:
             raise ValueError(kind)
 
 
-BAD_ROWS = ("negative_amount", "unknown_tax_code", "missing_description", "no_lines", "wrong_vat",
-            "bad_currency", "closed_period")
+BAD_ROWS = (
+    "negative_amount",
+    "unknown_tax_code",
+    "missing_description",
+    "no_lines",
+    "wrong_vat",
+    "bad_currency",
+    "closed_period",
+)
 
 
-def seed_demo_crm(crm: SqlCrm, *, sales: int = 240, seed: int = 2026, today: date | None = None,
-                  start_id: int = 1) -> DemoSummary:
+def seed_demo_crm(
+    crm: SqlCrm, *, sales: int = 240, seed: int = 2026, today: date | None = None, start_id: int = 1
+) -> DemoSummary:
     """Create the schema and add `sales` demo sales (ids from `start_id`)."""
     crm.create_schema()
     rng = random.Random(seed)
@@ -91,21 +108,32 @@ def seed_demo_crm(crm: SqlCrm, *, sales: int = 240, seed: int = 2026, today: dat
         customers = []
         for number, (key, name, email, city) in enumerate(CUSTOMERS, start=1):
             customer = session.get(CrmCustomer, number) or CrmCustomer(
-                id=number, account_key=key, name=name, email=email, city=city, country="United Kingdom",
-                postcode=f"AB{number} {number}CD", address1=f"{number} High Street",
-                updated_at=now - timedelta(days=90))
+                id=number,
+                account_key=key,
+                name=name,
+                email=email,
+                city=city,
+                country="United Kingdom",
+                postcode=f"AB{number} {number}CD",
+                address1=f"{number} High Street",
+                updated_at=now - timedelta(days=90),
+            )
             session.add(customer)
             customers.append(customer)
         step = max(1, (sales - 8) // len(BAD_ROWS))  # spread over the whole range
-        bad = {start_id + 7 + step * i: kind for i, kind in enumerate(BAD_ROWS)
-               if 7 + step * i < sales}
+        bad = {start_id + 7 + step * i: kind for i, kind in enumerate(BAD_ROWS) if 7 + step * i < sales}
         for sale_id in range(start_id, start_id + sales):
             sale_date = today - timedelta(days=rng.randint(1, 45))
             customer = rng.choice(customers)
-            sale = CrmSale(id=sale_id, reference=f"SO-{sale_id:06d}", customer=customer,
-                           sale_date=sale_date, currency="GBP",
-                           description=f"Order SO-{sale_id:06d} for {customer.name}",
-                           updated_at=now - timedelta(minutes=sales - sale_id + start_id))
+            sale = CrmSale(
+                id=sale_id,
+                reference=f"SO-{sale_id:06d}",
+                customer=customer,
+                sale_date=sale_date,
+                currency="GBP",
+                description=f"Order SO-{sale_id:06d} for {customer.name}",
+                updated_at=now - timedelta(minutes=sales - sale_id + start_id),
+            )
             sale.lines = [_line(rng, n) for n in range(1, rng.randint(1, 4) + 1)]
             if sale_id in bad:
                 _spoil(sale, bad[sale_id], today)

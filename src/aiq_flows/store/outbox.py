@@ -104,9 +104,18 @@ class DocumentStore:
 
     def plan(self, entity: str, documents: Iterable[tuple[str, str, str]]) -> None:
         """Record (external reference, kind, source id) documents we intend to create, once."""
-        rows = [{"entity": entity, "external_reference": ref, "kind": kind, "source_id": source,
-                 "state": DocumentState.PLANNED.value, "attempts": 0, "updated_at": _now()}
-                for ref, kind, source in documents]
+        rows = [
+            {
+                "entity": entity,
+                "external_reference": ref,
+                "kind": kind,
+                "source_id": source,
+                "state": DocumentState.PLANNED.value,
+                "attempts": 0,
+                "updated_at": _now(),
+            }
+            for ref, kind, source in documents
+        ]
         if rows:
             with self.engine.begin() as connection:
                 connection.execute(self._insert().on_conflict_do_nothing(), rows)
@@ -116,77 +125,140 @@ class DocumentStore:
         found: dict[str, DocumentRecord] = {}
         with Session(self.engine) as session:
             for start in range(0, len(refs), 500):
-                rows = session.scalars(select(DocumentRow).where(
-                    DocumentRow.entity == entity,
-                    DocumentRow.external_reference.in_(refs[start:start + 500])))
+                rows = session.scalars(
+                    select(DocumentRow).where(
+                        DocumentRow.entity == entity,
+                        DocumentRow.external_reference.in_(refs[start : start + 500]),
+                    )
+                )
                 for row in rows:
                     found[row.external_reference] = DocumentRecord(
-                        row.entity, row.external_reference, DocumentState(row.state),
-                        row.transaction_id, row.claimed_by, row.attempts, row.error_code,
-                        row.message, row.source_version)
+                        row.entity,
+                        row.external_reference,
+                        DocumentState(row.state),
+                        row.transaction_id,
+                        row.claimed_by,
+                        row.attempts,
+                        row.error_code,
+                        row.message,
+                        row.source_version,
+                    )
         return found
 
-    def claim(self, entity: str, reference: str, owner: str, lease: timedelta = DEFAULT_LEASE,
-              source_version: str | None = None) -> bool:
+    def claim(
+        self,
+        entity: str,
+        reference: str,
+        owner: str,
+        lease: timedelta = DEFAULT_LEASE,
+        source_version: str | None = None,
+    ) -> bool:
         """Take the right to send this document. False when another live run holds it, when it is
         done, or when AIQ refused it and its source (at `source_version`) has not changed since."""
         now = _now()
         changed_since_refusal = (DocumentRow.state == DocumentState.FAILED.value) & (
-            DocumentRow.source_version.is_distinct_from(source_version))
+            DocumentRow.source_version.is_distinct_from(source_version)
+        )
         claimable = DocumentRow.state.in_([DocumentState.PLANNED.value, DocumentState.UNKNOWN.value]) | (
-            changed_since_refusal)
+            changed_since_refusal
+        )
         expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
         mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
-        statement = (update(DocumentRow)
-                     .where(DocumentRow.entity == entity, DocumentRow.external_reference == reference,
-                            claimable | expired | mine)
-                     .values(state=DocumentState.SENDING.value, claimed_by=owner, claimed_at=now,
-                             updated_at=now))
+        statement = (
+            update(DocumentRow)
+            .where(
+                DocumentRow.entity == entity,
+                DocumentRow.external_reference == reference,
+                claimable | expired | mine,
+            )
+            .values(state=DocumentState.SENDING.value, claimed_by=owner, claimed_at=now, updated_at=now)
+        )
         with self.engine.begin() as connection:
             return bool(connection.execute(statement).rowcount)
 
     def _set(self, entity: str, reference: str, **values: object) -> None:
         with self.engine.begin() as connection:
-            connection.execute(update(DocumentRow).where(
-                DocumentRow.entity == entity, DocumentRow.external_reference == reference,
-            ).values(updated_at=_now(), **values))
+            connection.execute(
+                update(DocumentRow)
+                .where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference == reference,
+                )
+                .values(updated_at=_now(), **values)
+            )
 
     def mark_attempt(self, entity: str, reference: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(update(DocumentRow).where(
-                DocumentRow.entity == entity, DocumentRow.external_reference == reference,
-            ).values(attempts=DocumentRow.attempts + 1, updated_at=_now()))
+            connection.execute(
+                update(DocumentRow)
+                .where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference == reference,
+                )
+                .values(attempts=DocumentRow.attempts + 1, updated_at=_now())
+            )
 
     def mark_posted(self, entity: str, reference: str, transaction_id: int) -> None:
-        self._set(entity, reference, state=DocumentState.POSTED.value, transaction_id=transaction_id,
-                  claimed_by=None, error_code=None, message=None)
+        self._set(
+            entity,
+            reference,
+            state=DocumentState.POSTED.value,
+            transaction_id=transaction_id,
+            claimed_by=None,
+            error_code=None,
+            message=None,
+        )
 
     def mark_unknown(self, entity: str, reference: str, message: str) -> None:
-        self._set(entity, reference, state=DocumentState.UNKNOWN.value, claimed_by=None,
-                  error_code="UNKNOWN_OUTCOME", message=message)
+        self._set(
+            entity,
+            reference,
+            state=DocumentState.UNKNOWN.value,
+            claimed_by=None,
+            error_code="UNKNOWN_OUTCOME",
+            message=message,
+        )
 
-    def mark_failed(self, entity: str, reference: str, error_code: str, message: str,
-                    source_version: str | None = None) -> None:
-        self._set(entity, reference, state=DocumentState.FAILED.value, claimed_by=None,
-                  error_code=error_code, message=message, source_version=source_version)
+    def mark_failed(
+        self, entity: str, reference: str, error_code: str, message: str, source_version: str | None = None
+    ) -> None:
+        self._set(
+            entity,
+            reference,
+            state=DocumentState.FAILED.value,
+            claimed_by=None,
+            error_code=error_code,
+            message=message,
+            source_version=source_version,
+        )
 
     def release(self, entity: str, reference: str, owner: str) -> None:
         """Give a claim back untouched (nothing was sent)."""
         with self.engine.begin() as connection:
-            connection.execute(update(DocumentRow).where(
-                DocumentRow.entity == entity, DocumentRow.external_reference == reference,
-                DocumentRow.claimed_by == owner, DocumentRow.state == DocumentState.SENDING.value,
-            ).values(state=DocumentState.PLANNED.value, claimed_by=None, updated_at=_now()))
+            connection.execute(
+                update(DocumentRow)
+                .where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference == reference,
+                    DocumentRow.claimed_by == owner,
+                    DocumentRow.state == DocumentState.SENDING.value,
+                )
+                .values(state=DocumentState.PLANNED.value, claimed_by=None, updated_at=_now())
+            )
 
     def mark_written_back(self, entity: str, references: Iterable[str]) -> None:
         refs = list(references)
         with self.engine.begin() as connection:
             for start in range(0, len(refs), 500):
-                connection.execute(update(DocumentRow).where(
-                    DocumentRow.entity == entity,
-                    DocumentRow.external_reference.in_(refs[start:start + 500]),
-                    DocumentRow.state == DocumentState.POSTED.value,
-                ).values(state=DocumentState.WRITTEN_BACK.value, updated_at=_now()))
+                connection.execute(
+                    update(DocumentRow)
+                    .where(
+                        DocumentRow.entity == entity,
+                        DocumentRow.external_reference.in_(refs[start : start + 500]),
+                        DocumentRow.state == DocumentState.POSTED.value,
+                    )
+                    .values(state=DocumentState.WRITTEN_BACK.value, updated_at=_now())
+                )
 
     # --- watermarks ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ anything imports Prefect so that no developer profile or API URL leaks in; the s
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from tests.support.processes import REPO, PrefectTestServer, Sandbox  # noqa: E4
 _TEMPLATE_DIR = Path(os.environ.get("PREFECT_TEST_TEMPLATE_DIR", REPO / ".cache" / "prefect-test"))
 PREFECT_SERVER = PrefectTestServer(SESSION_HOME, _TEMPLATE_DIR)
 os.environ["PREFECT_API_URL"] = PREFECT_SERVER.start()  # boots while pytest collects
+atexit.register(PREFECT_SERVER.stop)  # even when the session dies before its teardown
 
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -37,14 +39,16 @@ def prefect_api() -> Iterator[str]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     PREFECT_SERVER.wait()
-    # The heartbeat thread costs every flow run a second at exit; crash detection is not under test.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield PREFECT_SERVER.api_url
-    from prefect.logging.handlers import APILogHandler
+    try:
+        # The heartbeat thread costs every flow run a second at exit; crash detection is not under test.
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield PREFECT_SERVER.api_url
+        from prefect.logging.handlers import APILogHandler
 
-    APILogHandler().flush()  # ship the last run logs before the server goes away
-    PREFECT_SERVER.stop()
-    shutil.rmtree(SESSION_HOME, ignore_errors=True)
+        APILogHandler().flush()  # ship the last run logs before the server goes away
+    finally:
+        PREFECT_SERVER.stop()
+        shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture

@@ -204,4 +204,5 @@ class Sandbox:
 
     def stop(self) -> None:
         stop(self.process)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()

@@ -1,0 +1,244 @@
+"""`make demo`: the nightly sales sync end to end on the embedded defaults.
+
+Starts the AccountsIQ sandbox, a local Prefect server (SQLite) and a process worker; registers the
+blocks; deploys from prefect.yaml; seeds the demo CRM; runs the nightly deployment; prints the
+run's report and the UI address; keeps everything up until Ctrl-C (DEMO_EXIT=1: stops at once).
+Everything it starts runs in its own process group and is stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = REPO / ".demo"
+BIN = Path(sys.executable).parent
+DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[Any], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"{process.args[0]} exited early; see {STATE}/*.log") from None
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not come up in {timeout:.0f}s") from None
+            time.sleep(0.5)
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, subprocess.Popen[Any]]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[Any]:
+        log = (STATE / f"{name}.log").open("w")
+
+        def reset_signals() -> None:  # a worker inheriting SIG_IGN for SIGINT would never stop
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        process = subprocess.Popen(
+            args,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=reset_signals,
+        )
+        self.started.append((name, process))
+        return process
+
+    def stop_all(self) -> None:
+        for name, process in reversed(self.started):
+            if process.poll() is None:
+                say(f"stopping {name}")
+                os.killpg(process.pid, signal.SIGTERM)
+        for _name, process in reversed(self.started):
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def run(args: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:3])} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+@contextmanager
+def demo_stack() -> Iterator[tuple[dict[str, str], str, str]]:
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir()
+    sandbox_port, prefect_port = free_port(8765), free_port(4200)
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(STATE / "prefect"),
+        "PREFECT_API_URL": api,
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "AIQ_FLOWS_HOME": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for leaked in ("PREFECT_PROFILE", "PREFECT_API_KEY"):
+        env.pop(leaked, None)
+    processes = Processes()
+    try:
+        say(f"starting the AccountsIQ sandbox on 127.0.0.1:{sandbox_port}")
+        sandbox = processes.start(
+            "sandbox",
+            [
+                str(BIN / "aiq-sandbox"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sandbox_port),
+                "--db",
+                str(STATE / "sandbox.db"),
+            ],
+            env,
+        )
+        say(f"starting a Prefect server on 127.0.0.1:{prefect_port} (the first start migrates, ~20 s)")
+        server = processes.start(
+            "prefect-server",
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+            env,
+        )
+        wait_for(f"http://127.0.0.1:{sandbox_port}/_sandbox/health", sandbox)
+        wait_for(f"{api}/health", server)
+        yield env, f"http://127.0.0.1:{sandbox_port}", api
+    finally:
+        processes.stop_all()
+
+
+def register_blocks(sandbox_base: str) -> None:
+    from pydantic import SecretStr
+
+    from aiq_flows.gateway.schema import PATH_1_1
+    from blocks import AiqConnection, CrmDatabase, StateStore
+
+    credentials = json.loads(
+        run([str(BIN / "aiq-sandbox"), "credentials", "--db", str(STATE / "sandbox.db")], dict(os.environ))
+    )
+    uk = next(e for e in credentials["entities"] if e["company_id"] == "DEMO_UK")
+    AiqConnection(
+        endpoint_url=sandbox_base + PATH_1_1,
+        company_id="DEMO_UK",
+        partner_key=SecretStr(credentials["partner_key"]),
+        user_key=SecretStr(uk["user_key"]),
+    ).save("demo-uk", overwrite=True)
+    CrmDatabase(url=SecretStr(f"sqlite:///{STATE / 'crm.db'}")).save("demo-crm", overwrite=True)
+    StateStore(url=SecretStr(f"sqlite:///{STATE / 'store.db'}")).save("demo-store", overwrite=True)
+
+
+def report(flow_run_id: str) -> list[dict[str, Any]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                type=ArtifactFilterType(any_=["table"]),
+            )
+        )
+    data = artifacts[0].data if artifacts else "[]"
+    return list(json.loads(data) if isinstance(data, str) else data)
+
+
+def main() -> int:
+    with demo_stack() as (env, sandbox_base, api):
+        os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK")})
+        from aiq_flows.sources.crm_sql import SqlCrm
+        from aiq_flows.sources.demo_crm import seed_demo_crm
+
+        say("registering blocks (keys as SecretStr) and seeding the demo CRM")
+        register_blocks(sandbox_base)
+        seeded = seed_demo_crm(SqlCrm(f"sqlite:///{STATE / 'crm.db'}"))
+        say(f"demo CRM: {seeded.sales} sales, {seeded.customers} customers, {len(seeded.bad_rows)} bad rows")
+        say("creating the process work pool and deploying from prefect.yaml")
+        run(
+            [str(BIN / "prefect"), "work-pool", "create", "aiq-process", "--type", "process", "--overwrite"],
+            env,
+        )
+        run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env)
+
+        from prefect.deployments import run_deployment
+
+        processes = Processes()
+        try:
+            say("starting a worker on the aiq-process pool")
+            processes.start(
+                "worker",
+                [str(BIN / "prefect"), "worker", "start", "--pool", "aiq-process", "--name", "demo-worker"],
+                env,
+            )
+            say(f"running {DEPLOYMENT} through the worker")
+            flow_run = run_deployment(DEPLOYMENT, timeout=600, poll_interval=2)
+            state = flow_run.state
+            rows = report(str(flow_run.id))
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+            ui = api.removesuffix("/api")
+            print()
+            print(f"  flow run       : {flow_run.name} -> {state.name if state else 'unknown'}")
+            print(f"  sales read     : {len(rows)}")
+            for outcome in ("created", "already_present", "held", "quarantined", "failed"):
+                print(f"  {outcome:<15}: {counts.get(outcome, 0)}")
+            print(f"  adds up        : {sum(counts.values()) == len(rows) == seeded.sales}")
+            print(f"  Prefect UI     : {ui}/runs/flow-run/{flow_run.id}")
+            print()
+            if not (state and state.is_completed()):
+                say(f"the run did not complete; see {STATE}/worker.log")
+                return 1
+            if os.environ.get("DEMO_EXIT") == "1":
+                return 0
+            say(f"the UI stays up at {ui} until you press Ctrl-C")
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                print()
+            return 0
+        finally:
+            processes.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

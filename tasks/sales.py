@@ -70,7 +70,7 @@ def load_reference_data(aiq: AiqConnection) -> ReferenceData:
     gl_codes = frozenset(account.code for account in gateway.get_gl_accounts())
     # GetGLAccountList does not say which accounts are control accounts; AIQ itself refuses
     # invoice lines on them, so a line coded to one fails in-band with its ErrorCode.
-    return ReferenceData(tax_rates=tax_rates, posting_gl_codes=gl_codes)
+    return ReferenceData(tax_rates=tax_rates, gl_codes=gl_codes)
 
 
 def _quarantine(rejection: Rejection) -> SaleOutcome:

@@ -20,7 +20,7 @@ from aiq_flows.domain.watermark import Watermark
 
 AIQ_CODE = re.compile(r"^[A-Z0-9_.\-/&]{1,50}$")
 REFERENCE = ReferenceData(
-    tax_rates={"T1": Decimal("0.20"), "T0": Decimal("0")}, posting_gl_codes=frozenset({"4000", "4010"})
+    tax_rates={"T1": Decimal("0.20"), "T0": Decimal("0")}, gl_codes=frozenset({"4000", "4010"})
 )
 
 
@@ -141,7 +141,7 @@ def test_a_good_sale_is_normalised() -> None:
         (raw_sale(description="d" * 501), "description", "at most 500 characters"),
         (with_line(net_amount=Decimal("-1")), "lines[1].net_amount", "greater than or equal to 0"),
         (with_line(description=" "), "lines[1].description", "at least 1 character"),
-        (with_line(gl_account_code="9999"), "lines[1].gl_account_code", "not a posting GL account"),
+        (with_line(gl_account_code="9999"), "lines[1].gl_account_code", "not a GL account"),
         (with_line(tax_code="ZZ"), "lines[1].tax_code", "not an AccountsIQ tax code"),
         (with_line(tax_amount=Decimal("25.00")), "lines[1].tax_amount", "expected 20.00"),
         (

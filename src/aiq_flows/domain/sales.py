@@ -113,7 +113,7 @@ class ReferenceData:
     """What AccountsIQ knows that a sale must agree with, read once per run."""
 
     tax_rates: Mapping[str, Decimal]
-    posting_gl_codes: frozenset[str]
+    gl_codes: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,10 @@ def _check_against_reference(sale: Sale, reference: ReferenceData) -> tuple[str,
             amount: Decimal = getattr(line, amount_field)
             if not has_at_most_minor_units(amount, sale.currency):
                 return (f"{where}.{amount_field}", f"{amount} has more decimals than {sale.currency} allows")
-        if line.gl_account_code not in reference.posting_gl_codes:
+        if line.gl_account_code not in reference.gl_codes:
             return (
                 f"{where}.gl_account_code",
-                f"'{line.gl_account_code}' is not a posting GL account in AccountsIQ",
+                f"'{line.gl_account_code}' is not a GL account in AccountsIQ",
             )
         rate = reference.tax_rates.get(line.tax_code)
         if rate is None:

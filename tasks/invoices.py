@@ -17,7 +17,7 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome
 from aiq_flows.domain.sales import ReferenceData, Sale
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
-from aiq_flows.gateway.models import BatchSalesInvoice, BatchSalesInvoiceLine, Customer
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Customer
 from aiq_flows.store.outbox import DONE, DocumentRecord, DocumentStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
@@ -38,7 +38,7 @@ def batch_invoice(template: BatchSalesInvoice, sale: Sale, reference: ReferenceD
             "Description": sale.description,
             "DueDate": None,  # AIQ derives it from the invoice date and the customer's credit terms
             "Lines": [
-                BatchSalesInvoiceLine(
+                BatchInvoiceLine(
                     GLAccountCode=line.gl_account_code,
                     TaxCode=line.tax_code,
                     Description=line.description,

@@ -20,7 +20,7 @@ from aiq_flows.gateway.errors import (
     AiqTransientError,
     AiqUnknownOutcome,
 )
-from aiq_flows.gateway.models import BatchSalesInvoice, BatchSalesInvoiceLine, Customer
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Customer
 from tests.support.processes import Sandbox
 
 INVOICE_DATE = datetime(2026, 11, 20)
@@ -44,7 +44,7 @@ def gateway(shared_sandbox: Sandbox) -> Iterator[AiqGateway]:
     shared_sandbox.clear_faults()
 
 
-def invoice(reference: str, *lines: BatchSalesInvoiceLine, customer: str = "ACME01") -> BatchSalesInvoice:
+def invoice(reference: str, *lines: BatchInvoiceLine, customer: str = "ACME01") -> BatchSalesInvoice:
     return BatchSalesInvoice(
         CustomerCode=customer,
         InvoiceDate=INVOICE_DATE,
@@ -61,8 +61,8 @@ def line(
     rate: float = 0.2,
     gl: str = "4000",
     description: str = "Widgets",
-) -> BatchSalesInvoiceLine:
-    return BatchSalesInvoiceLine(
+) -> BatchInvoiceLine:
+    return BatchInvoiceLine(
         GLAccountCode=gl,
         TaxCode=tax_code,
         Description=description,

@@ -54,6 +54,24 @@ def test_packaged_wsdl_is_the_rendering_of_the_schema() -> None:
     assert packaged_wsdl_bytes() == render_wsdl(), "run: python -m aiq_flows.gateway.wsdl"
 
 
+def test_every_referenced_type_is_declared() -> None:
+    declared = set(SCHEMA.complex_types) | set(SCHEMA.enums)
+    fields = [f for op in SCHEMA.operations.values() for f in (*op.params, op.result, *op.out_params)]
+    fields += [f for ctype in SCHEMA.complex_types.values() for f in ctype.fields]
+    undeclared = {f.type for f in fields if f.qualified_type.startswith("tns:")} - declared
+    bases = {c.base for c in SCHEMA.complex_types.values() if c.base} - declared
+    assert not undeclared and not bases, sorted(undeclared | bases)
+
+
+def test_the_wsdl_loads_in_zeep_with_every_operation(tmp_path: Path) -> None:
+    import zeep
+
+    path = tmp_path / "ours.wsdl"
+    path.write_bytes(render_wsdl())
+    binding = next(iter(zeep.Client(str(path)).wsdl.bindings.values()))
+    assert set(binding._operations) == set(SCHEMA.operations)
+
+
 @pytest.mark.parametrize("operation", sorted(SCHEMA.operations))
 def test_operation_wrappers_match_published(operation: str, tmp_path: Path) -> None:
     ours = tmp_path / "ours.wsdl"

@@ -251,13 +251,13 @@ def test_two_runs_at_once_post_each_invoice_once(
     ]
     posted = assert_each_posted_sale_exists_once(sandbox, crm)
     assert sum(s["created"] for s in summaries) == len(posted)
-    refused_by_aiq = [
-        s
-        for s in crm_sales(crm).values()
-        if s.aiq_status == "failed" and "AIQ refused S-" in (s.aiq_message or "")
-    ]
-    assert len(refused_by_aiq) == 1  # the sale dated in a closed period
-    assert sandbox.calls()[CREATE] == len(posted) + 1  # nothing was even attempted twice
+    # Exactly one attempt at each invoice: the posted ones and the one AIQ refuses (closed period).
+    assert sandbox.calls()[CREATE] == len(posted) + 1
+    # The run that lost a claim may report a sale as pending; the next run settles every sale.
+    settled = run_sync(demo_blocks)
+    assert settled["created"] == 0 and settled["held"] == 0
+    assert sandbox.calls()[CREATE] == len(posted) + 1
+    assert not [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
 
 
 def test_equal_timestamps_at_the_watermark_are_neither_lost_nor_duplicated(

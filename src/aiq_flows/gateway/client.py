@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +39,16 @@ from aiq_flows.gateway.errors import (
     AiqUnknownOutcome,
 )
 from aiq_flows.gateway.models import (
+    AccountBalance,
+    BatchPurchasesInvoice,
     BatchSalesInvoice,
+    CreditTerm,
     Customer,
+    GeneralJournal,
     GLAccount,
+    Period,
+    RowResult,
+    Supplier,
     TaxCode,
     Transaction,
     TransactionSummary,
@@ -247,6 +254,38 @@ class AiqGateway:
     def update_customer(self, customer: Customer, *, create: bool) -> None:
         self._call("UpdateCustomer", write=True, customer=customer.to_soap(), create=create)
 
+    # --- suppliers ---------------------------------------------------------------------------------
+
+    def get_supplier(self, code: str) -> Supplier | None:
+        try:
+            return Supplier.model_validate(self._result("GetSupplier", supplierCode=code))
+        except AiqNotFound:
+            return None
+
+    def get_active_suppliers(self) -> list[Supplier]:
+        result = self._result("GetActiveSupplierList")
+        return [Supplier.model_validate(s) for s in _items(result, "Supplier")]
+
+    def new_supplier_from_defaults(self) -> Supplier:
+        return Supplier.model_validate(self._result("GetNewSupplierFromDefaults"))
+
+    def update_supplier(self, supplier: Supplier, *, create: bool) -> None:
+        self._call("UpdateSupplier", write=True, supplier=supplier.to_soap(), create=create)
+
+    # --- balances ----------------------------------------------------------------------------------
+
+    def account_balances(self, as_of: datetime, account_ids: Iterable[int]) -> list[AccountBalance]:
+        result = self._result(
+            "GetAccountBalanceInformation", edt=as_of, accountIDs={"int": list(account_ids)}
+        )
+        return [AccountBalance.model_validate(row) for row in _items(result, "AccountBalanceInformation")]
+
+    def customer_balances(self, as_of: datetime, customer_codes: Iterable[str]) -> list[AccountBalance]:
+        result = self._result(
+            "GetCustomerBalanceInformation", edt=as_of, customerCodes={"string": list(customer_codes)}
+        )
+        return [AccountBalance.model_validate(row) for row in _items(result, "AccountBalanceInformation")]
+
     # --- reference data --------------------------------------------------------------------------
 
     def get_tax_codes(self) -> list[TaxCode]:
@@ -255,6 +294,16 @@ class AiqGateway:
     def get_gl_accounts(self) -> list[GLAccount]:
         rows = _items(self._result("GetGLAccountList"), "ArrayOfString")
         return [GLAccount(code=pair["string"][0], name=pair["string"][1]) for pair in rows]
+
+    def get_credit_terms(self) -> list[CreditTerm]:
+        return [CreditTerm.model_validate(t) for t in _items(self._result("GetCreditTermList"), "CreditTerm")]
+
+    def get_currencies(self) -> list[str]:
+        return [str(code) for code in _items(self._result("GetCurrencyList"), "string")]
+
+    def get_periods(self, point_in_time: datetime | None = None) -> list[Period]:
+        result = self._result("GetPeriodList", pointInTime=point_in_time)
+        return [Period.model_validate(p) for p in _items(result, "WSFinancialPeriodDTO")]
 
     # --- batch sales invoices --------------------------------------------------------------------
 
@@ -266,6 +315,36 @@ class AiqGateway:
     def create_batch_sales_invoice(self, invoice: BatchSalesInvoice) -> int:
         """Post a batch sales invoice; returns its AIQ transaction ID."""
         _, out = self._call("CreateBatchSalesInvoiceGetBackTransactionID", write=True, inv=invoice.to_soap())
+        return int(out["transactionID"])
+
+    def create_batch_sales_invoices(self, invoices: Sequence[BatchSalesInvoice]) -> list[RowResult]:
+        """Post many batch invoices in one call; one result per invoice, in order. A refused row
+        does not stop the others. If the answer is lost, every row's outcome is unknown."""
+        operation = "CreateBatchSalesInvoiceBulkGetBackTransactionIDs"
+        envelope, out = self._call(
+            operation, write=True, invoices={"BatchSalesInvoice": [inv.to_soap() for inv in invoices]}
+        )
+        return _rows(operation, envelope, out, "transactionIDs", len(invoices))
+
+    # --- batch purchase invoices -------------------------------------------------------------------
+
+    def new_batch_purchases_invoice(self, supplier_code: str) -> BatchPurchasesInvoice:
+        result = self._result("GetNewBatchPurchasesInvoice", supplierCode=supplier_code)
+        result["Lines"] = _items(result.get("Lines"), "BatchPurchasesInvoiceLine")
+        return BatchPurchasesInvoice.model_validate(result)
+
+    def create_batch_purchases_invoice(self, invoice: BatchPurchasesInvoice) -> int:
+        """Post a batch purchase invoice; returns its AIQ transaction ID."""
+        _, out = self._call(
+            "CreateBatchPurchasesInvoiceGetBackTransactionID", write=True, inv=invoice.to_soap()
+        )
+        return int(out["transactionID"])
+
+    # --- general journals --------------------------------------------------------------------------
+
+    def create_general_journal(self, journal: GeneralJournal) -> int:
+        """Create and post a general journal; returns its AIQ transaction ID."""
+        _, out = self._call("CreateGeneralJournalGetBackTransactionID", write=True, journal=journal.to_soap())
         return int(out["transactionID"])
 
     # --- transactions ----------------------------------------------------------------------------
@@ -319,6 +398,30 @@ def translated_errors(operation: str, write: bool) -> Iterator[None]:
         if write:
             raise AiqUnknownOutcome(operation, "timed out after sending: outcome unknown") from None
         raise AiqTransientError(operation, "timed out") from None
+
+
+def _rows(
+    operation: str, envelope: dict[str, Any], out: dict[str, Any], ids_key: str, expected: int
+) -> list[RowResult]:
+    """Map a bulk answer's per-row statuses and ids back to the request rows, by position."""
+    statuses = _items(envelope.get("Result"), "WSResultStatus")
+    ids = _items(out.get(ids_key), "int")
+    if len(statuses) != expected:
+        raise AiqUnknownOutcome(
+            operation, f"{len(statuses)} row statuses for {expected} rows: outcome unknown"
+        )
+    rows = []
+    for index, status in enumerate(statuses):
+        transaction_id = ids[index] if index < len(ids) and ids[index] and ids[index] > 0 else None
+        rows.append(
+            RowResult(
+                status=status.get("Status") or "Unknown",
+                error_code=status.get("ErrorCode") or "",
+                error_message=status.get("ErrorMessage"),
+                transaction_id=transaction_id,
+            )
+        )
+    return rows
 
 
 def _summary(row: dict[str, Any]) -> TransactionSummary:

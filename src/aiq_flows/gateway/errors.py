@@ -48,4 +48,6 @@ class AiqNotFound(AiqBusinessError):
     """A read for something that does not exist (e.g. CUSTOMER_CODE_DOES_NOT_EXIST)."""
 
 
-NOT_FOUND_CODES = frozenset({"CUSTOMER_CODE_DOES_NOT_EXIST", "TRANSACTION_NOT_FOUND", "NOT_FOUND"})
+NOT_FOUND_CODES = frozenset(
+    {"CUSTOMER_CODE_DOES_NOT_EXIST", "SUPPLIER_CODE_DOES_NOT_EXIST", "TRANSACTION_NOT_FOUND", "NOT_FOUND"}
+)

@@ -21,7 +21,9 @@ class AiqModel(BaseModel):
         return self.model_dump(by_alias=True)
 
 
-class Customer(AiqModel):
+class Account(AiqModel):
+    """AIQ's Account (69 fields): customers and suppliers share it."""
+
     AccountID: int = 0
     Code: str | None = None
     Name: str | None = None
@@ -42,6 +44,60 @@ class Customer(AiqModel):
     RowVersionNumber: str | None = None
 
 
+class Customer(Account):
+    pass
+
+
+class Supplier(Account):
+    pass
+
+
+class CreditTerm(AiqModel):
+    Code: str
+    Description: str | None = None
+    CreditDays: int
+    EndOfMonth: bool
+
+
+class Period(AiqModel):
+    PeriodID: int
+    PeriodNumber: int
+    PeriodName: str | None = None
+    FinancialYear: int
+    StartDate: datetime
+    EndDate: datetime
+    SalesLedgerClosed: bool
+    PurchasesLedgerClosed: bool
+    GeneralLedgerClosed: bool
+
+    def is_open(self, ledger: str) -> bool:
+        return not getattr(self, f"{ledger}LedgerClosed")
+
+
+class AccountBalance(AiqModel):
+    AccountID: int
+    AccountCode: str | None = None
+    AccountType: str | None = None
+    Balance: Decimal
+    CreditLimit: Decimal
+    CreditLeft: Decimal
+    OverCreditLimitBalance: Decimal
+    CurrencyCode: str | None = None
+
+
+class RowResult(BaseModel):
+    """One row of a bulk operation, in the order of the request."""
+
+    status: str
+    error_code: str
+    error_message: str | None = None
+    transaction_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("Success", "Created")
+
+
 class TaxCode(AiqModel):
     Code: str
     Description: str | None = None
@@ -53,7 +109,7 @@ class GLAccount(BaseModel):
     name: str
 
 
-class BatchSalesInvoiceLine(AiqModel):
+class BatchInvoiceLine(AiqModel):
     GLAccountCode: str
     TaxCode: str
     Description: str
@@ -68,13 +124,56 @@ class BatchSalesInvoice(AiqModel):
     InvoiceDate: datetime
     ExternalReference: str | None = None
     Description: str | None = None
-    Lines: list[BatchSalesInvoiceLine] = Field(default_factory=list)
+    Lines: list[BatchInvoiceLine] = Field(default_factory=list)
     ExchangeRate: Decimal = Decimal(1)
     DueDate: datetime | None = None
 
     def to_soap(self) -> dict[str, Any]:
         body = self.model_dump(by_alias=True)
         body["Lines"] = {"BatchSalesInvoiceLine": [line.to_soap() for line in self.Lines]}
+        return body
+
+
+class BatchPurchasesInvoice(AiqModel):
+    SupplierCode: str
+    InvoiceDate: datetime
+    ExternalReference: str | None = None
+    Description: str | None = None
+    Lines: list[BatchInvoiceLine] = Field(default_factory=list)
+    ExchangeRate: Decimal = Decimal(1)
+    DueDate: datetime | None = None
+
+    def to_soap(self) -> dict[str, Any]:
+        body = self.model_dump(by_alias=True)
+        body["Lines"] = {"BatchPurchasesInvoiceLine": [line.to_soap() for line in self.Lines]}
+        return body
+
+
+class GeneralJournalLine(AiqModel):
+    """A journal line. ``Amount`` is signed (debit positive, credit negative); AIQ calls the
+    Debit/Credit pair "no longer in use", so they are sent as 0."""
+
+    GLAccountCode: str
+    Description: str
+    DepartmentID: str | None = None
+    Debit: Decimal = Decimal(0)
+    Credit: Decimal = Decimal(0)
+    Amount: Decimal
+    VatReturnID: int = 0
+    TaxRpt: bool = False
+    Reconc: bool = False
+    Reversed: bool = False
+
+
+class GeneralJournal(AiqModel):
+    InternalReference: str
+    ExternalReference: str
+    TransactionDate: datetime
+    Lines: list[GeneralJournalLine] = Field(default_factory=list)
+
+    def to_soap(self) -> dict[str, Any]:
+        body = self.model_dump(by_alias=True)
+        body["Lines"] = {"GeneralJournalLine": [line.to_soap() for line in self.Lines]}
         return body
 
 

@@ -19,7 +19,18 @@ PORT_1_1 = "Integration_1_1Soap"
 PATH_1_1 = "/system/dashboard/integration/integration_1_1.asmx"
 
 XSD_BUILTINS = frozenset(
-    {"string", "int", "long", "short", "decimal", "double", "boolean", "dateTime", "base64Binary"}
+    {
+        "string",
+        "int",
+        "long",
+        "short",
+        "unsignedByte",
+        "decimal",
+        "double",
+        "boolean",
+        "dateTime",
+        "base64Binary",
+    }
 )
 
 
@@ -109,6 +120,30 @@ Lines:ArrayOfBatchSalesInvoiceLine ExchangeRate:decimal! DueDate:dateTime?
 BATCH_INVOICE_LINE = """
 GLAccountCode TaxCode Description DepartmentID NetAmount:decimal! TaxRate:double!
 TaxAmount:decimal!?
+"""
+
+BATCH_PURCHASES_INVOICE = """
+SupplierCode InvoiceDate:dateTime! ExternalReference Description
+Lines:ArrayOfBatchPurchasesInvoiceLine ExchangeRate:decimal! DueDate:dateTime?
+"""
+
+GENERAL_JOURNAL_LINE = """
+GLAccountCode Description DepartmentID Debit:decimal! Credit:decimal! Amount:decimal!
+VatReturnID:int! TaxRpt:boolean! Reconc:boolean! Reversed:boolean!
+"""
+
+# .NET serialises this DTO's backing fields as well as its properties, so both appear.
+FINANCIAL_PERIOD = """
+_PeriodID:int! _PeriodNumber:unsignedByte! _PeriodName _FinancialYear:int! _StartDate:dateTime!?
+_EndDate:dateTime!? _SalesLedgerClosed:boolean! _PurchasesLedgerClosed:boolean!
+_GeneralLedgerClosed:boolean! _FinancialYearClosed:boolean! PeriodID:int! PeriodNumber:unsignedByte!
+PeriodName FinancialYear:int! StartDate:dateTime! EndDate:dateTime! SalesLedgerClosed:boolean!
+PurchasesLedgerClosed:boolean! GeneralLedgerClosed:boolean! FinancialYearClosed:boolean!
+"""
+
+ACCOUNT_BALANCE = """
+AccountID:int! AccountCode AccountType Balance:decimal! CreditLimit:decimal! CreditLeft:decimal!
+OverCreditLimitBalance:decimal! CurrencyCode
 """
 
 TRANSACTION_LINE = """
@@ -271,6 +306,19 @@ def _build() -> Schema:
     add("TaxChecker", base="InfoCheckerBase")
     add("Account", ACCOUNT, base="ObjectBase")
     add("Customer", base="Account")
+    add("Supplier", base="Account")
+    add("CreditTerm", "CreditDays:int! EndOfMonth:boolean! Checker:CreditTermChecker", base="InfoBase")
+    add("CreditTermChecker", "CreditDayLength:int!", base="InfoCheckerBase")
+    add("WSFinancialPeriodDTO", FINANCIAL_PERIOD)
+    add("AccountBalanceInformation", ACCOUNT_BALANCE)
+    add("BatchPurchasesInvoice", BATCH_PURCHASES_INVOICE)
+    add("BatchPurchasesInvoiceLine", BATCH_INVOICE_LINE)
+    add(
+        "GeneralJournal",
+        "InternalReference ExternalReference TransactionDate:dateTime! Lines:ArrayOfGeneralJournalLine",
+        base="ObjectBase",
+    )
+    add("GeneralJournalLine", GENERAL_JOURNAL_LINE, base="ObjectBase")
     add("Tax", TAX, base="InfoBase")
     add("BatchSalesInvoice", BATCH_SALES_INVOICE)
     add("BatchSalesInvoiceLine", BATCH_INVOICE_LINE)
@@ -285,11 +333,19 @@ def _build() -> Schema:
     array_of("ArrayOfString")
     for item in (
         "Customer",
+        "Supplier",
         "Tax",
+        "CreditTerm",
+        "WSFinancialPeriodDTO",
+        "AccountBalanceInformation",
+        "BatchSalesInvoice",
         "BatchSalesInvoiceLine",
+        "BatchPurchasesInvoiceLine",
+        "GeneralJournalLine",
         "TransactionLine",
         "WSTransactionSummary",
         "WSTransactionDetail",
+        "WSResultStatus",
     ):
         array_of(item)
 
@@ -321,6 +377,44 @@ def _build() -> Schema:
         result_of("ArrayOfWSTransactionSummary"),
     )
     op("GetTransaction", "token transactionID:int!", result_of("Transaction"))
+    op("GetSupplier", "token supplierCode", result_of("Supplier"))
+    op("GetActiveSupplierList", "token", result_of("ArrayOfSupplier"))
+    op("GetNewSupplierFromDefaults", "token", result_of("Supplier"))
+    op("UpdateSupplier", "token supplier:Supplier create:boolean!", result_of("boolean", required=True))
+    op("GetCreditTermList", "token", result_of("ArrayOfCreditTerm"))
+    op("GetCurrencyList", "token", result_of("ArrayOfString"))
+    op("GetPeriodList", "token pointInTime:dateTime!?", result_of("ArrayOfWSFinancialPeriodDTO"))
+    op(
+        "GetAccountBalanceInformation",
+        "token edt:dateTime! accountIDs:ArrayOfInt",
+        result_of("ArrayOfAccountBalanceInformation"),
+    )
+    op(
+        "GetCustomerBalanceInformation",
+        "token edt:dateTime! customerCodes:ArrayOfString",
+        result_of("ArrayOfAccountBalanceInformation"),
+    )
+    op("CreateBatchSalesInvoice", "token inv:BatchSalesInvoice", result_of("string"))
+    op(
+        "CreateBatchSalesInvoiceBulkGetBackTransactionIDs",
+        "token invoices:ArrayOfBatchSalesInvoice",
+        result_of("ArrayOfWSResultStatus"),
+        out="transactionIDs:ArrayOfInt",
+    )
+    op("GetNewBatchPurchasesInvoice", "token supplierCode", result_of("BatchPurchasesInvoice"))
+    op(
+        "CreateBatchPurchasesInvoiceGetBackTransactionID",
+        "token inv:BatchPurchasesInvoice",
+        result_of("string"),
+        out="transactionID:int!",
+    )
+    op("CreateGeneralJournal", "token journal:GeneralJournal", "WSResultStatus")
+    op(
+        "CreateGeneralJournalGetBackTransactionID",
+        "token journal:GeneralJournal",
+        "WSResultStatus",
+        out="transactionID:int!",
+    )
     return schema
 
 

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS credit_terms (
     end_of_month INTEGER NOT NULL, PRIMARY KEY (entity, code));
 CREATE TABLE IF NOT EXISTS currencies (
     entity TEXT NOT NULL, code TEXT NOT NULL, rate TEXT NOT NULL, PRIMARY KEY (entity, code));
+CREATE TABLE IF NOT EXISTS departments (
+    entity TEXT NOT NULL, department_id TEXT NOT NULL, description TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (entity, department_id));
 CREATE TABLE IF NOT EXISTS accounts (
     account_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, ledger TEXT NOT NULL,
     code TEXT NOT NULL, data TEXT NOT NULL, row_version INTEGER NOT NULL DEFAULT 1,
@@ -137,7 +140,10 @@ class Ledger:
                 cid = entity["company_id"]
                 settings = {
                     "control_accounts": entity["control_accounts"],
-                    "customer_defaults": entity["customer_defaults"],
+                    "account_defaults": {
+                        "Sales": entity["customer_defaults"],
+                        "Purchases": entity["supplier_defaults"],
+                    },
                 }
                 db.execute(
                     "INSERT INTO entities VALUES (?, ?, ?, ?, ?)",
@@ -164,6 +170,10 @@ class Ledger:
                     "INSERT INTO currencies VALUES (?, ?, ?)",
                     [(cid, code, rate) for code, rate in entity["currencies"].items()],
                 )
+                db.executemany(
+                    "INSERT INTO departments (entity, department_id, description) VALUES (?, ?, ?)",
+                    [(cid, *row) for row in entity.get("departments", [])],
+                )
                 closed = entity.get("closed_periods", {})
                 year, month = first_year, first_month
                 while (year, month) <= (last_year, last_month):
@@ -189,15 +199,15 @@ class Ledger:
                     for row in rows:
                         account = {
                             **blank_account,
-                            **entity["customer_defaults"],
+                            **settings["account_defaults"][ledger],
                             **row,
                             "LedgerType": ledger,
                             "IsActive": True,
                             "CreationDate": datetime(2025, 1, 1),
                         }
-                        self._insert_account(db, cid, ledger, account)
+                        self.insert_account(db, cid, ledger, account)
 
-    def _insert_account(
+    def insert_account(
         self, db: sqlite3.Connection, entity: str, ledger: str, account: dict[str, Any]
     ) -> int:
         cursor = db.execute(

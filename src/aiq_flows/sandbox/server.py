@@ -30,6 +30,7 @@ from zeep.wsdl import Document
 
 from aiq_flows.gateway.schema import NAMESPACE, PATH_1_1, PORT_1_1, SCHEMA, Field
 from aiq_flows.gateway.wsdl import packaged_wsdl_path, render_wsdl
+from aiq_flows.sandbox import operations  # noqa: F401  (registers the handlers)
 from aiq_flows.sandbox.faults import FaultPlan
 from aiq_flows.sandbox.ledger import Ledger, default_seed
 from aiq_flows.sandbox.service import FAILED_OUT, Refused, SandboxService, TokenExpired, blank

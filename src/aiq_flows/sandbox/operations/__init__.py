@@ -1,0 +1,5 @@
+"""The sandbox's operations, registered with `aiq_flows.sandbox.service.handles` on import."""
+
+from aiq_flows.sandbox.operations import accounts, documents, reference
+
+__all__ = ["accounts", "documents", "reference"]

@@ -1,0 +1,472 @@
+"""Posted documents: batch sales and purchase invoices (single and bulk), general journals, and
+reading transactions back. Every posting balances to zero in document and base currency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aiq_flows.sandbox.service import (
+    CODE_MAX,
+    DESCRIPTION_MAX,
+    Call,
+    Refused,
+    Reply,
+    SandboxService,
+    blank,
+    cents,
+    handles,
+    items,
+    money,
+    today,
+)
+
+
+@dataclass(frozen=True)
+class Posting:
+    gl_code: str
+    description: str
+    department: str | None
+    tax_code: str | None
+    amount: Decimal  # signed: debit positive, credit negative
+    kind: str  # RType: Net, Vat, Control
+
+
+@dataclass(frozen=True)
+class BatchLedger:
+    """How a batch invoice posts on one ledger."""
+
+    ledger: str
+    account_field: str
+    line_item: str
+    vat_control: str
+    sign: int  # the sign of the net and VAT lines; the control line takes the opposite
+    type_name: str
+    type_code: str
+
+
+SALES = BatchLedger(
+    "Sales", "CustomerCode", "BatchSalesInvoiceLine", "sales_vat", -1, "SalesBatchInvoice", "SI"
+)
+PURCHASES = BatchLedger(
+    "Purchases", "SupplierCode", "BatchPurchasesInvoiceLine", "purchase_vat", 1, "PurchasesInvoice", "PI"
+)
+
+
+def _store(
+    svc: SandboxService,
+    entity: str,
+    header: dict[str, Any],
+    postings: list[Posting],
+    rate: Decimal,
+) -> int:
+    """Write a transaction and its lines in one database transaction; the last posting is the one
+    that balances, in base currency too (it absorbs the rounding of the converted lines)."""
+    with svc.ledger.transaction() as db:
+        columns = ", ".join(header)
+        cursor = db.execute(
+            f"INSERT INTO transactions ({columns}) VALUES ({', '.join('?' * len(header))})",
+            tuple(header.values()),
+        )
+        transaction_id = int(cursor.lastrowid or 0)
+        base_total = Decimal(0)
+        for number, posting in enumerate(postings, start=1):
+            base = cents(posting.amount / rate) if number < len(postings) else -base_total
+            base_total += base
+            db.execute(
+                "INSERT INTO transaction_lines (transaction_id, gl_code, description, department_id, "
+                "tax_code, amount, bc_amount, broad_type, is_control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    transaction_id,
+                    posting.gl_code,
+                    posting.description,
+                    posting.department,
+                    posting.tax_code,
+                    str(posting.amount),
+                    str(base),
+                    posting.kind,
+                    int(posting.kind == "Control"),
+                ),
+            )
+    return transaction_id
+
+
+def _check_reference(reference: str | None) -> str:
+    if reference is None:
+        raise Refused("TRANSACTION_EXTERNAL_REFERENCE_IS_NULL", "ExternalReference is required.")
+    if len(reference) > CODE_MAX:
+        raise Refused(
+            "TRANSACTION_EXTERNAL_REFERENCE_IS_TOO_LONG",
+            f"ExternalReference is longer than {CODE_MAX} characters.",
+        )
+    return reference
+
+
+def _batch_line_postings(
+    svc: SandboxService, entity: str, kind: BatchLedger, number: int, line: dict[str, Any]
+) -> tuple[list[Posting], Decimal]:
+    gl_code = line.get("GLAccountCode")
+    if not gl_code:
+        raise Refused("BATCH_INVOICE_LINE_MISSING_GL_ACCOUNT", f"Line {number} has no GL account.")
+    gl = svc.ledger.gl_account(entity, gl_code)
+    if gl is None or gl["kind"] != "posting":
+        raise Refused(
+            "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
+            f"Line {number}: GL account '{gl_code}' is not a posting account or does not exist.",
+        )
+    description = line.get("Description")
+    if not description:
+        raise Refused("BATCH_INVOICE_LINE_MISSING_DESCRIPTION", f"Line {number} has no description.")
+    if len(description) > DESCRIPTION_MAX:
+        raise Refused(
+            "TRANSACTION_LINE_DESCRIPTION_IS_TOO_LONG",
+            f"Line {number}: description is longer than {DESCRIPTION_MAX} characters.",
+        )
+    tax_code = line.get("TaxCode") or ""
+    if tax_code != tax_code.upper():
+        raise Refused("TAX_CODE_IS_NOT_UPPERCASE", f"Line {number}: tax code must be upper case.")
+    if len(tax_code) > CODE_MAX:
+        raise Refused("TAX_CODE_IS_TOO_LONG", f"Line {number}: tax code is too long.")
+    if not svc.exists("tax_codes", entity, tax_code):
+        raise Refused("TAX_CODE_DOES_NOT_EXIST", f"Line {number}: tax code '{tax_code}' does not exist.")
+    department = line.get("DepartmentID")
+    svc.check_department(entity, department, f"Line {number}")
+    tax_rate = Decimal(str(line.get("TaxRate") or 0))
+    if tax_rate < 0:
+        raise Refused("TAX_RATE_IS_NEGATIVE", f"Line {number}: tax rate is negative.")
+    net = money(line.get("NetAmount"))
+    # A supplied TaxAmount is the source system's VAT, used as given (AIQ's advice for batch invoices).
+    tax = money(line["TaxAmount"]) if line.get("TaxAmount") is not None else cents(net * tax_rate)
+    if net < 0 or tax < 0:
+        raise Refused(
+            "BATCH_INVOICE_TOTAL_GROSS_AMT_NEGATIVE",
+            f"Line {number}: amounts must not be negative; use a credit note.",
+        )
+    vat_control = svc.ledger.entity_settings(entity)["control_accounts"][kind.vat_control]
+    postings = [Posting(gl_code, description, department, tax_code, kind.sign * net, "Net")]
+    if tax:
+        postings.append(Posting(vat_control, description, department, tax_code, kind.sign * tax, "Vat"))
+    return postings, net + tax
+
+
+def post_batch_invoice(svc: SandboxService, entity: str, kind: BatchLedger, inv: dict[str, Any]) -> int:
+    """Validate and post one batch invoice: net to each line's GL, VAT to the VAT control, the
+    gross to the account's control (debtors or creditors)."""
+    account = svc.account(entity, kind.ledger, inv.get(kind.account_field))
+    reference = _check_reference(inv.get("ExternalReference"))
+    rate = money(inv.get("ExchangeRate"))
+    if rate <= 0:
+        raise Refused("EXCHANGE_RATE_IS_NEGATIVE_OR_ZERO", "ExchangeRate must be greater than 0.")
+    lines = items(inv.get("Lines"), kind.line_item)
+    if not lines:
+        raise Refused("BATCH_INVOICE_WITH_NO_INVOICE_LINES", "A batch invoice needs at least one line.")
+    postings: list[Posting] = []
+    gross = Decimal(0)
+    for number, line in enumerate(lines, start=1):
+        line_postings, line_gross = _batch_line_postings(svc, entity, kind, number, line)
+        postings += line_postings
+        gross += line_gross
+    invoice_date = inv.get("InvoiceDate") or datetime(1, 1, 1)
+    period_id = svc.open_period(entity, kind.ledger, invoice_date)
+    settings = svc.ledger.entity_settings(entity)
+    control = account.get("ControlGLAccountCode")
+    description = inv.get("Description") or ""
+    postings.append(Posting(control, description, None, None, -kind.sign * gross, "Control"))
+    due = inv.get("DueDate") or svc.due_date(entity, account.get("CreditTermID"), invoice_date)
+    header = {
+        "entity": entity,
+        "type": kind.type_name,
+        "type_code": kind.type_code,
+        "ledger": kind.ledger,
+        "is_batch": 1,
+        "account_id": account["AccountID"],
+        "account_code": account["Code"],
+        "account_name": account["Name"],
+        "external_reference": reference,
+        "description": description,
+        "transaction_date": invoice_date.isoformat(),
+        "creation_date": datetime.now().replace(microsecond=0).isoformat(),
+        "due_date": due.isoformat(),
+        "currency": account.get("CurrencyCode") or settings["base_currency"],
+        "exchange_rate": str(rate),
+        "control_amount": str(gross),
+        "period_id": period_id,
+    }
+    return _store(svc, entity, header, postings, rate)
+
+
+def new_batch_invoice(svc: SandboxService, call: Call, kind: BatchLedger, code_param: str) -> Reply:
+    account = svc.account(call.entity, kind.ledger, call.params.get(code_param))
+    base = svc.ledger.entity_settings(call.entity)["base_currency"]
+    rate = svc.ledger.query_one(
+        "SELECT rate FROM currencies WHERE entity = ? AND code = ?",
+        call.entity,
+        account.get("CurrencyCode") or base,
+    )
+    return Reply(
+        {
+            kind.account_field: account["Code"],
+            "InvoiceDate": today(),
+            "ExternalReference": None,
+            "Description": None,
+            "Lines": None,
+            "ExchangeRate": Decimal(rate["rate"]) if rate else Decimal(1),
+            "DueDate": svc.due_date(call.entity, account.get("CreditTermID"), today()),
+        }
+    )
+
+
+@handles("GetNewBatchSalesInvoice")
+def get_new_batch_sales_invoice(svc: SandboxService, call: Call) -> Reply:
+    return new_batch_invoice(svc, call, SALES, "customerCode")
+
+
+@handles("GetNewBatchPurchasesInvoice")
+def get_new_batch_purchases_invoice(svc: SandboxService, call: Call) -> Reply:
+    return new_batch_invoice(svc, call, PURCHASES, "supplierCode")
+
+
+@handles("CreateBatchSalesInvoiceGetBackTransactionID")
+def create_batch_sales_invoice_get_id(svc: SandboxService, call: Call) -> Reply:
+    transaction_id = post_batch_invoice(svc, call.entity, SALES, call.params.get("inv") or {})
+    return Reply(str(transaction_id), {"transactionID": transaction_id})
+
+
+@handles("CreateBatchSalesInvoice")
+def create_batch_sales_invoice(svc: SandboxService, call: Call) -> Reply:
+    return Reply(str(post_batch_invoice(svc, call.entity, SALES, call.params.get("inv") or {})))
+
+
+@handles("CreateBatchPurchasesInvoiceGetBackTransactionID")
+def create_batch_purchases_invoice_get_id(svc: SandboxService, call: Call) -> Reply:
+    transaction_id = post_batch_invoice(svc, call.entity, PURCHASES, call.params.get("inv") or {})
+    return Reply(str(transaction_id), {"transactionID": transaction_id})
+
+
+def _row_status(status: str, code: str, message: str | None) -> dict[str, Any]:
+    return {"Status": status, "ErrorCode": code, "ErrorMessage": message, "HasExpired": False}
+
+
+@handles("CreateBatchSalesInvoiceBulkGetBackTransactionIDs")
+def create_batch_sales_invoices_bulk(svc: SandboxService, call: Call) -> Reply:
+    """One status and one transaction ID per row, in order; each row commits on its own, so one
+    bad row never sinks the others."""
+    statuses, ids = [], []
+    for inv in items(call.params.get("invoices"), "BatchSalesInvoice"):
+        try:
+            ids.append(post_batch_invoice(svc, call.entity, SALES, inv or {}))
+            statuses.append(_row_status("Success", "SUCCESS", None))
+        except Refused as refusal:
+            ids.append(-1)
+            statuses.append(_row_status(refusal.status, refusal.code, refusal.message))
+    return Reply({"WSResultStatus": statuses}, {"transactionIDs": {"int": ids}})
+
+
+# --- general journals -----------------------------------------------------------------------------
+
+
+def _journal_postings(svc: SandboxService, entity: str, lines: list[dict[str, Any]]) -> list[Posting]:
+    postings = []
+    for number, line in enumerate(lines, start=1):
+        gl_code = line.get("GLAccountCode") or ""
+        gl = svc.ledger.gl_account(entity, gl_code)
+        if gl is not None and gl["kind"] == "control":
+            raise Refused(
+                "JOURNAL_ENTRY_CANNOT_POST_TO_CONTROL_ACCOUNT",
+                f"Line {number}: '{gl_code}' is a control account; journals cannot post to it.",
+            )
+        if gl is None or gl["kind"] not in ("posting", "bank"):
+            raise Refused(
+                "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
+                f"Line {number}: GL account '{gl_code}' is not a posting account or does not exist.",
+            )
+        description = line.get("Description")
+        if description is None:
+            raise Refused("TRANSACTION_LINE_DESCRIPTION_IS_NULL", f"Line {number} has no description.")
+        if len(description) > DESCRIPTION_MAX:
+            raise Refused(
+                "JOURNAL_ENTRY_LINE_DESCRIPTION_IS_TOO_LONG",
+                f"Line {number}: description is longer than {DESCRIPTION_MAX} characters.",
+            )
+        debit, credit, amount = money(line.get("Debit")), money(line.get("Credit")), money(line.get("Amount"))
+        if debit < 0 or credit < 0:
+            raise Refused(
+                "JOURNAL_ENTRY_CANNOT_HAVE_NEGATIVE_AMOUNTS", f"Line {number}: negative debit/credit."
+            )
+        department = line.get("DepartmentID")
+        svc.check_department(entity, department, f"Line {number}")
+        # The signed Amount is current; Debit/Credit are the older form, honoured when Amount is 0.
+        signed = amount if amount else debit - credit
+        postings.append(Posting(gl_code, description, department, None, signed, "Net"))
+    return postings
+
+
+def post_journal(svc: SandboxService, entity: str, journal: dict[str, Any]) -> int:
+    internal, external = journal.get("InternalReference"), journal.get("ExternalReference")
+    if not internal or not external:
+        raise Refused("JOURNAL_ENTRY_MUST_HAVE_A_REFERENCE", "Internal and external references are required.")
+    if len(internal) > CODE_MAX or len(external) > CODE_MAX:
+        raise Refused(
+            "JOURNAL_ENTRY_REFERENCE_IS_TOO_LONG", f"References are limited to {CODE_MAX} characters."
+        )
+    lines = items(journal.get("Lines"), "GeneralJournalLine")
+    if len(lines) < 2:
+        raise Refused("JOURNAL_ENTRY_MUST_HAVE_MORE_THEN_ONE_ROW", "A journal needs at least two lines.")
+    postings = _journal_postings(svc, entity, lines)
+    total = sum((p.amount for p in postings), Decimal(0))
+    if total != 0:
+        raise Refused("JOURNAL_ENTRY_LINES_ARE_NOT_BALANCED", f"The lines do not balance (off by {total}).")
+    when = journal.get("TransactionDate") or datetime(1, 1, 1)
+    period_id = svc.open_period(entity, "General", when)
+    settings = svc.ledger.entity_settings(entity)
+    header = {
+        "entity": entity,
+        "type": "GeneralJournal",
+        "type_code": "GD",
+        "ledger": "General",
+        "is_batch": 0,
+        "account_id": None,
+        "account_code": None,
+        "account_name": None,
+        "external_reference": external,
+        "description": internal,
+        "transaction_date": when.isoformat(),
+        "creation_date": datetime.now().replace(microsecond=0).isoformat(),
+        "due_date": None,
+        "currency": settings["base_currency"],
+        "exchange_rate": "1",
+        "control_amount": str(sum((p.amount for p in postings if p.amount > 0), Decimal(0))),
+        "period_id": period_id,
+    }
+    return _store(svc, entity, header, postings, Decimal(1))
+
+
+@handles("CreateGeneralJournal")
+def create_general_journal(svc: SandboxService, call: Call) -> Reply:
+    post_journal(svc, call.entity, call.params.get("journal") or {})
+    return Reply()
+
+
+@handles("CreateGeneralJournalGetBackTransactionID")
+def create_general_journal_get_id(svc: SandboxService, call: Call) -> Reply:
+    return Reply(out={"transactionID": post_journal(svc, call.entity, call.params.get("journal") or {})})
+
+
+# --- reading transactions back ----------------------------------------------------------------------
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _summary(svc: SandboxService, row: dict[str, Any]) -> dict[str, Any]:
+    period = svc.ledger.query_one("SELECT * FROM periods WHERE period_id = ?", row["period_id"])
+    when = datetime.fromisoformat(row["transaction_date"])
+    rate = Decimal(row["exchange_rate"])
+    details = [
+        {
+            **blank("WSTransactionDetail"),
+            "GLAccountCode": line["gl_code"],
+            "IsControlLine": bool(line["is_control"]),
+            "IsTaxLine": line["broad_type"] == "Vat",
+            "Amount": Decimal(line["amount"]),
+            "BCAmount": Decimal(line["bc_amount"]),
+            "TaxID": line["tax_code"],
+            "DepartmentID": line["department_id"],
+            "CurrencyCode": row["currency"],
+            "Description": line["description"],
+            "TransactionDate": when,
+            "PeriodDate": when,
+            "ExchangeRate": rate,
+        }
+        for line in svc.ledger.lines(row["transaction_id"])
+    ]
+    control = Decimal(row["control_amount"])
+    return {
+        **blank("WSTransactionSummary"),
+        "AccountID": row["account_id"] or 0,
+        "AccountCode": row["account_code"],
+        "Ledger": row["ledger"],
+        "TransactionType": row["type_code"],
+        "TransactionID": row["transaction_id"],
+        "IsBatchInvoiceOrNote": bool(row["is_batch"]),
+        "ExternalReference": row["external_reference"],
+        "ControlAmount": control,
+        "OutstandingAmount": control,
+        "ControlBCAmount": cents(control / rate),
+        "TransactionDate": when,
+        "FinancialYear": period["year"] if period else when.year,
+        "PeriodNumber": period["number"] if period else when.month,
+        "PeriodName": f"{when:%b %Y}",
+        "CreationDate": datetime.fromisoformat(row["creation_date"]),
+        "LineDetails": {"WSTransactionDetail": details},
+        "CurrencyCode": row["currency"],
+        "PeriodDate": when,
+        "AccountName": row["account_name"],
+        "DueDate": _dt(row["due_date"]),
+    }
+
+
+@handles("GetTransactionsByExternalReference")
+def get_transactions_by_reference(svc: SandboxService, call: Call) -> Reply:
+    query = call.params.get("query") or {}
+    reference = query.get("ExternalReference")
+    if not reference:
+        raise Refused("INVALID_QUERY_MISSING_EXTERNAL_REFERENCE", "ExternalReference is required.")
+    start = (query.get("FromDate") or datetime(1, 1, 1)).replace(tzinfo=None)
+    end = (query.get("ToDate") or datetime(9999, 12, 31)).replace(tzinfo=None)
+    types = set(items(query.get("TypesFilter"), "string"))
+    accounts = set(items(query.get("AccountIDsFilter"), "int"))
+    found = [
+        _summary(svc, row)
+        for row in svc.ledger.documents(call.entity, reference)
+        if start <= datetime.fromisoformat(row["transaction_date"]) <= end
+        and (not types or row["type_code"] in types)
+        and (not accounts or row["account_id"] in accounts)
+    ]
+    return Reply({"WSTransactionSummary": found} if found else None)
+
+
+@handles("GetTransaction")
+def get_transaction(svc: SandboxService, call: Call) -> Reply:
+    transaction_id = int(call.params.get("transactionID") or 0)
+    row = svc.ledger.query_one(
+        "SELECT * FROM transactions WHERE entity = ? AND transaction_id = ?", call.entity, transaction_id
+    )
+    if row is None:
+        raise Refused("TRANSACTION_NOT_FOUND", f"Transaction {transaction_id} does not exist.")
+    when = datetime.fromisoformat(row["transaction_date"])
+    lines = []
+    for line in svc.ledger.lines(transaction_id):
+        is_control = bool(line["is_control"])
+        lines.append(
+            {
+                **blank("TransactionLine"),
+                "TransactionLineID": line["line_id"],
+                "TransactionID": transaction_id,
+                "AccountID": row["account_id"] if is_control else None,
+                "CurrencyCode": row["currency"],
+                "TaxCode": line["tax_code"],
+                "TransactionGroupNumber": transaction_id,
+                "GLAccountCode": line["gl_code"],
+                "TransactionLineType": line["broad_type"],
+                "Description": line["description"],
+                "ExternalReference": row["external_reference"],
+                "CreationDate": datetime.fromisoformat(row["creation_date"]),
+                "TransactionDate": when,
+                "DueDate": _dt(row["due_date"]),
+                "PeriodDate": when,
+                "Amount": Decimal(line["amount"]),
+                "BCAmount": Decimal(line["bc_amount"]),
+                "ExchangeRate": Decimal(row["exchange_rate"]),
+                "PeriodID": row["period_id"],
+                "DepartmentID": line["department_id"],
+                "BroadType": line["broad_type"],
+                "IsAccountControlLine": is_control,
+            }
+        )
+    return Reply(
+        {"Lines": {"TransactionLine": lines}, "TransactionType": row["type"], "DueDate": _dt(row["due_date"])}
+    )

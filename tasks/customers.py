@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from aiq_flows.domain.outcomes import Outcome, SaleOutcome
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import CustomerDetails, Sale
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
@@ -31,14 +31,9 @@ class CustomerResolution:
                 ready.append(sale)
                 continue
             refused.append(
-                SaleOutcome(
-                    sale_id=sale.sale_id,
-                    reference=sale.reference,
-                    outcome=Outcome.FAILED,
-                    external_reference=sale.external_reference,
-                    customer_code=sale.customer_code,
-                    gross_total=sale.gross_total,
-                    currency=sale.currency,
+                outcome_for(
+                    sale,
+                    Outcome.FAILED,
                     error_code=error.error_code,
                     reason=f"customer {sale.customer_code} could not be created in AIQ: "
                     f"{error.error_code}: {error.error_message}",

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from aiq_flows.domain.outcomes import Outcome, SaleOutcome
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import ReferenceData, Sale
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
@@ -73,18 +73,6 @@ class InvoicePoster:
         self.accounts, self.reference, self.run_id = accounts, reference, run_id
         self._templates: dict[str, BatchSalesInvoice] = {}
 
-    def _outcome(self, sale: Sale, outcome: Outcome, **details: object) -> SaleOutcome:
-        return SaleOutcome(
-            sale_id=sale.sale_id,
-            reference=sale.reference,
-            outcome=outcome,
-            external_reference=sale.external_reference,
-            customer_code=sale.customer_code,
-            gross_total=sale.gross_total,
-            currency=sale.currency,
-            **details,
-        )  # type: ignore[arg-type]
-
     def _find_in_aiq(self, sale: Sale) -> int | None:
         day = datetime.combine(sale.sale_date, time())
         found = self.gateway.transactions_by_external_reference(
@@ -110,14 +98,14 @@ class InvoicePoster:
     def _settled(self, sale: Sale, record: DocumentRecord | None) -> SaleOutcome | None:
         """The outcome when the store already decides it: posted, or refused and unchanged."""
         if record is not None and record.state in DONE:
-            return self._outcome(
+            return outcome_for(
                 sale,
                 Outcome.ALREADY_PRESENT,
                 transaction_id=record.transaction_id,
                 reason="already posted (store)",
             )
         if record is not None and record.refused_unchanged(source_version(sale)):
-            return self._outcome(
+            return outcome_for(
                 sale,
                 Outcome.FAILED,
                 error_code=record.error_code,
@@ -133,7 +121,7 @@ class InvoicePoster:
             return settled
         customer = self.accounts[sale.customer_code]
         if customer.CurrencyCode and customer.CurrencyCode != sale.currency:
-            return self._outcome(
+            return outcome_for(
                 sale,
                 Outcome.QUARANTINED,
                 error_code="INVALID:currency",
@@ -143,7 +131,7 @@ class InvoicePoster:
         if not self.store.claim(self.entity, ref, self.run_id, source_version=source_version(sale)):
             # Another run got there first: it may have finished since our snapshot was read.
             settled = self._settled(sale, self.store.get(self.entity, [ref]).get(ref))
-            return settled or self._outcome(
+            return settled or outcome_for(
                 sale,
                 Outcome.HELD,
                 retryable=True,
@@ -153,7 +141,7 @@ class InvoicePoster:
             existing = self._find_in_aiq(sale)
             if existing is not None:
                 self.store.mark_posted(self.entity, ref, existing)
-                return self._outcome(
+                return outcome_for(
                     sale,
                     Outcome.ALREADY_PRESENT,
                     transaction_id=existing,
@@ -166,7 +154,7 @@ class InvoicePoster:
             return self._recover_lost_answer(sale, lost)
         except AiqTransientError as error:
             self.store.release(self.entity, ref, self.run_id)
-            return self._outcome(
+            return outcome_for(
                 sale,
                 Outcome.FAILED,
                 retryable=True,
@@ -177,14 +165,14 @@ class InvoicePoster:
             self.store.mark_failed(
                 self.entity, ref, error.error_code, error.error_message, source_version(sale)
             )
-            return self._outcome(
+            return outcome_for(
                 sale,
                 Outcome.FAILED,
                 error_code=error.error_code,
                 reason=f"AIQ refused {ref}: {error.error_code}: {error.error_message}",
             )
         self.store.mark_posted(self.entity, ref, transaction_id)
-        return self._outcome(sale, Outcome.CREATED, transaction_id=transaction_id)
+        return outcome_for(sale, Outcome.CREATED, transaction_id=transaction_id)
 
     def _recover_lost_answer(self, sale: Sale, lost: AiqUnknownOutcome) -> SaleOutcome:
         """Read before retrying: the answer was lost, the invoice may well exist."""
@@ -195,14 +183,14 @@ class InvoicePoster:
             existing = None
         if existing is not None:
             self.store.mark_posted(self.entity, ref, existing)
-            return self._outcome(
+            return outcome_for(
                 sale,
                 Outcome.CREATED,
                 transaction_id=existing,
                 reason="answer lost; found in AIQ by external reference",
             )
         self.store.mark_unknown(self.entity, ref, str(lost))
-        return self._outcome(
+        return outcome_for(
             sale,
             Outcome.FAILED,
             retryable=True,

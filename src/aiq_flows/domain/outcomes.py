@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
+
+from aiq_flows.domain.sales import Sale
 
 
 class Outcome(StrEnum):
@@ -49,6 +52,20 @@ class SaleOutcome:
         if self.outcome is Outcome.HELD or self.retryable:
             return CrmStatus.PENDING
         return CrmStatus.FAILED
+
+
+def outcome_for(sale: Sale, outcome: Outcome, **details: Any) -> SaleOutcome:
+    """An outcome for a validated sale, carrying its references and total for the report."""
+    return SaleOutcome(
+        sale_id=sale.sale_id,
+        reference=sale.reference,
+        outcome=outcome,
+        external_reference=sale.external_reference,
+        customer_code=sale.customer_code,
+        gross_total=sale.gross_total,
+        currency=sale.currency,
+        **details,
+    )
 
 
 @dataclass(frozen=True)

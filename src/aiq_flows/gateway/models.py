@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,34 +119,35 @@ class BatchInvoiceLine(AiqModel):
     TaxAmount: Decimal | None = None
 
 
-class BatchSalesInvoice(AiqModel):
+class WithLines(AiqModel):
+    """A document whose ``Lines`` travel as an ASP.NET array of ``_line_element`` elements."""
+
+    _line_element: ClassVar[str]
+    Lines: list[Any]
+
+    def to_soap(self) -> dict[str, Any]:
+        body = self.model_dump(by_alias=True)
+        body["Lines"] = {self._line_element: [line.to_soap() for line in self.Lines]}
+        return body
+
+
+class BatchInvoice(WithLines):
+    InvoiceDate: datetime
+    ExternalReference: str | None = None
+    Description: str | None = None
+    Lines: list[BatchInvoiceLine] = Field(default_factory=list)
+    ExchangeRate: Decimal = Decimal(1)
+    DueDate: datetime | None = None
+
+
+class BatchSalesInvoice(BatchInvoice):
+    _line_element: ClassVar[str] = "BatchSalesInvoiceLine"
     CustomerCode: str
-    InvoiceDate: datetime
-    ExternalReference: str | None = None
-    Description: str | None = None
-    Lines: list[BatchInvoiceLine] = Field(default_factory=list)
-    ExchangeRate: Decimal = Decimal(1)
-    DueDate: datetime | None = None
-
-    def to_soap(self) -> dict[str, Any]:
-        body = self.model_dump(by_alias=True)
-        body["Lines"] = {"BatchSalesInvoiceLine": [line.to_soap() for line in self.Lines]}
-        return body
 
 
-class BatchPurchasesInvoice(AiqModel):
+class BatchPurchasesInvoice(BatchInvoice):
+    _line_element: ClassVar[str] = "BatchPurchasesInvoiceLine"
     SupplierCode: str
-    InvoiceDate: datetime
-    ExternalReference: str | None = None
-    Description: str | None = None
-    Lines: list[BatchInvoiceLine] = Field(default_factory=list)
-    ExchangeRate: Decimal = Decimal(1)
-    DueDate: datetime | None = None
-
-    def to_soap(self) -> dict[str, Any]:
-        body = self.model_dump(by_alias=True)
-        body["Lines"] = {"BatchPurchasesInvoiceLine": [line.to_soap() for line in self.Lines]}
-        return body
 
 
 class GeneralJournalLine(AiqModel):
@@ -165,16 +166,12 @@ class GeneralJournalLine(AiqModel):
     Reversed: bool = False
 
 
-class GeneralJournal(AiqModel):
+class GeneralJournal(WithLines):
+    _line_element: ClassVar[str] = "GeneralJournalLine"
     InternalReference: str
     ExternalReference: str
     TransactionDate: datetime
     Lines: list[GeneralJournalLine] = Field(default_factory=list)
-
-    def to_soap(self) -> dict[str, Any]:
-        body = self.model_dump(by_alias=True)
-        body["Lines"] = {"GeneralJournalLine": [line.to_soap() for line in self.Lines]}
-        return body
 
 
 class TransactionDetail(AiqModel):

@@ -86,6 +86,15 @@ class DocumentRecord:
         return self.state is DocumentState.FAILED and self.source_version == source_version
 
 
+_IN_LIST = 500  # references per IN (...) clause
+
+
+def _chunks(references: Iterable[str]) -> Iterable[list[str]]:
+    refs = list(references)
+    for start in range(0, len(refs), _IN_LIST):
+        yield refs[start : start + _IN_LIST]
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -121,14 +130,12 @@ class DocumentStore:
                 connection.execute(self._insert().on_conflict_do_nothing(), rows)
 
     def get(self, entity: str, references: Iterable[str]) -> dict[str, DocumentRecord]:
-        refs = list(references)
         found: dict[str, DocumentRecord] = {}
         with Session(self.engine) as session:
-            for start in range(0, len(refs), 500):
+            for chunk in _chunks(references):
                 rows = session.scalars(
                     select(DocumentRow).where(
-                        DocumentRow.entity == entity,
-                        DocumentRow.external_reference.in_(refs[start : start + 500]),
+                        DocumentRow.entity == entity, DocumentRow.external_reference.in_(chunk)
                     )
                 )
                 for row in rows:
@@ -247,14 +254,13 @@ class DocumentStore:
             )
 
     def mark_written_back(self, entity: str, references: Iterable[str]) -> None:
-        refs = list(references)
         with self.engine.begin() as connection:
-            for start in range(0, len(refs), 500):
+            for chunk in _chunks(references):
                 connection.execute(
                     update(DocumentRow)
                     .where(
                         DocumentRow.entity == entity,
-                        DocumentRow.external_reference.in_(refs[start : start + 500]),
+                        DocumentRow.external_reference.in_(chunk),
                         DocumentRow.state == DocumentState.POSTED.value,
                     )
                     .values(state=DocumentState.WRITTEN_BACK.value, updated_at=_now())

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-STATE = REPO / ".demo"
+# Where the demo keeps its databases and logs; wiped at each start. Tests point it elsewhere.
+STATE = Path(os.environ.get("DEMO_STATE_DIR", REPO / ".demo"))
 BIN = Path(sys.executable).parent
 DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
 

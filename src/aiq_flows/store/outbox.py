@@ -195,15 +195,7 @@ class DocumentStore:
             )
 
     def mark_attempt(self, entity: str, reference: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(DocumentRow)
-                .where(
-                    DocumentRow.entity == entity,
-                    DocumentRow.external_reference == reference,
-                )
-                .values(attempts=DocumentRow.attempts + 1, updated_at=_now())
-            )
+        self._set(entity, reference, attempts=DocumentRow.attempts + 1)
 
     def mark_posted(self, entity: str, reference: str, transaction_id: int) -> None:
         self._set(

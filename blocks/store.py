@@ -8,6 +8,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from aiq_flows.store.outbox import DocumentStore
+from aiq_flows.store.schedules import ScheduleStore
 
 
 class StateStore(Block):
@@ -18,3 +19,7 @@ class StateStore(Block):
 
     def store(self) -> DocumentStore:
         return DocumentStore(self.url.get_secret_value())
+
+    def schedules(self, store: DocumentStore) -> ScheduleStore:
+        """Deferred revenue schedules, in the same database as `store`."""
+        return ScheduleStore(store.engine)

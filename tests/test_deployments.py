@@ -22,7 +22,10 @@ def test_the_pull_step_sets_the_working_directory() -> None:
 
 
 def test_every_flow_has_a_deployment() -> None:
-    assert {d["entrypoint"] for d in DEPLOYMENTS} >= {"flows/nightly_sales_sync.py:nightly_sales_sync"}
+    assert {d["entrypoint"] for d in DEPLOYMENTS} >= {
+        "flows/nightly_sales_sync.py:nightly_sales_sync",
+        "flows/deferred_revenue_release.py:deferred_revenue_release",
+    }
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])

@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from aiq_flows.domain.customer_codes import aiq_customer_code
@@ -86,6 +87,22 @@ class Sale(BaseModel):
     updated_at: datetime
     customer: CustomerDetails
     lines: list[SaleLine] = Field(min_length=1)
+    # Deferred revenue: a service period makes the sale's revenue recognised month by month.
+    service_start: date | None = None
+    service_end: date | None = None
+    credited: bool = False
+
+    @model_validator(mode="after")
+    def _service_period_is_whole(self) -> Sale:
+        if (self.service_start is None) != (self.service_end is None):
+            raise ValueError("service_start and service_end go together: give both or neither")
+        if self.service_start and self.service_end and self.service_end < self.service_start:
+            raise ValueError(f"the service ends ({self.service_end}) before it starts ({self.service_start})")
+        return self
+
+    @property
+    def is_deferred(self) -> bool:
+        return self.service_start is not None
 
     @property
     def external_reference(self) -> str:

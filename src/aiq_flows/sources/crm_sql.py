@@ -16,6 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from aiq_flows.db import make_engine
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
+from aiq_flows.domain.spreading import service_end
 from aiq_flows.domain.watermark import Watermark
 
 
@@ -46,6 +47,11 @@ class CrmSale(CrmBase):
     currency: Mapped[str | None] = mapped_column(String(10))
     description: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[datetime] = mapped_column(index=True)
+    # Deferred revenue: a service period, and when the sale was credited (if it was).
+    service_start: Mapped[date | None]
+    service_end: Mapped[date | None]
+    service_months: Mapped[int | None]  # instead of service_end: that many whole months from the start
+    credited_at: Mapped[datetime | None]
     # Written back by the sync; never touch updated_at, or every write-back would re-trigger it.
     aiq_transaction_id: Mapped[int | None]
     aiq_status: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -78,6 +84,12 @@ def _amount(value: Decimal | None) -> Decimal | None:
     return cents if cents == value else value
 
 
+def _service_end(sale: CrmSale) -> date | None:
+    if sale.service_end is None and sale.service_start is not None and sale.service_months:
+        return service_end(sale.service_start, sale.service_months)
+    return sale.service_end
+
+
 def _record(sale: CrmSale) -> dict[str, Any]:
     customer = sale.customer
     return {
@@ -87,6 +99,9 @@ def _record(sale: CrmSale) -> dict[str, Any]:
         "currency": sale.currency,
         "description": sale.description,
         "updated_at": sale.updated_at,
+        "service_start": sale.service_start,
+        "service_end": _service_end(sale),
+        "credited": sale.credited_at is not None,
         "customer": None
         if customer is None
         else {

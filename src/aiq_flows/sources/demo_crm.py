@@ -40,6 +40,7 @@ PRODUCTS = [
 ]
 RATES = {"T1": Decimal("0.20"), "T5": Decimal("0.05"), "T0": Decimal("0"), "EX": Decimal("0")}
 CENT = Decimal("0.01")
+DEFERRED_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -137,5 +138,7 @@ def seed_demo_crm(
             sale.lines = [_line(rng, n) for n in range(1, rng.randint(1, 4) + 1)]
             if sale_id in bad:
                 _spoil(sale, bad[sale_id], today)
+            elif sale_id % DEFERRED_EVERY == 0:  # an annual subscription: revenue deferred over 12 months
+                sale.service_start, sale.service_months = sale_date.replace(day=1), 12
             session.add(sale)
     return DemoSummary(customers=len(CUSTOMERS), sales=sales, bad_rows=bad)

@@ -1,0 +1,181 @@
+"""Deferred revenue schedules: the months each deferred sale still has to release, stored with the
+invoice's transaction ID, and what became of each month (released by which journal, or credited).
+
+Kept in the state store's database beside the side-effect ledger; the journals themselves are
+documents in that ledger like any other, so each is posted exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import Numeric, String, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from aiq_flows.domain.deferrals import ScheduleLine
+from aiq_flows.store.outbox import StoreBase
+
+
+class ScheduleState(StrEnum):
+    SCHEDULED = "scheduled"
+    RELEASED = "released"
+    CREDITED = "credited"  # released early by the credit journal; never released monthly
+
+
+class ScheduleRow(StoreBase):
+    __tablename__ = "deferral_schedule"
+    entity: Mapped[str] = mapped_column(String(50), primary_key=True)
+    sale_reference: Mapped[str] = mapped_column(String(50), primary_key=True)
+    month: Mapped[date] = mapped_column(primary_key=True)
+    revenue_gl: Mapped[str] = mapped_column(String(50), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(50), primary_key=True)  # "" when none
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    deferred_gl: Mapped[str] = mapped_column(String(50))
+    invoice_transaction_id: Mapped[int]
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    journal_reference: Mapped[str | None] = mapped_column(String(50))
+    journal_transaction_id: Mapped[int | None]
+    posted_on: Mapped[date | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+    # The sale was credited in the source: release what remains in one credit journal.
+    credit_requested: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime]
+
+
+@dataclass(frozen=True)
+class ScheduledMonth:
+    sale_reference: str
+    month: date
+    revenue_gl: str
+    department_id: str | None
+    amount: Decimal
+    currency: str
+    deferred_gl: str
+    state: ScheduleState
+    journal_reference: str | None
+    credit_requested: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _month(row: ScheduleRow) -> ScheduledMonth:
+    return ScheduledMonth(
+        row.sale_reference,
+        row.month,
+        row.revenue_gl,
+        row.department_id or None,
+        Decimal(row.amount),
+        row.currency,
+        row.deferred_gl,
+        ScheduleState(row.state),
+        row.journal_reference,
+        row.credit_requested,
+    )
+
+
+class ScheduleStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ScheduleRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+
+    def add(
+        self,
+        entity: str,
+        lines: Iterable[ScheduleLine],
+        *,
+        currency: str,
+        deferred_gl: str,
+        invoice_transaction_id: int,
+    ) -> None:
+        """Record a sale's schedule once; a re-run adds nothing and changes nothing."""
+        rows = [
+            {
+                "entity": entity,
+                "sale_reference": line.sale_reference,
+                "month": line.month,
+                "revenue_gl": line.revenue_gl,
+                "department_id": line.department_id or "",
+                "amount": line.amount,
+                "currency": currency,
+                "deferred_gl": deferred_gl,
+                "invoice_transaction_id": invoice_transaction_id,
+                "state": ScheduleState.SCHEDULED.value,
+                "updated_at": _now(),
+            }
+            for line in lines
+        ]
+        if rows:
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+            with self.engine.begin() as connection:
+                connection.execute(dialect.insert(ScheduleRow).on_conflict_do_nothing(), rows)
+
+    def months(
+        self,
+        entity: str,
+        *,
+        due_by: date | None = None,
+        sale_reference: str | None = None,
+        state: ScheduleState | None = None,
+    ) -> list[ScheduledMonth]:
+        query = select(ScheduleRow).where(ScheduleRow.entity == entity)
+        if due_by is not None:
+            query = query.where(ScheduleRow.month <= due_by)
+        if sale_reference is not None:
+            query = query.where(ScheduleRow.sale_reference == sale_reference)
+        if state is not None:
+            query = query.where(ScheduleRow.state == state.value)
+        query = query.order_by(ScheduleRow.sale_reference, ScheduleRow.month, ScheduleRow.revenue_gl)
+        with Session(self.engine) as session:
+            return [_month(row) for row in session.scalars(query)]
+
+    def request_credit(self, entity: str, sale_reference: str) -> None:
+        """The sale was credited: its remaining months go out in one credit journal."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(ScheduleRow)
+                .where(
+                    ScheduleRow.entity == entity,
+                    ScheduleRow.sale_reference == sale_reference,
+                    ScheduleRow.state == ScheduleState.SCHEDULED.value,
+                )
+                .values(credit_requested=True, updated_at=_now())
+            )
+
+    def mark(
+        self,
+        entity: str,
+        sale_reference: str,
+        months: Iterable[date],
+        state: ScheduleState,
+        journal_reference: str,
+        journal_transaction_id: int,
+        posted_on: date,
+        note: str | None,
+    ) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(ScheduleRow)
+                .where(
+                    ScheduleRow.entity == entity,
+                    ScheduleRow.sale_reference == sale_reference,
+                    ScheduleRow.month.in_(list(months)),
+                    ScheduleRow.state == ScheduleState.SCHEDULED.value,
+                )
+                .values(
+                    state=state.value,
+                    journal_reference=journal_reference,
+                    journal_transaction_id=journal_transaction_id,
+                    posted_on=posted_on,
+                    note=note,
+                    updated_at=_now(),
+                )
+            )

@@ -1,0 +1,227 @@
+"""Releasing deferred revenue: one journal per sale and month (``DEF-<sale ref>-<yyyymm>``), debit
+deferred revenue and credit revenue with the sale's BI code on both lines, each exactly once; and
+one credit journal (``DEF-<sale ref>-CR``) for what remains when a sale is credited."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NONE
+
+from aiq_flows.delivery import Document, ExactlyOnceSender
+from aiq_flows.domain.deferrals import (
+    ClosedPeriodPolicy,
+    OpenPeriod,
+    PeriodClosed,
+    credit_reference,
+    month_end,
+    posting_date,
+    release_reference,
+)
+from aiq_flows.domain.outcomes import Outcome
+from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.models import GeneralJournal, GeneralJournalLine
+from aiq_flows.store.schedules import ScheduledMonth, ScheduleState, ScheduleStore
+from blocks.aiq import AiqConnection
+from blocks.store import StateStore
+from tasks.lookups import find_transaction
+
+JOURNAL_KIND = "deferral_release"
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    journal_reference: str
+    sale_reference: str
+    months: str
+    amount: Decimal
+    outcome: Outcome
+    posted_on: date | None = None
+    transaction_id: int | None = None
+    error_code: str | None = None
+    reason: str | None = None
+
+
+def release_journal(
+    reference: str, when: date, rows: list[ScheduledMonth], note: str | None
+) -> GeneralJournal:
+    """Debit deferred revenue, credit revenue, per revenue account and BI code."""
+    totals: dict[tuple[str, str, str | None], Decimal] = defaultdict(Decimal)
+    for row in rows:
+        totals[(row.deferred_gl, row.revenue_gl, row.department_id)] += row.amount
+    description = f"Deferred revenue release {reference}" + (f" ({note})" if note else "")
+    lines = []
+    for (deferred_gl, revenue_gl, department), amount in sorted(
+        totals.items(), key=lambda item: str(item[0])
+    ):
+        lines.append(
+            GeneralJournalLine(
+                GLAccountCode=deferred_gl, Description=description, DepartmentID=department, Amount=amount
+            )
+        )
+        lines.append(
+            GeneralJournalLine(
+                GLAccountCode=revenue_gl, Description=description, DepartmentID=department, Amount=-amount
+            )
+        )
+    return GeneralJournal(
+        InternalReference=reference,
+        ExternalReference=reference,
+        TransactionDate=datetime.combine(when, time()),
+        Lines=lines,
+    )
+
+
+class Releaser:
+    def __init__(
+        self,
+        gateway: AiqGateway,
+        sender: ExactlyOnceSender,
+        schedules: ScheduleStore,
+        entity: str,
+        periods: list[OpenPeriod],
+        policy: ClosedPeriodPolicy,
+    ) -> None:
+        self.gateway, self.sender, self.schedules, self.entity = gateway, sender, schedules, entity
+        self.periods, self.policy = periods, policy
+
+    def release(
+        self, reference: str, rows: list[ScheduledMonth], wanted: date, state: ScheduleState
+    ) -> ReleaseOutcome:
+        sale = rows[0].sale_reference
+        amount = sum((r.amount for r in rows), Decimal(0))
+        months = ", ".join(sorted({f"{r.month:%Y-%m}" for r in rows}))
+        try:
+            when, note = posting_date(wanted, self.periods, self.policy)
+        except PeriodClosed as closed:
+            return ReleaseOutcome(
+                reference,
+                sale,
+                months,
+                amount,
+                Outcome.FAILED,
+                error_code="PERIOD_CLOSED",
+                reason=f"{reference}: {closed}",
+            )
+        journal = release_journal(reference, when, rows, note)
+        document = Document(
+            reference=reference,
+            kind=JOURNAL_KIND,
+            source_id=sale,
+            source_version=str(amount),
+            find=lambda: find_transaction(self.gateway, reference, datetime.combine(when, time()), []),
+            create=lambda: self.gateway.create_general_journal(journal),
+        )
+        known = self.sender.plan([document])
+        delivery = self.sender.send(document, known.get(reference))
+        if delivery.transaction_id is not None:
+            self.schedules.mark(
+                self.entity,
+                sale,
+                [r.month for r in rows],
+                state,
+                reference,
+                delivery.transaction_id,
+                when,
+                note,
+            )
+        return ReleaseOutcome(
+            reference,
+            sale,
+            months,
+            amount,
+            delivery.outcome,
+            when,
+            delivery.transaction_id,
+            delivery.error_code,
+            delivery.reason or note,
+        )
+
+
+@task(name="release-deferred-revenue", cache_policy=NONE)
+def release_deferred_revenue(
+    aiq: AiqConnection,
+    state: StateStore,
+    run_date: date,
+    post_all_upfront: bool,
+    policy: ClosedPeriodPolicy,
+    run_id: str,
+) -> list[ReleaseOutcome]:
+    """Credit journals for credited sales, then every month due by `run_date` (or all of them),
+    catching up any month an earlier run missed."""
+    gateway = aiq.gateway()
+    periods = [
+        OpenPeriod(p.StartDate.date(), p.EndDate.date(), p.is_open("General")) for p in gateway.get_periods()
+    ]
+    store = state.store()
+    try:
+        schedules = state.schedules(store)
+        releaser = Releaser(
+            gateway,
+            ExactlyOnceSender(store, aiq.company_id, run_id),
+            schedules,
+            aiq.company_id,
+            periods,
+            policy,
+        )
+        pending = schedules.months(aiq.company_id, state=ScheduleState.SCHEDULED)
+        by_sale: dict[str, list[ScheduledMonth]] = defaultdict(list)
+        by_month: dict[tuple[str, date], list[ScheduledMonth]] = defaultdict(list)
+        for row in pending:
+            if row.credit_requested:
+                by_sale[row.sale_reference].append(row)
+            elif post_all_upfront or month_end(row.month) <= run_date:
+                by_month[(row.sale_reference, row.month)].append(row)
+        outcomes = [
+            releaser.release(credit_reference(sale), rows, run_date, ScheduleState.CREDITED)
+            for sale, rows in sorted(by_sale.items())
+        ]
+        outcomes += [
+            releaser.release(release_reference(sale, month), rows, month_end(month), ScheduleState.RELEASED)
+            for (sale, month), rows in sorted(by_month.items())
+        ]
+    finally:
+        store.dispose()
+    get_run_logger().info(
+        "Deferred revenue: %d journals due, %d posted now",
+        len(outcomes),
+        sum(o.outcome is Outcome.CREATED for o in outcomes),
+    )
+    return outcomes
+
+
+@task(name="publish-release-report", cache_policy=NONE)
+def publish_release_report(outcomes: list[ReleaseOutcome], policy: ClosedPeriodPolicy) -> dict[str, Any]:
+    rows = [
+        {
+            "journal": o.journal_reference,
+            "sale": o.sale_reference,
+            "months": o.months,
+            "amount": str(o.amount),
+            "outcome": o.outcome.value,
+            "posted_on": str(o.posted_on or ""),
+            "aiq_transaction_id": o.transaction_id or "",
+            "error_code": o.error_code or "",
+            "note": o.reason or "",
+        }
+        for o in outcomes
+    ]
+    create_table_artifact(
+        key="deferred-revenue-release",
+        table=rows,
+        description="Deferred revenue journals of this run, one row per journal",
+    )
+    counts = {kind.value: sum(o.outcome is kind for o in outcomes) for kind in Outcome}
+    failed = [o for o in outcomes if o.outcome is Outcome.FAILED]
+    if failed:
+        detail = "; ".join(o.reason or o.journal_reference for o in failed[:20])
+        raise RuntimeError(
+            f"{len(failed)} deferred revenue journals were not posted (policy {policy}): {detail}"
+        )
+    return {"journals": len(outcomes), **counts}

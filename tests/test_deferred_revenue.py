@@ -5,6 +5,7 @@ deferred balance when the sale is credited."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -87,6 +88,17 @@ def release(blocks: DemoBlocks, run_date: date, **options: Any) -> dict[str, Any
     )
 
 
+def latest_table(key: str) -> list[dict[str, Any]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifact = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort="CREATED_DESC", limit=1
+        )[0]
+    return list(json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data)
+
+
 def balance(sandbox: Sandbox, gl: str) -> Decimal:
     return Decimal(sandbox.trial_balance().get(gl, "0"))
 
@@ -105,6 +117,15 @@ def test_invoice_then_twelve_releases_empty_deferred_revenue_into_revenue(
     add_deferred_sale(demo_blocks, 1, date(2026, 1, 1), date(2026, 1, 1), date(2026, 12, 31))
     assert sync(demo_blocks)["created"] == 1
     assert (balance(sandbox, DEFERRED), balance(sandbox, REVENUE)) == (Decimal("-1000.00"), 0)
+    schedule = latest_table("deferred-revenue-schedules")
+    assert [(row["month"], row["release"]) for row in schedule[:2]] == [
+        ("2026-01", "83.34"),
+        ("2026-02", "83.34"),
+    ]
+    assert [row["deferred_balance"] for row in schedule] == [
+        str(Decimal("1000.00") - sum(Decimal(r["release"]) for r in schedule[: n + 1])) for n in range(12)
+    ]
+    assert schedule[-1]["deferred_balance"] == "0.00"
 
     summary = release(demo_blocks, date(2027, 1, 1))
     assert summary["created"] == 12

@@ -197,9 +197,7 @@ class AiqGateway:
         with translated_errors("Login", write=False):
             return self._auth.token(self._service, refresh=refresh)
 
-    def _call(
-        self, operation: str, *, write: bool, result_key: str | None = None, **params: Any
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _call(self, operation: str, *, write: bool, **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """Call an operation that takes a token; return (result envelope, out-parameters)."""
 
         def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -232,8 +230,9 @@ class AiqGateway:
             raise error_type(operation, status or "Unknown", code, envelope.get("ErrorMessage"))
         return envelope, out
 
-    def _result(self, operation: str, *, write: bool = False, **params: Any) -> Any:
-        envelope, _ = self._call(operation, write=write, **params)
+    def _result(self, operation: str, **params: Any) -> Any:
+        """The ``Result`` of a read."""
+        envelope, _ = self._call(operation, write=False, **params)
         return envelope.get("Result")
 
     # --- customers -------------------------------------------------------------------------------

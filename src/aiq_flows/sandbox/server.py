@@ -33,7 +33,14 @@ from aiq_flows.gateway.wsdl import packaged_wsdl_path, render_wsdl
 from aiq_flows.sandbox import operations  # noqa: F401  (registers the handlers)
 from aiq_flows.sandbox.faults import FaultPlan
 from aiq_flows.sandbox.ledger import Ledger, default_seed
-from aiq_flows.sandbox.service import FAILED_OUT, Refused, SandboxService, TokenExpired, blank
+from aiq_flows.sandbox.service import (
+    FAILED_OUT,
+    Refused,
+    SandboxService,
+    TokenExpired,
+    blank,
+    default_value,
+)
 
 log = logging.getLogger(__name__)
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -163,7 +170,7 @@ class SoapEndpoint:
             "ErrorMessage": None,
             "HasExpired": False,
         }
-        out = {f.name: blank_value(f.type) for f in spec.out_params}
+        out = {f.name: default_value(f.type) for f in spec.out_params}
         try:
             entity = self.service.entity_for(params.get("token"))
             answer = self.service.handle(operation, entity, params)
@@ -184,16 +191,12 @@ class SoapEndpoint:
             out.update(FAILED_OUT.get(operation, {}))
         if "Result" in result_fields and "Result" not in status:
             required = next(f for f in SCHEMA.all_fields(spec.result.type) if f.name == "Result")
-            status["Result"] = blank_value(required.type) if required.required else None
+            status["Result"] = default_value(required.type) if required.required else None
         return {spec.result.name: status, **out}
 
     def serialize(self, operation: str, reply: dict[str, Any]) -> bytes:
         message = self.binding.get(operation).output.serialize(**reply)
         return bytes(etree.tostring(message.content, xml_declaration=True, encoding="utf-8"))
-
-
-def blank_value(type_name: str) -> Any:
-    return {"int": 0, "long": 0, "boolean": False, "decimal": Decimal(0)}.get(type_name)
 
 
 class SandboxServer(ThreadingHTTPServer):

@@ -55,6 +55,11 @@ class TokenExpired(Exception):
     pass
 
 
+def default_value(type_name: str) -> Any:
+    """What .NET gives a value-typed member it was not given (0, false, the enum's first name)."""
+    return _DEFAULTS.get(type_name)
+
+
 def blank(type_name: str) -> dict[str, Any]:
     """A value of a complex type with every field present: what .NET serialises for a new object."""
     values: dict[str, Any] = {}
@@ -62,7 +67,7 @@ def blank(type_name: str) -> dict[str, Any]:
         if f.type == "dateTime" and f.required and not f.nillable:
             values[f.name] = datetime(1, 1, 1)
         elif f.required and not f.nillable:
-            values[f.name] = _DEFAULTS.get(f.type)
+            values[f.name] = default_value(f.type)
         else:
             values[f.name] = None
     return values

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("DEMO_STATE_DIR", REPO / ".demo"))
 BIN = Path(sys.executable).parent
 DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
+RELEASE = "deferred-revenue-release/deferred-revenue-release"
 
 
 def say(message: str) -> None:
@@ -168,14 +169,15 @@ def register_blocks(sandbox_base: str) -> None:
 
 
 def report(flow_run_id: str) -> list[dict[str, Any]]:
+    """The run's report artifact: one row per sale."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-                type=ArtifactFilterType(any_=["table"]),
+                key=ArtifactFilterKey(any_=["nightly-sales-sync-report"]),
             )
         )
     data = artifacts[0].data if artifacts else "[]"
@@ -227,6 +229,14 @@ def main() -> int:
             print()
             if not (state and state.is_completed()):
                 say(f"the run did not complete; see {STATE}/worker.log")
+                return 1
+            say(f"running {RELEASE} (months of deferred subscriptions due by today)")
+            release = run_deployment(RELEASE, timeout=600, poll_interval=2)
+            release_state = release.state.name if release.state else "unknown"
+            print(f"\n  release run    : {release.name} -> {release_state}")
+            print(f"  Prefect UI     : {ui}/runs/flow-run/{release.id}\n")
+            if not (release.state and release.state.is_completed()):
+                say(f"the release did not complete; see {STATE}/worker.log")
                 return 1
             if os.environ.get("DEMO_EXIT") == "1":
                 return 0

@@ -40,10 +40,12 @@ from aiq_flows.gateway.errors import (
 )
 from aiq_flows.gateway.models import (
     AccountBalance,
+    AnalysisDimension,
     BatchPurchasesInvoice,
     BatchSalesInvoice,
     CreditTerm,
     Customer,
+    Department,
     GeneralJournal,
     GLAccount,
     Period,
@@ -345,6 +347,49 @@ class AiqGateway:
         """Create and post a general journal; returns its AIQ transaction ID."""
         _, out = self._call("CreateGeneralJournalGetBackTransactionID", write=True, journal=journal.to_soap())
         return int(out["transactionID"])
+
+    # --- BI codes (departments) ---------------------------------------------------------------------
+
+    def get_analysis_dimensions(self) -> list[AnalysisDimension]:
+        dimensions = []
+        for row in _items(self._result("GetAnalysisDimensionSetup"), "WSAnalysisDimension"):
+            codes = [c["Code"] for c in _items(row.get("DimensionCodes"), "WSAnalysisDimensionCode")]
+            dimensions.append(
+                AnalysisDimension(Code=row["Code"], Description=row.get("Description"), element_codes=codes)
+            )
+        return dimensions
+
+    def get_departments(self) -> list[Department]:
+        """Active and inactive departments."""
+        return [Department.model_validate(d) for d in _items(self._result("GetDepartmentList"), "Department")]
+
+    def get_department(self, department_id: str) -> Department | None:
+        try:
+            return Department.model_validate(self._result("GetDepartmentById", departmentId=department_id))
+        except AiqNotFound:
+            return None
+
+    def departments_by_analysis_code(self, filters: dict[int, Sequence[str]]) -> list[Department]:
+        """Departments whose analysis element in each given dimension (1-6) is one of those listed."""
+        query = {f"a{n}Filter": {"string": list(codes)} for n, codes in filters.items()}
+        result = self._result("GetDepartmentsByAnalysisCode", query=query)
+        return [Department.model_validate(d) for d in _items(result, "Department")]
+
+    def create_department(
+        self, department_id: str, description: str, analysis_codes: Sequence[str | None] = ()
+    ) -> None:
+        codes = {f"analysisCode{n}": code for n, code in enumerate(analysis_codes, start=1) if code}
+        self._call("CreateDepartment", write=True, id=department_id, description=description, **codes)
+
+    def update_department(self, department_id: str, description: str, *, active: bool) -> None:
+        """Change a department's description and active flag (retire a code with active=False)."""
+        self._call(
+            "UpdateDepartment",
+            write=True,
+            departmentID=department_id,
+            newDescription=description,
+            active=active,
+        )
 
     # --- transactions ----------------------------------------------------------------------------
 

@@ -214,3 +214,27 @@ class Transaction(AiqModel):
     TransactionType: str
     DueDate: datetime | None = None
     Lines: list[TransactionLine] = Field(default_factory=list)
+
+
+class Department(AiqModel):
+    """A BI code: tagged on transaction lines, linked to up to six analysis dimension elements."""
+
+    DepartmentID: str
+    Description: str | None = None
+    AnalysisCode1: str | None = None
+    AnalysisCode2: str | None = None
+    AnalysisCode3: str | None = None
+    AnalysisCode4: str | None = None
+    AnalysisCode5: str | None = None
+    AnalysisCode6: str | None = None
+    IsActive: bool = True
+
+    @property
+    def analysis_codes(self) -> tuple[str | None, ...]:
+        return tuple(getattr(self, f"AnalysisCode{n}") for n in range(1, 7))
+
+
+class AnalysisDimension(AiqModel):
+    Code: str
+    Description: str | None = None
+    element_codes: list[str] = Field(default_factory=list)

@@ -273,6 +273,33 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
         "SALES_LEDGER_ALREADY_CLOSED",
         "EXCHANGE_RATE_IS_NEGATIVE_OR_ZERO",
+        "PURCHASES_LEDGER_ALREADY_CLOSED",
+        "GENERAL_LEDGER_ALREADY_CLOSED",
+        "SUPPLIER_CODE_DOES_NOT_EXIST",
+        "SUPPLIER_CURRENCY_CODE_NOT_FOUND",
+        "SUPPLIER_TAX_CODE_NOT_FOUND",
+        "SUPPLIER_CONTROL_GL_ACCOUNT_NOT_FOUND",
+        "SUPPLIER_DEFAULT_GL_ACCOUNT_NOT_FOUND",
+        "SUPPLIER_CREDIT_TERM_NOT_FOUND",
+        "NO_CUSTOMER_CODES_PROVIDED",
+        "JOURNAL_ENTRY_MUST_HAVE_A_REFERENCE",
+        "JOURNAL_ENTRY_REFERENCE_IS_TOO_LONG",
+        "JOURNAL_ENTRY_MUST_HAVE_MORE_THEN_ONE_ROW",
+        "JOURNAL_ENTRY_LINES_ARE_NOT_BALANCED",
+        "JOURNAL_ENTRY_CANNOT_HAVE_NEGATIVE_AMOUNTS",
+        "JOURNAL_ENTRY_CANNOT_POST_TO_CONTROL_ACCOUNT",
+        "JOURNAL_ENTRY_LINE_DESCRIPTION_IS_TOO_LONG",
+        "TRANSACTION_LINE_DESCRIPTION_IS_NULL",
+        "DEPARTMENT_ID_DOES_NOT_EXIST",
+        "DEPARTMENT_ID_IS_NULL",
+        "DEPARTMENT_ID_IS_EMPTY",
+        "DEPARTMENT_ID_IS_TOO_LONG",
+        "DEPARTMENT_ID_IS_NOT_UPPERCASE",
+        "DEPARTMENT_ID_CONTAINS_VERTICAL_BAR",
+        "DEPARTMENT_ID_ALREADY_IN_USE",
+        "DEPARTMENT_DESCRIPTION_IS_NULL",
+        "DEPARTMENT_DESCRIPTION_IS_EMPTY",
+        "DIMENSION_CODE_NOT_FOUND_IN_DIMENSION",
     ),
 }
 
@@ -319,6 +346,17 @@ def _build() -> Schema:
         base="ObjectBase",
     )
     add("GeneralJournalLine", GENERAL_JOURNAL_LINE, base="ObjectBase")
+    add(
+        "Department",
+        "DepartmentID Description AnalysisCode1 AnalysisCode2 AnalysisCode3 AnalysisCode4 "
+        "AnalysisCode5 AnalysisCode6 IsActive:boolean!",
+    )
+    add("WSAnalysisDimension", "Code Description DimensionCodes:ArrayOfWSAnalysisDimensionCode")
+    add("WSAnalysisDimensionCode", "Code Description")
+    add(
+        "WSGetDepartmentByAnalysisCodeQuery",
+        " ".join(f"a{n}Filter:ArrayOfString" for n in range(1, 7)),
+    )
     add("Tax", TAX, base="InfoBase")
     add("BatchSalesInvoice", BATCH_SALES_INVOICE)
     add("BatchSalesInvoiceLine", BATCH_INVOICE_LINE)
@@ -346,6 +384,9 @@ def _build() -> Schema:
         "WSTransactionSummary",
         "WSTransactionDetail",
         "WSResultStatus",
+        "Department",
+        "WSAnalysisDimension",
+        "WSAnalysisDimensionCode",
     ):
         array_of(item)
 
@@ -415,6 +456,20 @@ def _build() -> Schema:
         "WSResultStatus",
         out="transactionID:int!",
     )
+    op("GetAnalysisDimensionSetup", "token", result_of("ArrayOfWSAnalysisDimension"))
+    op("GetDepartmentList", "token", result_of("ArrayOfDepartment"))
+    op("GetDepartmentById", "token departmentId", result_of("Department"))
+    op(
+        "GetDepartmentsByAnalysisCode",
+        "token query:WSGetDepartmentByAnalysisCodeQuery",
+        result_of("ArrayOfDepartment"),
+    )
+    op(
+        "CreateDepartment",
+        "token id description " + " ".join(f"analysisCode{n}" for n in range(1, 7)),
+        "WSResultStatus",
+    )
+    op("UpdateDepartment", "token departmentID newDescription active:boolean!", "WSResultStatus")
     return schema
 
 

@@ -38,7 +38,14 @@ CREATE TABLE IF NOT EXISTS currencies (
     entity TEXT NOT NULL, code TEXT NOT NULL, rate TEXT NOT NULL, PRIMARY KEY (entity, code));
 CREATE TABLE IF NOT EXISTS departments (
     entity TEXT NOT NULL, department_id TEXT NOT NULL, description TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (entity, department_id));
+    active INTEGER NOT NULL DEFAULT 1, a1 TEXT, a2 TEXT, a3 TEXT, a4 TEXT, a5 TEXT, a6 TEXT,
+    PRIMARY KEY (entity, department_id));
+CREATE TABLE IF NOT EXISTS dimensions (
+    entity TEXT NOT NULL, position INTEGER NOT NULL, code TEXT NOT NULL, description TEXT NOT NULL,
+    PRIMARY KEY (entity, position));
+CREATE TABLE IF NOT EXISTS dimension_codes (
+    entity TEXT NOT NULL, position INTEGER NOT NULL, code TEXT NOT NULL, description TEXT NOT NULL,
+    PRIMARY KEY (entity, code));
 CREATE TABLE IF NOT EXISTS accounts (
     account_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, ledger TEXT NOT NULL,
     code TEXT NOT NULL, data TEXT NOT NULL, row_version INTEGER NOT NULL DEFAULT 1,
@@ -170,10 +177,21 @@ class Ledger:
                     "INSERT INTO currencies VALUES (?, ?, ?)",
                     [(cid, code, rate) for code, rate in entity["currencies"].items()],
                 )
-                db.executemany(
-                    "INSERT INTO departments (entity, department_id, description) VALUES (?, ?, ?)",
-                    [(cid, *row) for row in entity.get("departments", [])],
-                )
+                for position, (code, description, elements) in enumerate(entity.get("dimensions", []), 1):
+                    db.execute(
+                        "INSERT INTO dimensions VALUES (?, ?, ?, ?)", (cid, position, code, description)
+                    )
+                    db.executemany(
+                        "INSERT INTO dimension_codes VALUES (?, ?, ?, ?)",
+                        [(cid, position, *element) for element in elements],
+                    )
+                for department_id, description, codes in entity.get("departments", []):
+                    analysis = (list(codes) + [None] * 6)[:6]
+                    db.execute(
+                        "INSERT INTO departments (entity, department_id, description, "
+                        "a1, a2, a3, a4, a5, a6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (cid, department_id, description, *analysis),
+                    )
                 closed = entity.get("closed_periods", {})
                 year, month = first_year, first_month
                 while (year, month) <= (last_year, last_month):

@@ -45,6 +45,7 @@ from aiq_flows.sandbox.service import (
 log = logging.getLogger(__name__)
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+DECLARED_CODES = frozenset(SCHEMA.enums["VisorExceptionCodes"])
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
@@ -187,6 +188,8 @@ class SoapEndpoint:
             )
             out.update(FAILED_OUT.get(operation, {}))
         except Refused as refusal:
+            if refusal.code not in DECLARED_CODES:  # the sandbox may only say what its WSDL declares
+                raise RuntimeError(f"{operation} refused with undeclared ErrorCode {refusal.code}") from None
             status.update(Status=refusal.status, ErrorCode=refusal.code, ErrorMessage=refusal.message)
             out.update(FAILED_OUT.get(operation, {}))
         if "Result" in result_fields and "Result" not in status:

@@ -48,6 +48,7 @@ from aiq_flows.gateway.models import (
     Department,
     GeneralJournal,
     GLAccount,
+    InterCompanyConnection,
     Period,
     RowResult,
     Supplier,
@@ -390,6 +391,12 @@ class AiqGateway:
             newDescription=description,
             active=active,
         )
+
+    # --- intercompany -------------------------------------------------------------------------------
+
+    def get_intercompany_connections(self) -> list[InterCompanyConnection]:
+        result = self._result("GetInterCompanyConnectionList")
+        return [InterCompanyConnection.model_validate(c) for c in _items(result, "WSInterCompanyConnection")]
 
     # --- transactions ----------------------------------------------------------------------------
 

@@ -238,3 +238,21 @@ class AnalysisDimension(AiqModel):
     Code: str
     Description: str | None = None
     element_codes: list[str] = Field(default_factory=list)
+
+
+class InterCompanySide(AiqModel):
+    EntityID: str
+    EntityName: str | None = None
+    EntityBaseCurrencyCode: str | None = None
+    AccountID: int
+    AccountCode: str | None = None
+    AccountName: str | None = None
+    AccountCurrencyCode: str | None = None
+
+
+class InterCompanyConnection(AiqModel):
+    """``Local``: this entity and the account standing for the other entity in its books;
+    ``Remote``: the other entity and the mirror account in its books."""
+
+    Local: InterCompanySide
+    Remote: InterCompanySide

@@ -353,6 +353,12 @@ def _build() -> Schema:
     )
     add("WSAnalysisDimension", "Code Description DimensionCodes:ArrayOfWSAnalysisDimensionCode")
     add("WSAnalysisDimensionCode", "Code Description")
+    add("WSInterCompanyConnection", "Local:WSInterCompanyConnectionData Remote:WSInterCompanyConnectionData")
+    add(
+        "WSInterCompanyConnectionData",
+        "EntityID EntityName EntityBaseCurrencyCode AccountID:int! AccountCode AccountName "
+        "AccountCurrencyCode",
+    )
     add(
         "WSGetDepartmentByAnalysisCodeQuery",
         " ".join(f"a{n}Filter:ArrayOfString" for n in range(1, 7)),
@@ -387,6 +393,7 @@ def _build() -> Schema:
         "Department",
         "WSAnalysisDimension",
         "WSAnalysisDimensionCode",
+        "WSInterCompanyConnection",
     ):
         array_of(item)
 
@@ -470,6 +477,7 @@ def _build() -> Schema:
         "WSResultStatus",
     )
     op("UpdateDepartment", "token departmentID newDescription active:boolean!", "WSResultStatus")
+    op("GetInterCompanyConnectionList", "token", result_of("ArrayOfWSInterCompanyConnection"))
     return schema
 
 

@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS periods (
     period_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, year INTEGER NOT NULL,
     number INTEGER NOT NULL, start_date TEXT NOT NULL, end_date TEXT NOT NULL,
     sales_open INTEGER NOT NULL, purchases_open INTEGER NOT NULL, general_open INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intercompany (
+    connection_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_a TEXT NOT NULL, ledger_a TEXT NOT NULL, code_a TEXT NOT NULL,
+    entity_b TEXT NOT NULL, ledger_b TEXT NOT NULL, code_b TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, entity TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
@@ -224,6 +228,12 @@ class Ledger:
                             "CreationDate": datetime(2025, 1, 1),
                         }
                         self.insert_account(db, cid, ledger, account)
+            for connection in data.get("intercompany", []):
+                db.execute(
+                    "INSERT INTO intercompany (entity_a, ledger_a, code_a, entity_b, ledger_b, code_b) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (*connection["local"], *connection["remote"]),
+                )
 
     def insert_account(
         self, db: sqlite3.Connection, entity: str, ledger: str, account: dict[str, Any]

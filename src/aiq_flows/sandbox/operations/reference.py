@@ -141,3 +141,34 @@ def get_customer_balances(svc: SandboxService, call: Call) -> Reply:
     as_of = call.params.get("edt") or datetime.now()
     balances = [_balance(svc, call.entity, svc.account(call.entity, "Sales", code), as_of) for code in codes]
     return Reply({"AccountBalanceInformation": balances})
+
+
+def _connection_side(svc: SandboxService, entity: str, ledger: str, code: str) -> dict[str, Any]:
+    settings = svc.ledger.entity_settings(entity)
+    account = svc.ledger.account(entity, ledger, code) or {}
+    return {
+        "EntityID": entity,
+        "EntityName": settings["name"],
+        "EntityBaseCurrencyCode": settings["base_currency"],
+        "AccountID": account.get("AccountID", 0),
+        "AccountCode": code,
+        "AccountName": account.get("Name"),
+        "AccountCurrencyCode": account.get("CurrencyCode"),
+    }
+
+
+@handles("GetInterCompanyConnectionList")
+def get_intercompany_connections(svc: SandboxService, call: Call) -> Reply:
+    """Every connection the entity takes part in, seen from its side: ``Local`` is this entity and
+    the account that stands for the other entity here, ``Remote`` the mirror in the other entity."""
+    connections = []
+    for row in svc.ledger.query(
+        "SELECT * FROM intercompany WHERE entity_a = ? OR entity_b = ? ORDER BY connection_id",
+        call.entity,
+        call.entity,
+    ):
+        a = _connection_side(svc, row["entity_a"], row["ledger_a"], row["code_a"])
+        b = _connection_side(svc, row["entity_b"], row["ledger_b"], row["code_b"])
+        local, remote = (a, b) if row["entity_a"] == call.entity else (b, a)
+        connections.append({"Local": local, "Remote": remote})
+    return Reply({"WSInterCompanyConnection": connections})

@@ -1,5 +1,6 @@
-"""BI codes against the sandbox over HTTP: dimension setup, lookups, create with elements checked
-against their dimension, retire with UpdateDepartment; each rule's ErrorCode."""
+"""BI codes and intercompany connections against the sandbox over HTTP: dimension setup, lookups,
+create with elements checked against their dimension, retire with UpdateDepartment, each rule's
+ErrorCode; intercompany connections seen from both entities."""
 
 from __future__ import annotations
 
@@ -97,3 +98,25 @@ def test_department_id_null_and_description_null_are_refused(shared_sandbox: San
     )
     assert service.CreateDepartment(token=token, description="x").ErrorCode == "DEPARTMENT_ID_IS_NULL"
     assert service.CreateDepartment(token=token, id="JOB-Y").ErrorCode == "DEPARTMENT_DESCRIPTION_IS_NULL"
+
+
+def test_intercompany_connections_are_seen_from_both_sides(shared_sandbox: Sandbox) -> None:
+    uk, ie = gateway_for(shared_sandbox, "DEMO_UK"), gateway_for(shared_sandbox, "DEMO_IE")
+    from_uk = {
+        (c.Local.AccountCode, c.Remote.EntityID, c.Remote.AccountCode)
+        for c in uk.get_intercompany_connections()
+    }
+    assert from_uk == {("IC-IE", "DEMO_IE", "IC-UK")}  # a customer and a supplier, both coded IC-IE
+    seen_from_uk = uk.get_intercompany_connections()
+    seen_from_ie = ie.get_intercompany_connections()
+    assert len(seen_from_uk) == len(seen_from_ie) == 2
+    for uk_side, ie_side in zip(seen_from_uk, seen_from_ie, strict=True):  # the same pairs, mirrored
+        assert (uk_side.Local.AccountID, uk_side.Remote.AccountID) == (
+            ie_side.Remote.AccountID,
+            ie_side.Local.AccountID,
+        )
+    sale = seen_from_uk[0]  # UK sells to IE: its customer IC-IE, IE's supplier IC-UK, billed in GBP
+    assert (sale.Local.EntityBaseCurrencyCode, sale.Remote.EntityBaseCurrencyCode) == ("GBP", "EUR")
+    assert sale.Local.AccountCurrencyCode == sale.Remote.AccountCurrencyCode == "GBP"
+    customer = uk.get_customer("IC-IE")
+    assert customer is not None and customer.AccountID == sale.Local.AccountID

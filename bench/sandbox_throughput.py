@@ -1,0 +1,87 @@
+"""Benchmark: the sandbox's own throughput, with zero added latency, so later benchmarks know the
+floor. Posts batch sales invoices through the bulk operation in chunks, and one by one for
+comparison, through the gateway over real HTTP on 127.0.0.1.
+
+    .venv/bin/python bench/sandbox_throughput.py [--invoices N] [--chunk 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from aiq_flows.gateway.client import AiqCredentials, AiqGateway
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice
+from aiq_flows.sandbox.server import make_server
+
+
+def invoices(count: int, prefix: str) -> list[BatchSalesInvoice]:
+    return [
+        BatchSalesInvoice(
+            CustomerCode="ACME01",
+            InvoiceDate=datetime(2026, 11, 2),
+            ExternalReference=f"{prefix}-{n}",
+            Description=f"Bench {n}",
+            Lines=[
+                BatchInvoiceLine(
+                    GLAccountCode="4000",
+                    TaxCode="T1",
+                    Description="Widget",
+                    NetAmount=Decimal("100.00"),
+                    TaxRate=0.2,
+                    TaxAmount=Decimal("20.00"),
+                )
+            ],
+        )
+        for n in range(count)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--invoices", type=int, default=2000)
+    parser.add_argument("--chunk", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        server = make_server("127.0.0.1", 0, Path(directory) / "bench.db")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            creds = server.ledger.credentials()
+            uk = next(e for e in creds["entities"] if e["company_id"] == "DEMO_UK")
+            gateway = AiqGateway.login(
+                server.url,
+                AiqCredentials(
+                    company_id="DEMO_UK", partner_key=creds["partner_key"], user_key=uk["user_key"]
+                ),
+            )
+            bulk = invoices(args.invoices, "BULK")
+            started = time.perf_counter()
+            for start in range(0, len(bulk), args.chunk):
+                rows = gateway.create_batch_sales_invoices(bulk[start : start + args.chunk])
+                assert all(row.ok for row in rows)
+            bulk_seconds = time.perf_counter() - started
+            single = invoices(min(args.invoices, 500), "ONE")
+            started = time.perf_counter()
+            for invoice in single:
+                gateway.create_batch_sales_invoice(invoice)
+            single_seconds = time.perf_counter() - started
+        finally:
+            server.shutdown()
+            server.server_close()
+    print(
+        f"bulk ({args.chunk} per call)   : {args.invoices:,} invoices in {bulk_seconds:6.2f} s = "
+        f"{args.invoices / bulk_seconds:8,.0f} invoices/s"
+    )
+    print(
+        f"one call per invoice  : {len(single):,} invoices in {single_seconds:6.2f} s = "
+        f"{len(single) / single_seconds:8,.0f} invoices/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -78,6 +78,31 @@ def release_journal(
     )
 
 
+@dataclass(frozen=True)
+class DueJournal:
+    """One journal to post: a month of a sale (or, for a credit, all it has left)."""
+
+    reference: str
+    rows: list[ScheduledMonth]
+    wanted: date
+    state: ScheduleState
+
+    @property
+    def sale(self) -> str:
+        return self.rows[0].sale_reference
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((r.amount for r in self.rows), Decimal(0))
+
+    @property
+    def months(self) -> str:
+        return ", ".join(sorted({f"{r.month:%Y-%m}" for r in self.rows}))
+
+    def outcome(self, outcome: Outcome, **details: Any) -> ReleaseOutcome:
+        return ReleaseOutcome(self.reference, self.sale, self.months, self.amount, outcome, **details)
+
+
 class Releaser:
     def __init__(
         self,
@@ -91,57 +116,58 @@ class Releaser:
         self.gateway, self.sender, self.schedules, self.entity = gateway, sender, schedules, entity
         self.periods, self.policy = periods, policy
 
-    def release(
-        self, reference: str, rows: list[ScheduledMonth], wanted: date, state: ScheduleState
-    ) -> ReleaseOutcome:
-        sale = rows[0].sale_reference
-        amount = sum((r.amount for r in rows), Decimal(0))
-        months = ", ".join(sorted({f"{r.month:%Y-%m}" for r in rows}))
-        try:
-            when, note = posting_date(wanted, self.periods, self.policy)
-        except PeriodClosed as closed:
-            return ReleaseOutcome(
-                reference,
-                sale,
-                months,
-                amount,
-                Outcome.FAILED,
-                error_code="PERIOD_CLOSED",
-                reason=f"{reference}: {closed}",
-            )
-        journal = release_journal(reference, when, rows, note)
-        document = Document(
-            reference=reference,
+    def _document(self, due: DueJournal, when: date, note: str | None) -> Document:
+        journal = release_journal(due.reference, when, due.rows, note)
+        return Document(
+            reference=due.reference,
             kind=JOURNAL_KIND,
-            source_id=sale,
-            source_version=str(amount),
-            find=lambda: find_transaction(self.gateway, reference, datetime.combine(when, time()), []),
+            source_id=due.sale,
+            source_version=str(due.amount),
+            find=lambda: find_transaction(self.gateway, due.reference, datetime.combine(when, time()), []),
             create=lambda: self.gateway.create_general_journal(journal),
         )
-        known = self.sender.plan([document])
-        delivery = self.sender.send(document, known.get(reference))
-        if delivery.transaction_id is not None:
-            self.schedules.mark(
-                self.entity,
-                sale,
-                [r.month for r in rows],
-                state,
-                reference,
-                delivery.transaction_id,
-                when,
-                note,
+
+    def release_all(self, due_journals: list[DueJournal]) -> list[ReleaseOutcome]:
+        """Date every journal (closed periods per the policy), plan them in one store round-trip,
+        then send each exactly once and mark its months."""
+        outcomes: list[ReleaseOutcome] = []
+        ready: list[tuple[DueJournal, date, str | None, Document]] = []
+        for due in due_journals:
+            try:
+                when, note = posting_date(due.wanted, self.periods, self.policy)
+            except PeriodClosed as closed:
+                outcomes.append(
+                    due.outcome(
+                        Outcome.FAILED, error_code="PERIOD_CLOSED", reason=f"{due.reference}: {closed}"
+                    )
+                )
+                continue
+            ready.append((due, when, note, self._document(due, when, note)))
+        known = self.sender.plan([document for *_, document in ready])
+        for due, when, note, document in ready:
+            delivery = self.sender.send(document, known.get(due.reference))
+            if delivery.transaction_id is not None:
+                months = [r.month for r in due.rows]
+                self.schedules.mark(
+                    self.entity,
+                    due.sale,
+                    months,
+                    due.state,
+                    due.reference,
+                    delivery.transaction_id,
+                    when,
+                    note,
+                )
+            outcomes.append(
+                due.outcome(
+                    delivery.outcome,
+                    posted_on=when,
+                    transaction_id=delivery.transaction_id,
+                    error_code=delivery.error_code,
+                    reason=delivery.reason or note,
+                )
             )
-        return ReleaseOutcome(
-            reference,
-            sale,
-            months,
-            amount,
-            delivery.outcome,
-            when,
-            delivery.transaction_id,
-            delivery.error_code,
-            delivery.reason or note,
-        )
+        return outcomes
 
 
 @task(name="release-deferred-revenue", cache_policy=NONE)
@@ -178,14 +204,15 @@ def release_deferred_revenue(
                 by_sale[row.sale_reference].append(row)
             elif post_all_upfront or month_end(row.month) <= run_date:
                 by_month[(row.sale_reference, row.month)].append(row)
-        outcomes = [
-            releaser.release(credit_reference(sale), rows, run_date, ScheduleState.CREDITED)
+        due = [
+            DueJournal(credit_reference(sale), rows, run_date, ScheduleState.CREDITED)
             for sale, rows in sorted(by_sale.items())
         ]
-        outcomes += [
-            releaser.release(release_reference(sale, month), rows, month_end(month), ScheduleState.RELEASED)
+        due += [
+            DueJournal(release_reference(sale, month), rows, month_end(month), ScheduleState.RELEASED)
             for (sale, month), rows in sorted(by_month.items())
         ]
+        outcomes = releaser.release_all(due)
     finally:
         store.dispose()
     get_run_logger().info(

@@ -21,7 +21,6 @@ from tasks.retry import retry_transient_aiq_errors
 @dataclass(frozen=True)
 class SalesBatch:
     records: list[dict[str, Any]]
-    read_from: Watermark
     high_watermark: Watermark | None
 
 
@@ -54,7 +53,7 @@ def read_changed_sales(
         since.updated_at.isoformat(),
         overlap_minutes,
     )
-    return SalesBatch(records, since, high)
+    return SalesBatch(records, high)
 
 
 @task(

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from aiq_flows.domain.references import MAX_EXTERNAL_REFERENCE, ReferenceTooLong
+from aiq_flows.domain.references import checked
 from aiq_flows.domain.sales import Sale
 from aiq_flows.domain.spreading import Allocation, Method, spread
 
@@ -74,15 +74,12 @@ def deferral_schedule(
 
 def release_reference(sale_reference: str, month: date) -> str:
     """``DEF-<sale ref>-<yyyymm>``: the journal that releases one month of one sale."""
-    reference = f"DEF-{sale_reference}-{month:%Y%m}"
-    if len(reference) > MAX_EXTERNAL_REFERENCE:
-        raise ReferenceTooLong(f"external reference {reference!r} is longer than {MAX_EXTERNAL_REFERENCE}")
-    return reference
+    return checked(f"DEF-{sale_reference}-{month:%Y%m}")
 
 
 def credit_reference(sale_reference: str) -> str:
     """``DEF-<sale ref>-CR``: the journal that releases what remained when the sale was credited."""
-    return f"DEF-{sale_reference}-CR"
+    return checked(f"DEF-{sale_reference}-CR")
 
 
 def month_end(month: date) -> date:

@@ -13,7 +13,8 @@ class ReferenceTooLong(ValueError):
     pass
 
 
-def _checked(reference: str) -> str:
+def checked(reference: str) -> str:
+    """`reference`, if AIQ can store it."""
     if len(reference) > MAX_EXTERNAL_REFERENCE:
         raise ReferenceTooLong(
             f"external reference {reference!r} is longer than {MAX_EXTERNAL_REFERENCE} characters"
@@ -23,4 +24,4 @@ def _checked(reference: str) -> str:
 
 def sale_reference(sale_id: str | int) -> str:
     """The batch or item invoice for one CRM sale: ``S-<sale id>``."""
-    return _checked(f"S-{sale_id}")
+    return checked(f"S-{sale_id}")

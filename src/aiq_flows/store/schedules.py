@@ -118,19 +118,8 @@ class ScheduleStore:
             with self.engine.begin() as connection:
                 connection.execute(dialect.insert(ScheduleRow).on_conflict_do_nothing(), rows)
 
-    def months(
-        self,
-        entity: str,
-        *,
-        due_by: date | None = None,
-        sale_reference: str | None = None,
-        state: ScheduleState | None = None,
-    ) -> list[ScheduledMonth]:
+    def months(self, entity: str, *, state: ScheduleState | None = None) -> list[ScheduledMonth]:
         query = select(ScheduleRow).where(ScheduleRow.entity == entity)
-        if due_by is not None:
-            query = query.where(ScheduleRow.month <= due_by)
-        if sale_reference is not None:
-            query = query.where(ScheduleRow.sale_reference == sale_reference)
         if state is not None:
             query = query.where(ScheduleRow.state == state.value)
         query = query.order_by(ScheduleRow.sale_reference, ScheduleRow.month, ScheduleRow.revenue_gl)

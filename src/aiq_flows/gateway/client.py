@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import requests
 import urllib3
@@ -43,14 +43,21 @@ from aiq_flows.gateway.models import (
     AnalysisDimension,
     BatchPurchasesInvoice,
     BatchSalesInvoice,
+    CompanyInformation,
+    CreditNote,
     CreditTerm,
     Customer,
+    CustomerStatement,
     Department,
     GeneralJournal,
     GLAccount,
     InterCompanyConnection,
+    Invoice,
+    ItemDocument,
     Period,
     RowResult,
+    StatementLine,
+    StockItem,
     Supplier,
     TaxCode,
     Transaction,
@@ -61,6 +68,7 @@ from aiq_flows.gateway.wsdl import packaged_wsdl_path
 from aiq_flows.secrets import register_secret
 
 log = logging.getLogger(__name__)
+D = TypeVar("D", bound=ItemDocument)
 # zeep logs whole envelopes (keys and tokens included) at DEBUG: never let them through.
 logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
@@ -200,8 +208,11 @@ class AiqGateway:
         with translated_errors("Login", write=False):
             return self._auth.token(self._service, refresh=refresh)
 
-    def _call(self, operation: str, *, write: bool, **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Call an operation that takes a token; return (result envelope, out-parameters)."""
+    def _call(
+        self, operation: str, *, write: bool, bare_rows: bool = False, **params: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Call an operation that takes a token; return (result envelope, out-parameters).
+        ``bare_rows``: the result is an array of row statuses with no envelope around it."""
 
         def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
             for attempt_number in range(1 + MAX_RELOGINS):
@@ -212,7 +223,12 @@ class AiqGateway:
                     out = response
                 else:
                     envelope, out = response or {}, {}
-                if not envelope.get("HasExpired"):
+                expired = (
+                    any(row.get("HasExpired") for row in _items(envelope, "WSResultStatus"))
+                    if bare_rows
+                    else envelope.get("HasExpired")
+                )
+                if not expired:
                     return envelope, out
                 log.info("AIQ token expired during %s; logging in again", operation)
             raise AiqAuthenticationError(
@@ -226,6 +242,8 @@ class AiqGateway:
             reraise=True,
         )
         envelope, out = retrying(attempt)
+        if bare_rows:
+            return {"Result": envelope}, out
         status = envelope.get("Status")
         if status not in OK_STATUSES:
             code = envelope.get("ErrorCode") or "UNKNOWN"
@@ -342,6 +360,129 @@ class AiqGateway:
         )
         return int(out["transactionID"])
 
+    # --- item invoices and credit notes: template -> draft -> post ---------------------------------
+
+    def new_sales_invoice(self, customer_code: str) -> Invoice:
+        return _document(Invoice, self._result("GetNewSalesInvoice", customerCode=customer_code))
+
+    def new_sales_invoices(self, customer_codes: Sequence[str]) -> list[Invoice | None]:
+        """One template per code, in order; None where the customer does not exist."""
+        result = self._result("GetNewSalesInvoices", customerCodes={"string": list(customer_codes)})
+        templates = _items(result, "Invoice")
+        if len(templates) != len(customer_codes):
+            raise AiqBusinessError(
+                "GetNewSalesInvoices",
+                "Failure",
+                "UNKNOWN",
+                f"{len(templates)} templates for {len(customer_codes)}",
+            )
+        return [_document(Invoice, t) if t and t.get("AccountID") else None for t in templates]
+
+    def new_purchases_invoice(self, supplier_code: str) -> Invoice:
+        return _document(Invoice, self._result("GetNewPurchasesInvoice", supplierCode=supplier_code))
+
+    def save_invoice(self, invoice: Invoice, *, create: bool = True) -> int:
+        """Save a draft (create, or update one read back with its RowVersionNumber); its ID."""
+        _, out = self._call(
+            "SaveInvoiceGetBackInvoiceID", write=True, invoice=invoice.to_soap(), create=create
+        )
+        return int(out["invoiceID"])
+
+    def create_invoices(self, invoices: Sequence[Invoice]) -> list[RowResult]:
+        """Save many drafts in one call; one row per invoice, in order, with its draft ID."""
+        operation = "CreateInvoicesGetBackInvoiceIDs"
+        envelope, out = self._call(
+            operation, write=True, invoices={"Invoice": [inv.to_soap() for inv in invoices]}
+        )
+        return _rows(operation, envelope, out, "invoiceIDs", len(invoices), into="document_id")
+
+    def post_invoice(self, invoice_id: int) -> int:
+        """Post a draft invoice (irreversible); returns its AIQ transaction ID."""
+        _, out = self._call("PostInvoiceGetBackTransactionID", write=True, invoiceID=invoice_id)
+        return int(out["transactionID"])
+
+    def post_invoices(self, invoice_ids: Sequence[int]) -> list[RowResult]:
+        operation = "PostInvoicesGetBackTransactionIDs"
+        envelope, out = self._call(
+            operation, write=True, bare_rows=True, invoiceIDs={"int": list(invoice_ids)}
+        )
+        return _rows(operation, envelope, out, "transactionIDs", len(invoice_ids))
+
+    def cancel_invoice(self, invoice_id: int, reason: str) -> None:
+        """Cancel a draft (posted documents cannot be cancelled: raise a credit note)."""
+        self._call("CancelInvoice", write=True, invoiceID=invoice_id, reason=reason)
+
+    def get_invoice(self, invoice_id: int) -> Invoice | None:
+        try:
+            return _document(Invoice, self._result("GetInvoice", invoiceID=invoice_id))
+        except AiqNotFound:
+            return None
+
+    def invoices_by_external_reference(self, external_reference: str) -> list[Invoice]:
+        """Every item invoice (draft, posted or cancelled) with this reference; not batch ones."""
+        result = self._result("GetInvoicesByExternalReference", externalReference=external_reference)
+        return [_document(Invoice, row) for row in _items(result, "Invoice")]
+
+    def new_sales_credit_note(self, customer_code: str) -> CreditNote:
+        return _document(CreditNote, self._result("GetNewSalesCreditNote", customerCode=customer_code))
+
+    def save_credit_note(self, note: CreditNote, *, create: bool = True) -> int:
+        _, out = self._call(
+            "SaveCreditNoteGetBackCreditNoteID", write=True, creditNote=note.to_soap(), create=create
+        )
+        return int(out["creditNoteID"])
+
+    def post_credit_note(self, credit_note_id: int) -> int:
+        _, out = self._call("PostCreditNoteGetBackTransactionID", write=True, creditNoteID=credit_note_id)
+        return int(out["transactionID"])
+
+    def credit_notes_by_external_reference(self, external_reference: str) -> list[CreditNote]:
+        result = self._result("GetCreditNotesByExternalReference", externalReference=external_reference)
+        return [_document(CreditNote, row) for row in _items(result, "CreditNote")]
+
+    # --- attachments and PDFs ----------------------------------------------------------------------
+
+    def attach_document(
+        self, master_type: str, master_id: int, filename: str, content: bytes, comments: str | None = None
+    ) -> None:
+        """Attach a file to a transaction (``Transaction`` + transaction ID), a draft, or an account.
+        File names are unique per master: attaching the same name twice is refused."""
+        document = {
+            "Header": {"MasterType": master_type, "MasterID": str(master_id), "Filename": filename},
+            "Content": {"Content": content, "Comments": comments},
+        }
+        self._call("AttachDocument", write=True, document=document)
+
+    def invoice_pdf(self, transaction_id: int) -> bytes:
+        return bytes(self._result("GetInvoicePDFByTransactionID", transactionID=transaction_id) or b"")
+
+    # --- statements, stock items, company -----------------------------------------------------------
+
+    def customer_statements(
+        self, up_to: datetime, customer_codes: Iterable[str], *, show_zeros: bool = True
+    ) -> list[CustomerStatement]:
+        result = self._result(
+            "GetCustomersStatement",
+            upTo=up_to,
+            customerCodes={"string": list(customer_codes)},
+            showZeros=show_zeros,
+        )
+        return [_statement(row) for row in _items(result, "CustomerStatement")]
+
+    def get_stock_item(self, stock_item_id: str) -> StockItem | None:
+        try:
+            return StockItem.model_validate(self._result("GetStockItem", stockItemID=stock_item_id))
+        except AiqNotFound:
+            return None
+
+    def get_active_stock_items(self) -> list[StockItem]:
+        return [
+            StockItem.model_validate(i) for i in _items(self._result("GetActiveStockItemList"), "StockItem")
+        ]
+
+    def get_company_information(self) -> CompanyInformation:
+        return CompanyInformation.model_validate(self._result("GetCompanyInformation"))
+
     # --- general journals --------------------------------------------------------------------------
 
     def create_general_journal(self, journal: GeneralJournal) -> int:
@@ -452,7 +593,12 @@ def translated_errors(operation: str, write: bool) -> Iterator[None]:
 
 
 def _rows(
-    operation: str, envelope: dict[str, Any], out: dict[str, Any], ids_key: str, expected: int
+    operation: str,
+    envelope: dict[str, Any],
+    out: dict[str, Any],
+    ids_key: str,
+    expected: int,
+    into: str = "transaction_id",
 ) -> list[RowResult]:
     """Map a bulk answer's per-row statuses and ids back to the request rows, by position."""
     statuses = _items(envelope.get("Result"), "WSResultStatus")
@@ -463,16 +609,40 @@ def _rows(
         )
     rows = []
     for index, status in enumerate(statuses):
-        transaction_id = ids[index] if index < len(ids) and ids[index] and ids[index] > 0 else None
+        row_id = ids[index] if index < len(ids) and ids[index] and ids[index] > 0 else None
         rows.append(
-            RowResult(
-                status=status.get("Status") or "Unknown",
-                error_code=status.get("ErrorCode") or "",
-                error_message=status.get("ErrorMessage"),
-                transaction_id=transaction_id,
+            RowResult.model_validate(
+                {
+                    "status": status.get("Status") or "Unknown",
+                    "error_code": status.get("ErrorCode") or "",
+                    "error_message": status.get("ErrorMessage"),
+                    into: row_id,
+                }
             )
         )
     return rows
+
+
+def _document(model: type[D], row: dict[str, Any]) -> D:
+    row["Lines"] = _items(row.get("Lines"), "InvoiceLine")
+    return model.model_validate(row)
+
+
+def _statement(row: dict[str, Any]) -> CustomerStatement:
+    state = row.get("CustomerState") or {}
+    return CustomerStatement(
+        customer_code=state.get("CustomerCode") or "",
+        current_balance=state["CurrentBalance"],
+        future=state["FutureBalanceBucket"],
+        days_0_30=state["From0To30DaysBalanceBucket"],
+        days_30_60=state["From30To60DaysBalanceBucket"],
+        days_60_90=state["From60To90DaysBalanceBucket"],
+        days_90_120=state["From90To120DaysBalanceBucket"],
+        days_120_plus=state["From120DaysPlusBalanceBucket"],
+        transactions=[
+            StatementLine.model_validate(t) for t in _items(row.get("TransactionList"), "TransactionState")
+        ],
+    )
 
 
 def _summary(row: dict[str, Any]) -> TransactionSummary:

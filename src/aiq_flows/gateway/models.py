@@ -86,12 +86,14 @@ class AccountBalance(AiqModel):
 
 
 class RowResult(BaseModel):
-    """One row of a bulk operation, in the order of the request."""
+    """One row of a bulk operation, in the order of the request: the AIQ transaction ID for
+    posting operations, the draft's document ID for saving ones."""
 
     status: str
     error_code: str
     error_message: str | None = None
     transaction_id: int | None = None
+    document_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -256,3 +258,117 @@ class InterCompanyConnection(AiqModel):
 
     Local: InterCompanySide
     Remote: InterCompanySide
+
+
+class InvoiceLine(AiqModel):
+    """A line of an item invoice or credit note. AIQ recalculates ``ActualPrice``, the amounts
+    and the tax rate from quantity, price, discount and tax code when the draft is saved; the
+    value-typed members must be present, so they default here."""
+
+    InvoiceItemID: int = 0
+    InvoiceID: int = 0
+    OrderItemID: int | None = None
+    StockItemID: str | None = None
+    StockItemDescription: str | None = None
+    InvoicedQuantity: Decimal = Decimal(0)
+    DeliveredQuantity: Decimal = Decimal(0)
+    StockItemCost: Decimal = Decimal(0)
+    StockItemPrice: Decimal = Decimal(0)
+    DiscountRate: Decimal = Decimal(0)
+    ActualPrice: Decimal = Decimal(0)
+    TaxCode: str | None = None
+    TaxRate: Decimal = Decimal(0)
+    NetAmount: Decimal = Decimal(0)
+    TaxAmount: Decimal = Decimal(0)
+    GrossAmount: Decimal = Decimal(0)
+    CreationDate: datetime = Field(default_factory=lambda: datetime.now().replace(microsecond=0))
+    Notes: str | None = None
+    AdditionalCost: bool = False
+    GLAccountCode: str | None = None
+    DeliveryItemID: int | None = None
+    DepartmentID: str | None = None
+
+
+class ItemDocument(WithLines):
+    """What item invoices and credit notes share (AIQ's abstract InvoiceBase). Read one from a
+    ``GetNew...`` template: it carries every required member AIQ expects back."""
+
+    _line_element: ClassVar[str] = "InvoiceLine"
+    InvoiceID: int = 0
+    AccountID: int
+    CurrencyCode: str | None = None
+    InvoiceNumber: str | None = None
+    ExternalReference: str | None = None
+    InvoiceDate: datetime
+    DeliveryDate: datetime
+    Status: str = "Processed"
+    Notes: str | None = None
+    OrderNumber: str | None = None
+    DepartmentID: str | None = None
+    ExchangeRate: Decimal = Decimal(1)
+    Ledger: str
+    Type: str
+    RowVersionNumber: str | None = None
+    Lines: list[InvoiceLine] = Field(default_factory=list)
+    NetAmount: Decimal = Decimal(0)
+    TaxAmount: Decimal = Decimal(0)
+    GrossAmount: Decimal = Decimal(0)
+    DueDate: datetime | None = None
+
+    def to_soap(self) -> dict[str, Any]:
+        body = super().to_soap()
+        body["CurrrencyCode"] = self.CurrencyCode  # AIQ's legacy three-r twin; keep them equal
+        return body
+
+
+class Invoice(ItemDocument):
+    AccountCode: str | None = None
+
+
+class CreditNote(ItemDocument):
+    pass
+
+
+class StockItem(AiqModel):
+    StockItemID: str
+    Description: str | None = None
+    SalesDescription: str | None = None
+    TaxCode: str | None = None
+    ItemPrice: Decimal = Decimal(0)
+    DefaultSalesGLAccountCode: str | None = None
+    DefaultPurchasesGLAccountCode: str | None = None
+    Active: bool = True
+
+
+class StatementLine(AiqModel):
+    TransactionReference: int
+    Type: str | None = None
+    ExternalReference: str | None = None
+    Amount: Decimal
+    OutstandingAmount: Decimal
+    TransactionDate: datetime
+    DueDate: datetime
+
+
+class CustomerStatement(BaseModel):
+    """A customer's balance aged by due date, with the transactions behind it."""
+
+    customer_code: str
+    current_balance: Decimal
+    future: Decimal
+    days_0_30: Decimal
+    days_30_60: Decimal
+    days_60_90: Decimal
+    days_90_120: Decimal
+    days_120_plus: Decimal
+    transactions: list[StatementLine] = Field(default_factory=list)
+
+    @property
+    def overdue(self) -> Decimal:
+        return self.current_balance - self.future
+
+
+class CompanyInformation(AiqModel):
+    CompanyName: str | None = None
+    BaseCurrencyCode: str | None = None
+    LocaleName: str | None = None

@@ -180,6 +180,65 @@ ExternalReference FromDate:dateTime! ToDate:dateTime! TypesFilter:ArrayOfString
 AccountIDsFilter:ArrayOfInt TransactionIDsFilter:ArrayOfInt DepartmentIDsFilter:ArrayOfString
 """
 
+INVOICE_BASE = """
+InvoiceID:int! AccountID:int! AreaID CurrencyCode CurrrencyCode AccountTaxCode PaymentMethodID
+ShipmentViaID InvoiceNumber ExternalReference CreationDate:dateTime! InvoiceDate:dateTime!
+ExternalApproverID:int!? DeliveryDate:dateTime! Status:InvoiceStatus! AccountName AccountAddress1
+AccountAddress2 City County_State Country PostCode DeliveryAccountName DeliveryAccountAddress1
+DeliveryAccountAddress2 DeliveryCity DeliveryCounty_State DeliveryCountry DeliveryPostCode Contact
+AuthorUserID Phone Notes DiscountRate:decimal! ForCollection:boolean! ExchangeRate:decimal!
+UseAccountTaxCode:boolean! OrderID:int!? OrderNumber DepartmentID Hold:short! Ledger:LedgerType!
+RowVersionNumber Lines:ArrayOfInvoiceLine IsPrinted:boolean! AccountBranchID:int!?
+OrderDate:dateTime!? ExcludeFromPrinting:boolean! Type:InvoiceType! SalesRepresentativeID:long!?
+LockUser NetAmount:decimal! TaxAmount:decimal! GrossAmount:decimal! BCNetAmount:decimal!
+BCTaxAmount:decimal! BCGrossAmount:decimal! ForecastedPaymentDate:dateTime!?
+TaxAdjustmentAmount:decimal! BCTaxAdjustmentAmount:decimal! LastModifiedUTC:dateTime!?
+DueDate:dateTime?
+"""
+
+INVOICE_LINE = """
+InvoiceItemID:int! InvoiceID:int! OrderItemID:int!? StockItemID StockItemDescription
+InvoicedQuantity:decimal! DeliveredQuantity:decimal! StockItemCost:decimal! StockItemPrice:decimal!
+DiscountRate:decimal! ActualPrice:decimal! TaxCode TaxRate:decimal! NetAmount:decimal!
+TaxAmount:decimal! GrossAmount:decimal! LocationID SublocationID CreationDate:dateTime! Notes Notes2
+AdditionalCost:boolean! GLAccountCode OpeningStockGLAccountCode DeliveryItemID:int!? DepartmentID
+RowVersionNumber ProjectNumber
+"""
+
+STOCK_ITEM = """
+StockItemID Description SalesDescription ItemGroupID ItemTypeID ItemSubgroupID DefaultLocationID
+DefaultSublocationID TaxCode ItemPrice:decimal! UpdateOnHand:boolean! OpeningStockGLAccountCode
+ClosingStockGLAccountCode DefaultSalesGLAccountCode DefaultPurchasesGLAccountCode
+OpeningWorkInProgressGLAccountCode ClosingWorkInProgressGLAccountCode Active:boolean!
+ReOrderLevel:decimal! ItemPrice2:decimal! ItemPrice3:decimal! ItemPrice4:decimal! ItemPrice5:decimal!
+ItemPrice6:decimal! ItemPrice7:decimal! ItemPrice8:decimal! UseMarginWarning:boolean! Margin:decimal!
+UniversalResourceNumber RowVersionNumber Weight:double!?
+"""
+
+CUSTOMER_STATE = """
+From0To30DaysBalanceBucket:decimal! From30To60DaysBalanceBucket:decimal!
+From60To90DaysBalanceBucket:decimal! From90To120DaysBalanceBucket:decimal!
+From120DaysPlusBalanceBucket:decimal! FutureBalanceBucket:decimal! CurrentBalance:decimal!
+CurrentDate:dateTime! CustomerCode
+"""
+
+TRANSACTION_STATE = """
+TransactionReference:int! Type InternalNumber ExternalReference Amount:decimal!
+OutstandingAmount:decimal! TransactionDate:dateTime! Description DueDate:dateTime!
+"""
+
+COMPANY_INFORMATION = """
+CompanyName LocaleName BaseCurrencyCode Address:WSAddress ContactInformation:WSContactInformation
+AutoNumberingSettings:WSAutoNumberingSettings PrecisionSettings:WSPrecisionSettings
+ApprovalSettings:WSApprovalSettings TaxRegistrationNumber RegistrationNumber EDIIdentifier
+IsConsolidationCompany:boolean!
+"""
+
+AUTO_NUMBERING = " ".join(
+    f"UseAuto{kind}Numbering:boolean! Current{kind}Number"
+    for kind in ("SalesQuote", "SalesOrder", "SalesInvoice", "SalesCreditNote", "PurchaseOrder")
+)
+
 ENUMS: dict[str, tuple[str, ...]] = {
     "OperationStatus": (
         "Success",
@@ -191,6 +250,43 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "InProgress",
     ),
     "LedgerType": ("Sales", "Purchases", "General"),
+    "InvoiceStatus": ("Processed", "Posted", "Cancelled"),
+    "InvoiceType": ("Invoice", "Note", "Other"),
+    "WSApprovalType": ("SupplierBased", "BudgetHolderBased"),
+    "WSMasterTypeEnum": (
+        "Transaction",
+        "Customer",
+        "Supplier",
+        "PurchaseOrder",
+        "PurchaseInvoice",
+        "SalesQuote",
+        "SalesOrder",
+        "SalesInvoice",
+        "Bank",
+        "BankState",
+        "StockItem",
+        "EDI",
+        "CustomerMaster",
+        "DirectDebitExtract",
+        "GLAccount",
+        "Importer",
+        "PurchaseInvoiceLine",
+        "SalesInvoiceLine",
+        "StockTake",
+        "SupplierBatchPayment",
+        "SupplierMaster",
+        "VatReturn",
+        "BudgetUpload",
+        "EmployeeImportValidation",
+        "ChartOfAccountsImportValidation",
+        "FixedAsset",
+        "MileageBand",
+        "FixedAssetDepreciations",
+        "ServiceNonStockItem",
+        "WorkflowMaster",
+        "AutomationMaster",
+        "GLJournal",
+    ),
     "RType": ("None", "Vat", "Net", "Control"),
     "Type": (
         "Unknown",
@@ -300,6 +396,41 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "DEPARTMENT_DESCRIPTION_IS_NULL",
         "DEPARTMENT_DESCRIPTION_IS_EMPTY",
         "DIMENSION_CODE_NOT_FOUND_IN_DIMENSION",
+        "ACCOUNT_ID_IS_NEGATIVE_OR_ZERO",
+        "ACCOUNT_ID_DOES_NOT_EXIST",
+        "INVOICE_ID_DOES_NOT_EXIST",
+        "INVOICE_EXTERNAL_REFERENCE_IS_TOO_LONG",
+        "INVOICE_NOTES_IS_TOO_LONG",
+        "INVOICE_CANNOT_BE_POSTED",
+        "INVOICE_CANNOT_BE_POSTED_SINCE_IT_IS_CANCELLED",
+        "INVOICE_CANNOT_BE_UNPOSTED",
+        "INVOICE_CANNOT_BE_CANCELLED_NOT_STATUS_PROCESSED",
+        "INVOICE_CANNOT_BE_CANCELLED_NO_REASON_PROVIDED",
+        "INVOICE_TYPE_INCORRECT",
+        "INVOICED_QUANTITY_IS_NEGATIVE",
+        "DISCOUNT_RATE_IS_NEGATIVE",
+        "DISCOUNT_RATE_IS_100_PERCENT_OR_MORE",
+        "STOCKITEM_ID_DOES_NOT_EXIST",
+        "STOCKITEM_PRICE_IS_NEGATIVE",
+        "INVALID_DOCUMENT_EXTENSION",
+        "DOCUMENT_NAME_IS_TOO_LONG",
+        "DOCUMENT_NAME_IS_INVALID",
+        "DOCUMENT_COMMENT_IS_TOO_LONG",
+        "DOCUMENT_MASTERTYPE_IS_INVALID",
+        "DOCUMENT_CONTENT_IS_NULL_OR_EMPTY",
+        "DOCUMENT_MASTER_ID_MUST_BE_POSITIVE",
+        "DOCUMENT_CANNOT_BE_SAVED_NAME_NOT_UNIQUE",
+        "UNABLE_TO_DETERMINE_DOCUMENT_MASTER",
+        "INVALID_STATE_ERROR_WHILE_UPLOADING_DOCUMENT",
+        "OAUTH_INTEGRATION_APPS_CLIENTID_IS_NULL_OR_EMPTY",
+        "OAUTH_INTEGRATION_APPS_CLIENTSECRET_IS_NULL_OR_EMPTY",
+        "OAUTH_INTEGRATION_APPS_APP_NOT_FOUND",
+        "OAUTH_INTEGRATION_APPS_TOKEN_EXPIRED",
+        "OAUTH_INTEGRATION_APPS_TOKEN_IS_INVALID",
+        "OAUTH_INTEGRATION_APPS_TOKEN_DOES_NOT_HAVE_PERMISSION",
+        "OAUTH_INTEGRATION_APPS_NO_ENTITY_PROVIDED_IN_HEADER",
+        "OAUTH_INTEGRATION_APPS_REFRESH_TOKEN_EXPIRED",
+        "OAUTH_INTEGRATION_APPS_TOO_MANY_API_CALLS",
     ),
 }
 
@@ -316,8 +447,8 @@ def _build() -> Schema:
         types[name] = ComplexType(name, (Field(item, item, nillable=nillable, many=True),))
         return name
 
-    def result_of(inner: str, required: bool = False) -> str:
-        name = f"WSResult2Of{inner[0].upper()}{inner[1:]}"
+    def result_of(inner: str, required: bool = False, name: str = "") -> str:
+        name = name or f"WSResult2Of{inner[0].upper()}{inner[1:]}"
         types[name] = ComplexType(name, (Field("Result", inner, required=required),), base="WSResultStatus")
         return name
 
@@ -371,6 +502,27 @@ def _build() -> Schema:
     add("WSGetTransactionsByExternalReferenceQuery", TRANSACTIONS_QUERY)
     add("WSTransactionSummary", TRANSACTION_SUMMARY)
     add("WSTransactionDetail", TRANSACTION_DETAIL)
+    add("InvoiceBase", INVOICE_BASE, base="ObjectBase", abstract=True)
+    add("Invoice", "ApprovalStatusName AuthorUserName ExternalApproverName AccountCode", base="InvoiceBase")
+    add("CreditNote", base="InvoiceBase")
+    add("InvoiceLine", INVOICE_LINE, base="ObjectBase")
+    add("StockItem", STOCK_ITEM, base="ObjectBase")
+    add("WSDocument", "Header:WSDocumentHeader Content:WSDocumentContent")
+    add("WSDocumentHeader", "MasterType:WSMasterTypeEnum! MasterID Filename DocumentID:int!?")
+    add("WSDocumentContent", "Content:base64Binary Comments")
+    add("CustomerStatement", "CustomerState:CustomerState TransactionList:ArrayOfTransactionState")
+    add("CustomerState", CUSTOMER_STATE)
+    add("TransactionState", TRANSACTION_STATE)
+    add("WSCompanyInformation", COMPANY_INFORMATION)
+    add("WSAddress", "Line1 Line2 City County PostZipCode CountryState")
+    add("WSContactInformation", "LandlineNumber MobileNumber FaxNumber EmailAddress WebSite")
+    add("WSAutoNumberingSettings", AUTO_NUMBERING)
+    add("WSPrecisionSettings", "PricePrecisionDecimals:int! QuantityPrecisionDecimals:int!")
+    add(
+        "WSApprovalSettings",
+        "IsPurchaseApprovalEnabled:boolean! IsPurchaseBatchPaymentApprovalEnabled:boolean! "
+        "ApprovalType:WSApprovalType!",
+    )
 
     array_of("string")
     array_of("int", nillable=False)
@@ -394,6 +546,12 @@ def _build() -> Schema:
         "WSAnalysisDimension",
         "WSAnalysisDimensionCode",
         "WSInterCompanyConnection",
+        "Invoice",
+        "InvoiceLine",
+        "CreditNote",
+        "StockItem",
+        "CustomerStatement",
+        "TransactionState",
     ):
         array_of(item)
 
@@ -478,6 +636,62 @@ def _build() -> Schema:
     )
     op("UpdateDepartment", "token departmentID newDescription active:boolean!", "WSResultStatus")
     op("GetInterCompanyConnectionList", "token", result_of("ArrayOfWSInterCompanyConnection"))
+    # Item invoices and credit notes: draft (save) -> post.
+    op("GetNewSalesInvoice", "token customerCode", result_of("Invoice"))
+    op("GetNewSalesInvoices", "token customerCodes:ArrayOfString", result_of("ArrayOfInvoice"))
+    op("GetNewPurchasesInvoice", "token supplierCode", result_of("Invoice"))
+    op(
+        "SaveInvoiceGetBackInvoiceID",
+        "token invoice:Invoice create:boolean!",
+        "WSResultStatus",
+        out="invoiceID:int!",
+    )
+    op(
+        "CreateInvoicesGetBackInvoiceIDs",
+        "token invoices:ArrayOfInvoice",
+        result_of("ArrayOfWSResultStatus"),
+        out="invoiceIDs:ArrayOfInt",
+    )
+    op("PostInvoiceGetBackTransactionID", "token invoiceID:int!", "WSResultStatus", out="transactionID:int!")
+    op(
+        "PostInvoicesGetBackTransactionIDs",
+        "token invoiceIDs:ArrayOfInt",
+        "ArrayOfWSResultStatus",
+        out="transactionIDs:ArrayOfInt",
+    )
+    op("CancelInvoice", "token invoiceID:int! reason", "WSResultStatus")
+    op("GetInvoice", "token invoiceID:int!", result_of("Invoice"))
+    op("GetInvoicesByExternalReference", "token externalReference", result_of("ArrayOfInvoice"))
+    op("GetNewSalesCreditNote", "token customerCode", result_of("CreditNote"))
+    op(
+        "SaveCreditNoteGetBackCreditNoteID",
+        "token creditNote:CreditNote create:boolean!",
+        "WSResultStatus",
+        out="creditNoteID:int!",
+    )
+    op(
+        "PostCreditNoteGetBackTransactionID",
+        "token creditNoteID:int!",
+        "WSResultStatus",
+        out="transactionID:int!",
+    )
+    op("GetCreditNotesByExternalReference", "token externalReference", result_of("ArrayOfCreditNote"))
+    # Attachments and PDFs.
+    op("AttachDocument", "token document:WSDocument", "WSResultStatus")
+    op(
+        "GetInvoicePDFByTransactionID",
+        "token transactionID:int!",
+        result_of("base64Binary", name="WSResult2OfArrayOfByte"),
+    )
+    # Statements, stock items, company.
+    op(
+        "GetCustomersStatement",
+        "token upTo:dateTime! customerCodes:ArrayOfString showZeros:boolean!",
+        result_of("ArrayOfCustomerStatement"),
+    )
+    op("GetStockItem", "token stockItemID", result_of("StockItem"))
+    op("GetActiveStockItemList", "token", result_of("ArrayOfStockItem"))
+    op("GetCompanyInformation", "token", result_of("WSCompanyInformation"))
     return schema
 
 

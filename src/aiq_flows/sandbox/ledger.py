@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     account_id INTEGER, account_code TEXT, account_name TEXT, external_reference TEXT,
     description TEXT, transaction_date TEXT NOT NULL, creation_date TEXT NOT NULL,
     due_date TEXT, currency TEXT NOT NULL, exchange_rate TEXT NOT NULL,
-    control_amount TEXT NOT NULL, period_id INTEGER NOT NULL);
+    control_amount TEXT NOT NULL, period_id INTEGER NOT NULL, invoice_id INTEGER);
 CREATE INDEX IF NOT EXISTS transactions_by_reference ON transactions (entity, external_reference);
 CREATE TABLE IF NOT EXISTS transaction_lines (
     line_id INTEGER PRIMARY KEY AUTOINCREMENT, transaction_id INTEGER NOT NULL,
@@ -74,6 +74,17 @@ CREATE TABLE IF NOT EXISTS transaction_lines (
     amount TEXT NOT NULL, bc_amount TEXT NOT NULL, broad_type TEXT NOT NULL,
     is_control INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS lines_by_transaction ON transaction_lines (transaction_id);
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, ledger TEXT NOT NULL,
+    type TEXT NOT NULL, status TEXT NOT NULL, row_version INTEGER NOT NULL,
+    external_reference TEXT, transaction_id INTEGER, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS invoices_by_reference ON invoices (entity, external_reference);
+CREATE TABLE IF NOT EXISTS stock_items (
+    entity TEXT NOT NULL, code TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (entity, code));
+CREATE TABLE IF NOT EXISTS attachments (
+    document_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, master_type TEXT NOT NULL,
+    master_id TEXT NOT NULL, filename TEXT NOT NULL, comments TEXT, content BLOB NOT NULL,
+    UNIQUE (entity, master_type, master_id, filename));
 """
 
 
@@ -196,6 +207,10 @@ class Ledger:
                         "a1, a2, a3, a4, a5, a6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (cid, department_id, description, *analysis),
                     )
+                db.executemany(
+                    "INSERT INTO stock_items VALUES (?, ?, ?)",
+                    [(cid, item["StockItemID"], json.dumps(item)) for item in entity.get("stock_items", [])],
+                )
                 closed = entity.get("closed_periods", {})
                 year, month = first_year, first_month
                 while (year, month) <= (last_year, last_month):

@@ -164,6 +164,8 @@ class SoapEndpoint:
             )
             return {"LoginResult": token}
         spec = SCHEMA.operations[operation]
+        if spec.result.type == "ArrayOfWSResultStatus":
+            return self._bare_rows_reply(operation, params)
         result_fields = {f.name for f in SCHEMA.all_fields(spec.result.type)}
         status: dict[str, Any] = {
             "Status": "Success",
@@ -196,6 +198,26 @@ class SoapEndpoint:
             required = next(f for f in SCHEMA.all_fields(spec.result.type) if f.name == "Result")
             status["Result"] = default_value(required.type) if required.required else None
         return {spec.result.name: status, **out}
+
+    def _bare_rows_reply(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Bulk posts answer a bare array of row statuses, no envelope: a refusal of the whole
+        call (an expired token) is repeated on every row."""
+        spec = SCHEMA.operations[operation]
+        try:
+            entity = self.service.entity_for(params.get("token"))
+            answer = self.service.handle(operation, entity, params)
+            return {spec.result.name: answer.result, **answer.out}
+        except TokenExpired:
+            row = {
+                "Status": "Failure",
+                "ErrorCode": "WS_INVALIDTOKEN",
+                "ErrorMessage": "The token has expired; call Login again.",
+                "HasExpired": True,
+            }
+        requested = next(f for f in spec.params if f.type == "ArrayOfInt")
+        count = max(1, len((params.get(requested.name) or {}).get("int") or []))
+        out = {f.name: {"int": [-1] * count} for f in spec.out_params}
+        return {spec.result.name: {"WSResultStatus": [row] * count}, **out}
 
     def serialize(self, operation: str, reply: dict[str, Any]) -> bytes:
         message = self.binding.get(operation).output.serialize(**reply)

@@ -30,9 +30,6 @@ _DEFAULTS: dict[str, Any] = {
     "decimal": Decimal(0),
     "double": 0.0,
     "boolean": False,
-    "LedgerType": "Sales",
-    "RType": "None",
-    "Type": "Unknown",
 }
 # What each ledger's accounts are called, in the API's names and in its error codes.
 ACCOUNT_KINDS = {"Sales": ("Customer", "CUSTOMER"), "Purchases": ("Supplier", "SUPPLIER")}
@@ -57,6 +54,8 @@ class TokenExpired(Exception):
 
 def default_value(type_name: str) -> Any:
     """What .NET gives a value-typed member it was not given (0, false, the enum's first name)."""
+    if type_name in SCHEMA.enums:
+        return SCHEMA.enums[type_name][0]
     return _DEFAULTS.get(type_name)
 
 
@@ -105,6 +104,8 @@ HANDLERS: dict[str, Handler] = {}
 FAILED_OUT: dict[str, dict[str, Any]] = {
     "CreateBatchSalesInvoiceGetBackTransactionID": {"transactionID": -1},
     "CreateBatchPurchasesInvoiceGetBackTransactionID": {"transactionID": -1},
+    "PostInvoiceGetBackTransactionID": {"transactionID": -1},
+    "PostCreditNoteGetBackTransactionID": {"transactionID": -1},
 }
 
 
@@ -164,6 +165,36 @@ class SandboxService:
             kind, prefix = ACCOUNT_KINDS[ledger]
             raise Refused(f"{prefix}_CODE_DOES_NOT_EXIST", f"{kind} code '{code}' does not exist.")
         return found
+
+    def account_by_id(self, entity: str, ledger: str, account_id: int | None) -> dict[str, Any]:
+        if not account_id or account_id <= 0:
+            raise Refused("ACCOUNT_ID_IS_NEGATIVE_OR_ZERO", "AccountID must be greater than 0.")
+        row = self.ledger.query_one(
+            "SELECT code FROM accounts WHERE entity = ? AND ledger = ? AND account_id = ?",
+            entity,
+            ledger,
+            account_id,
+        )
+        if row is None:
+            raise Refused("ACCOUNT_ID_DOES_NOT_EXIST", f"Account {account_id} does not exist.")
+        return self.account(entity, ledger, row["code"])
+
+    def exchange_rate(self, entity: str, currency: str | None) -> Decimal:
+        """Units of ``currency`` per unit of the entity's base currency."""
+        base = self.ledger.entity_settings(entity)["base_currency"]
+        row = self.ledger.query_one(
+            "SELECT rate FROM currencies WHERE entity = ? AND code = ?", entity, currency or base
+        )
+        return Decimal(row["rate"]) if row else Decimal(1)
+
+    def attachment_count(self, entity: str, master_id: str) -> int:
+        row = self.ledger.query_one(
+            "SELECT COUNT(*) AS n FROM attachments WHERE entity = ? AND master_type = 'Transaction' "
+            "AND master_id = ?",
+            entity,
+            master_id,
+        )
+        return int(row["n"]) if row else 0
 
     def exists(self, table: str, entity: str, code: str | None) -> bool:
         key = "department_id" if table == "departments" else "code"

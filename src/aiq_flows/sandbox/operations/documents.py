@@ -3,6 +3,8 @@ reading transactions back. Every posting balances to zero in document and base c
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -55,15 +57,17 @@ PURCHASES = BatchLedger(
 )
 
 
-def _store(
+def store_transaction(
     svc: SandboxService,
     entity: str,
     header: dict[str, Any],
     postings: list[Posting],
     rate: Decimal,
+    then: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> int:
     """Write a transaction and its lines in one database transaction; the last posting is the one
-    that balances, in base currency too (it absorbs the rounding of the converted lines)."""
+    that balances, in base currency too (it absorbs the rounding of the converted lines). ``then``
+    runs inside the same database transaction (a draft becoming posted commits with its posting)."""
     with svc.ledger.transaction() as db:
         columns = ", ".join(header)
         cursor = db.execute(
@@ -90,10 +94,12 @@ def _store(
                     int(posting.kind == "Control"),
                 ),
             )
+        if then is not None:
+            then(db, transaction_id)
     return transaction_id
 
 
-def _check_reference(reference: str | None) -> str:
+def check_reference(reference: str | None) -> str:
     if reference is None:
         raise Refused("TRANSACTION_EXTERNAL_REFERENCE_IS_NULL", "ExternalReference is required.")
     if len(reference) > CODE_MAX:
@@ -155,7 +161,7 @@ def post_batch_invoice(svc: SandboxService, entity: str, kind: BatchLedger, inv:
     """Validate and post one batch invoice: net to each line's GL, VAT to the VAT control, the
     gross to the account's control (debtors or creditors)."""
     account = svc.account(entity, kind.ledger, inv.get(kind.account_field))
-    reference = _check_reference(inv.get("ExternalReference"))
+    reference = check_reference(inv.get("ExternalReference"))
     rate = money(inv.get("ExchangeRate"))
     if rate <= 0:
         raise Refused("EXCHANGE_RATE_IS_NEGATIVE_OR_ZERO", "ExchangeRate must be greater than 0.")
@@ -194,17 +200,11 @@ def post_batch_invoice(svc: SandboxService, entity: str, kind: BatchLedger, inv:
         "control_amount": str(gross),
         "period_id": period_id,
     }
-    return _store(svc, entity, header, postings, rate)
+    return store_transaction(svc, entity, header, postings, rate)
 
 
 def new_batch_invoice(svc: SandboxService, call: Call, kind: BatchLedger, code_param: str) -> Reply:
     account = svc.account(call.entity, kind.ledger, call.params.get(code_param))
-    base = svc.ledger.entity_settings(call.entity)["base_currency"]
-    rate = svc.ledger.query_one(
-        "SELECT rate FROM currencies WHERE entity = ? AND code = ?",
-        call.entity,
-        account.get("CurrencyCode") or base,
-    )
     return Reply(
         {
             kind.account_field: account["Code"],
@@ -212,7 +212,7 @@ def new_batch_invoice(svc: SandboxService, call: Call, kind: BatchLedger, code_p
             "ExternalReference": None,
             "Description": None,
             "Lines": None,
-            "ExchangeRate": Decimal(rate["rate"]) if rate else Decimal(1),
+            "ExchangeRate": svc.exchange_rate(call.entity, account.get("CurrencyCode")),
             "DueDate": svc.due_date(call.entity, account.get("CreditTermID"), today()),
         }
     )
@@ -245,7 +245,7 @@ def create_batch_purchases_invoice_get_id(svc: SandboxService, call: Call) -> Re
     return Reply(str(transaction_id), {"transactionID": transaction_id})
 
 
-def _row_status(status: str, code: str, message: str | None) -> dict[str, Any]:
+def row_status(status: str, code: str, message: str | None) -> dict[str, Any]:
     return {"Status": status, "ErrorCode": code, "ErrorMessage": message, "HasExpired": False}
 
 
@@ -257,10 +257,10 @@ def create_batch_sales_invoices_bulk(svc: SandboxService, call: Call) -> Reply:
     for inv in items(call.params.get("invoices"), "BatchSalesInvoice"):
         try:
             ids.append(post_batch_invoice(svc, call.entity, SALES, inv or {}))
-            statuses.append(_row_status("Success", "SUCCESS", None))
+            statuses.append(row_status("Success", "SUCCESS", None))
         except Refused as refusal:
             ids.append(-1)
-            statuses.append(_row_status(refusal.status, refusal.code, refusal.message))
+            statuses.append(row_status(refusal.status, refusal.code, refusal.message))
     return Reply({"WSResultStatus": statuses}, {"transactionIDs": {"int": ids}})
 
 
@@ -340,7 +340,7 @@ def post_journal(svc: SandboxService, entity: str, journal: dict[str, Any]) -> i
         "control_amount": str(sum((p.amount for p in postings if p.amount > 0), Decimal(0))),
         "period_id": period_id,
     }
-    return _store(svc, entity, header, postings, Decimal(1))
+    return store_transaction(svc, entity, header, postings, Decimal(1))
 
 
 @handles("CreateGeneralJournal")
@@ -388,6 +388,8 @@ def _summary(svc: SandboxService, row: dict[str, Any]) -> dict[str, Any]:
         **blank("WSTransactionSummary"),
         "AccountID": row["account_id"] or 0,
         "AccountCode": row["account_code"],
+        "InvoiceID": row["invoice_id"] or 0,
+        "NumberOfAttachments": svc.attachment_count(row["entity"], str(row["transaction_id"])),
         "Ledger": row["ledger"],
         "TransactionType": row["type_code"],
         "TransactionID": row["transaction_id"],

@@ -3,6 +3,7 @@ account balances with credit limits."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -172,3 +173,125 @@ def get_intercompany_connections(svc: SandboxService, call: Call) -> Reply:
         local, remote = (a, b) if row["entity_a"] == call.entity else (b, a)
         connections.append({"Local": local, "Remote": remote})
     return Reply({"WSInterCompanyConnection": connections})
+
+
+# --- statements with ageing -------------------------------------------------------------------------
+
+AGEING_BUCKETS = (
+    (30, "From0To30DaysBalanceBucket"),
+    (60, "From30To60DaysBalanceBucket"),
+    (90, "From60To90DaysBalanceBucket"),
+    (120, "From90To120DaysBalanceBucket"),
+)
+
+
+def _bucket(days_overdue: int) -> str:
+    """Ageing by due date: not yet due is "future"; then 0-30, 30-60, 60-90, 90-120, 120+ days."""
+    if days_overdue < 0:
+        return "FutureBalanceBucket"
+    return next(
+        (name for limit, name in AGEING_BUCKETS if days_overdue < limit), "From120DaysPlusBalanceBucket"
+    )
+
+
+def _statement(svc: SandboxService, entity: str, account: dict[str, Any], up_to: datetime) -> dict[str, Any]:
+    rows = svc.ledger.query(
+        "SELECT t.*, l.amount AS control FROM transactions t JOIN transaction_lines l "
+        "ON l.transaction_id = t.transaction_id AND l.is_control = 1 "
+        "WHERE t.entity = ? AND t.account_id = ? AND t.transaction_date <= ? ORDER BY t.transaction_date",
+        entity,
+        account["AccountID"],
+        up_to.isoformat(),
+    )
+    state: dict[str, Any] = {name: Decimal(0) for _, name in AGEING_BUCKETS}
+    state.update(From120DaysPlusBalanceBucket=Decimal(0), FutureBalanceBucket=Decimal(0))
+    transactions = []
+    for row in rows:
+        amount = Decimal(row["control"])
+        when = datetime.fromisoformat(row["transaction_date"])
+        due = datetime.fromisoformat(row["due_date"]) if row["due_date"] else when
+        state[_bucket((up_to - due).days)] += amount
+        transactions.append(
+            {
+                "TransactionReference": row["transaction_id"],
+                "Type": row["type_code"],
+                "InternalNumber": str(row["transaction_id"]),
+                "ExternalReference": row["external_reference"],
+                "Amount": amount,
+                "OutstandingAmount": amount,  # the sandbox has no allocations
+                "TransactionDate": when,
+                "Description": row["description"],
+                "DueDate": due,
+            }
+        )
+    state.update(
+        CurrentBalance=sum((t["Amount"] for t in transactions), Decimal(0)),
+        CurrentDate=up_to,
+        CustomerCode=account["Code"],
+    )
+    return {"CustomerState": state, "TransactionList": {"TransactionState": transactions}}
+
+
+@handles("GetCustomersStatement")
+def get_customers_statement(svc: SandboxService, call: Call) -> Reply:
+    codes = items(call.params.get("customerCodes"), "string")
+    if not codes:
+        raise Refused("NO_CUSTOMER_CODES_PROVIDED", "Give at least one customer code.")
+    up_to = (call.params.get("upTo") or datetime.now()).replace(tzinfo=None)
+    statements = [
+        _statement(svc, call.entity, svc.account(call.entity, "Sales", code), up_to) for code in codes
+    ]
+    if not call.params.get("showZeros"):
+        statements = [s for s in statements if s["CustomerState"]["CurrentBalance"] != 0]
+    return Reply({"CustomerStatement": statements})
+
+
+# --- stock items and the company -------------------------------------------------------------------
+
+
+def _stock_item(row: Any) -> dict[str, Any]:
+    return {**blank("StockItem"), **json.loads(row["data"])}
+
+
+@handles("GetStockItem")
+def get_stock_item(svc: SandboxService, call: Call) -> Reply:
+    code = call.params.get("stockItemID")
+    row = svc.ledger.query_one(
+        "SELECT data FROM stock_items WHERE entity = ? AND code = ?", call.entity, code
+    )
+    if row is None:
+        raise Refused("STOCKITEM_ID_DOES_NOT_EXIST", f"Stock item '{code}' does not exist.")
+    return Reply(_stock_item(row))
+
+
+@handles("GetActiveStockItemList")
+def get_active_stock_items(svc: SandboxService, call: Call) -> Reply:
+    rows = svc.ledger.query("SELECT data FROM stock_items WHERE entity = ? ORDER BY code", call.entity)
+    return Reply({"StockItem": [item for item in map(_stock_item, rows) if item["Active"]]})
+
+
+@handles("GetCompanyInformation")
+def get_company_information(svc: SandboxService, call: Call) -> Reply:
+    settings = svc.ledger.entity_settings(call.entity)
+    numbering = {
+        f"UseAuto{kind}Numbering": True
+        for kind in ("SalesQuote", "SalesOrder", "SalesInvoice", "SalesCreditNote")
+    }
+    last = svc.ledger.query_one("SELECT MAX(invoice_id) AS n FROM invoices WHERE entity = ?", call.entity)
+    return Reply(
+        {
+            **blank("WSCompanyInformation"),
+            "CompanyName": settings["name"],
+            "LocaleName": "en-GB" if settings["base_currency"] == "GBP" else "en-IE",
+            "BaseCurrencyCode": settings["base_currency"],
+            "Address": {**blank("WSAddress"), "Line1": settings["name"]},
+            "ContactInformation": blank("WSContactInformation"),
+            "AutoNumberingSettings": {
+                **blank("WSAutoNumberingSettings"),
+                **numbering,
+                "CurrentSalesInvoiceNumber": str((last["n"] if last else 0) or 0),
+            },
+            "PrecisionSettings": {"PricePrecisionDecimals": 2, "QuantityPrecisionDecimals": 2},
+            "ApprovalSettings": {**blank("WSApprovalSettings"), "ApprovalType": "SupplierBased"},
+        }
+    )

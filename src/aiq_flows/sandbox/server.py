@@ -111,7 +111,9 @@ class SoapEndpoint:
 
     def __init__(self, service: SandboxService) -> None:
         self.service = service
-        document = Document(str(packaged_wsdl_path()), zeep.Transport())
+        # Lax parsing: XmlSerializer accepts a body with members missing (older clients omit the
+        # newer ones, e.g. ForecastedPaymentDate); zeep's strict mode would refuse it.
+        document = Document(str(packaged_wsdl_path()), zeep.Transport(), settings=zeep.Settings(strict=False))
         self.types = document.types
         self.binding = document.bindings[f"{{{NAMESPACE}}}{PORT_1_1}"]
         self.calls: Counter[str] = Counter()

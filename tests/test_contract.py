@@ -19,7 +19,7 @@ import requests
 import zeep
 from lxml import etree
 
-from aiq_flows.gateway.schema import NAMESPACE, SCHEMA
+from aiq_flows.gateway.schema import NAMESPACE, SCHEMA, V1_1
 from tests.support.processes import REPO, Sandbox
 
 SHARED_AIQ = REPO.parent / "shared" / "aiq"
@@ -149,21 +149,32 @@ def _served_samples() -> list[Path]:
     )
 
 
-@pytest.mark.parametrize("sample", _served_samples(), ids=lambda p: p.name.split(".")[0])
-def test_aiq_sample_requests_are_answered_in_band(sample: Path, shared_sandbox: Sandbox) -> None:
-    token = (
+def _token_1_1(sandbox: Sandbox) -> str:
+    return str(
         zeep.Client(str(SUBSET_WSDL))
-        .create_service(f"{{{NAMESPACE}}}Integration_1_1Soap", shared_sandbox.url)
+        .create_service(f"{{{NAMESPACE}}}Integration_1_1Soap", sandbox.url)
         .Login(
             companyID="DEMO_UK",
-            partnerKey=shared_sandbox.credentials["partner_key"],
-            userKey=shared_sandbox.entity("DEMO_UK")["user_key"],
+            partnerKey=sandbox.credentials["partner_key"],
+            userKey=sandbox.entity("DEMO_UK")["user_key"],
         )
     )
-    body = sample.read_text().replace("{{aiq_token}}", token)
+
+
+@pytest.mark.parametrize("sample", _served_samples(), ids=lambda p: p.name.split(".")[0])
+def test_aiq_sample_requests_are_answered_in_band(sample: Path, shared_sandbox: Sandbox) -> None:
     operation = sample.name.split(".")[0]
+    app = shared_sandbox.app()
+    substitutions = {"{{aiq_client_id}}": app["client_id"], "{{aiq_client_secret}}": app["client_secret"]}
+    if V1_1 in SCHEMA.operations[operation].versions:
+        url, substitutions["{{aiq_token}}"] = shared_sandbox.url, _token_1_1(shared_sandbox)
+    else:  # TokenGet / TokenRefresh exist only on API 2.0
+        url = shared_sandbox.url_2_0
+    body = sample.read_text()
+    for placeholder, value in substitutions.items():
+        body = body.replace(placeholder, value)
     response = requests.post(
-        shared_sandbox.url,
+        url,
         data=body.encode(),
         timeout=10,
         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NAMESPACE}{operation}"'},

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aiq_flows.gateway.schema import SCHEMA
+from aiq_flows.gateway.schema import SCHEMA, V1_1, V2_0
 from aiq_flows.gateway.wsdl import packaged_wsdl_bytes, render_wsdl
 from tests.support.processes import REPO
 
 SHARED_AIQ = REPO.parent / "shared" / "aiq"
 PUBLISHED = SHARED_AIQ / "integration_1_1.full.wsdl"
+PUBLISHED_BY_VERSION = {V1_1: PUBLISHED, V2_0: SHARED_AIQ / "integration_2_0.full.wsdl"}
 XS = "{http://www.w3.org/2001/XMLSchema}"
+WSDL_NS = "{http://schemas.xmlsoap.org/wsdl/}"
+SOAP_NS = "{http://schemas.xmlsoap.org/wsdl/soap/}"
 
 pytestmark = pytest.mark.skipif(not PUBLISHED.exists(), reason="../shared/aiq is not beside the checkout")
 
@@ -50,8 +53,20 @@ def _fields(node: etree._Element) -> list[tuple[str, ...]]:
     return result
 
 
-def test_packaged_wsdl_is_the_rendering_of_the_schema() -> None:
-    assert packaged_wsdl_bytes() == render_wsdl(), "run: python -m aiq_flows.gateway.wsdl"
+@cache
+def _ours(version: str) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / f"ours-{version}.wsdl"
+    path.write_bytes(render_wsdl(version=version))
+    return path
+
+
+@pytest.mark.parametrize("version", [V1_1, V2_0])
+def test_packaged_wsdl_is_the_rendering_of_the_schema(version: str) -> None:
+    assert packaged_wsdl_bytes(version) == render_wsdl(version=version), (
+        "run: python -m aiq_flows.gateway.wsdl"
+    )
 
 
 def test_every_referenced_type_is_declared() -> None:
@@ -63,33 +78,61 @@ def test_every_referenced_type_is_declared() -> None:
     assert not undeclared and not bases, sorted(undeclared | bases)
 
 
-def test_the_wsdl_loads_in_zeep_with_every_operation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [V1_1, V2_0])
+def test_the_wsdl_loads_in_zeep_with_every_operation(version: str) -> None:
     import zeep
 
-    path = tmp_path / "ours.wsdl"
-    path.write_bytes(render_wsdl())
-    binding = next(iter(zeep.Client(str(path)).wsdl.bindings.values()))
-    assert set(binding._operations) == set(SCHEMA.operations)
+    binding = next(iter(zeep.Client(str(_ours(version))).wsdl.bindings.values()))
+    assert set(binding._operations) == {op.name for op in SCHEMA.operations_of(version)}
 
 
-@pytest.mark.parametrize("operation", sorted(SCHEMA.operations))
-def test_operation_wrappers_match_published(operation: str, tmp_path: Path) -> None:
-    ours = tmp_path / "ours.wsdl"
-    ours.write_bytes(render_wsdl())
+def _cases(kind: str) -> list[tuple[str, str]]:
+    if kind == "operation":
+        return [(v, op.name) for v in (V1_1, V2_0) for op in SCHEMA.operations_of(v)]
+    return [(v, ctype.name) for v in (V1_1, V2_0) for ctype in SCHEMA.types_of(v)]
+
+
+@pytest.mark.parametrize(("version", "operation"), _cases("operation"))
+def test_operation_wrappers_match_published(version: str, operation: str) -> None:
     for element in (operation, f"{operation}Response"):
-        assert _fields(_named(ours, "element", element)) == _fields(_named(PUBLISHED, "element", element))
+        assert _fields(_named(_ours(version), "element", element)) == _fields(
+            _named(PUBLISHED_BY_VERSION[version], "element", element)
+        )
 
 
-@pytest.mark.parametrize("type_name", sorted(SCHEMA.complex_types))
-def test_complex_types_match_published(type_name: str, tmp_path: Path) -> None:
-    ours = tmp_path / "ours.wsdl"
-    ours.write_bytes(render_wsdl())
+@pytest.mark.parametrize(("version", "type_name"), _cases("type"))
+def test_complex_types_match_published(version: str, type_name: str) -> None:
+    ours, published = _ours(version), PUBLISHED_BY_VERSION[version]
     assert _fields(_named(ours, "complexType", type_name)) == _fields(
-        _named(PUBLISHED, "complexType", type_name)
+        _named(published, "complexType", type_name)
     )
-    assert _named(ours, "complexType", type_name).get("abstract") == _named(
-        PUBLISHED, "complexType", type_name
-    ).get("abstract")
+    for attribute in ("abstract",):
+        assert _named(ours, "complexType", type_name).get(attribute) == _named(
+            published, "complexType", type_name
+        ).get(attribute)
+    any_attribute = f"{XS}anyAttribute"
+    assert (_named(ours, "complexType", type_name).find(any_attribute) is None) == (
+        _named(published, "complexType", type_name).find(any_attribute) is None
+    )
+
+
+def _headers(path: Path) -> dict[str, str | None]:
+    """Per binding operation of the SOAP 1.1 binding: the header message its input declares."""
+    root = etree.parse(str(path)).getroot()
+    binding = root.find(f"{WSDL_NS}binding")
+    assert binding is not None
+    result = {}
+    for operation in binding.findall(f"{WSDL_NS}operation"):
+        header = operation.find(f"{WSDL_NS}input/{SOAP_NS}header")
+        result[operation.get("name", "")] = None if header is None else header.get("message")
+    return result
+
+
+@pytest.mark.parametrize("version", [V1_1, V2_0])
+def test_soap_headers_match_published(version: str) -> None:
+    ours = _headers(_ours(version))
+    published = _headers(PUBLISHED_BY_VERSION[version])
+    assert ours == {name: published[name] for name in ours}
 
 
 @pytest.mark.parametrize("enum", sorted(SCHEMA.enums))

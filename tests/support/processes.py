@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from aiq_flows.gateway.schema import PATH_1_1
+from aiq_flows.gateway.schema import PATH_1_1, PATH_2_0
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,6 +141,7 @@ class Sandbox:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}{PATH_1_1}"
+        self.url_2_0 = f"{self.base}{PATH_2_0}"
         self.log = (directory / "sandbox.log").open("w")
         self.process = subprocess.Popen(
             [
@@ -168,6 +169,10 @@ class Sandbox:
             ).stdout
         )
 
+    def app(self, name: str = "aiq-flows") -> dict[str, Any]:
+        """An API 2.0 integration application: client_id, client_secret, entities."""
+        return next(a for a in self.credentials["apps"] if a["name"] == name)
+
     def entity(self, company_id: str = "DEMO_UK") -> dict[str, Any]:
         return next(e for e in self.credentials["entities"] if e["company_id"] == company_id)
 
@@ -190,6 +195,9 @@ class Sandbox:
 
     def calls(self) -> dict[str, int]:
         return dict(self._request("GET", "/_sandbox/calls"))
+
+    def reset_calls(self) -> None:
+        self._request("POST", "/_sandbox/calls/reset", {})
 
     def documents(
         self, entity: str = "DEMO_UK", external_reference: str | None = None

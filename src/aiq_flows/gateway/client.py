@@ -1,8 +1,12 @@
 """The AccountsIQ gateway: a typed client over zeep. The only place a SOAP call happens.
 
 - Endpoint bound per region or URL (the published WSDL hard-codes eu1).
-- Integration 1.1 `Login`, and a transparent re-login when AIQ answers ``HasExpired=true``: that
-  answer means the call was refused unprocessed, so repeating it is safe for reads and writes.
+- Two ways in, one interface (`Authenticator`): Integration 1.1 ``Login`` per entity, or 2.0
+  ``TokenGet``/``TokenRefresh`` for an integration application with the entity chosen per call in
+  the ``AiqSoapHeader``. A call answered ``HasExpired=true`` was refused unprocessed, so it is
+  repeated (reads and writes) after a fresh login or token refresh.
+- 2.0's rate limiter (``..._TOO_MANY_API_CALLS``, or HTTP 429) also refuses unprocessed: such
+  calls, writes included, are retried with back-off.
 - ``WSResult...`` envelopes unwrapped into models, or raised as typed errors (errors.py).
 - Transient failures of *reads* retried with exponential back-off (tenacity); *writes* never
   retried blind: a write without an answer raises `AiqUnknownOutcome` for the caller to read back.
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -35,6 +41,7 @@ from aiq_flows.gateway.errors import (
     AiqAuthenticationError,
     AiqBusinessError,
     AiqNotFound,
+    AiqRateLimited,
     AiqTransientError,
     AiqUnknownOutcome,
 )
@@ -63,8 +70,8 @@ from aiq_flows.gateway.models import (
     Transaction,
     TransactionSummary,
 )
-from aiq_flows.gateway.schema import NAMESPACE, PATH_1_1, PORT_1_1
-from aiq_flows.gateway.wsdl import packaged_wsdl_path
+from aiq_flows.gateway.schema import NAMESPACE, V1_1, V2_0
+from aiq_flows.gateway.wsdl import NAMES, packaged_wsdl_path
 from aiq_flows.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,9 @@ D = TypeVar("D", bound=ItemDocument)
 logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
 OK_STATUSES = frozenset({"Success", "Created"})
+RATE_LIMIT_CODES = frozenset(
+    {"OAUTH_INTEGRATION_APPS_TOO_MANY_API_CALLS", "OAUTH_INTEGRATION_APPS_RATE_LIMIT_REACHED"}
+)
 # A token can expire between Login and the call that uses it; more than a few in a row is a fault.
 MAX_RELOGINS = 3
 # HTTP statuses that say the request was not processed, so even a write may be repeated.
@@ -80,8 +90,8 @@ NOT_PROCESSED_HTTP = frozenset({429, 503})
 ZEEP_SETTINGS = zeep.Settings(strict=False, xml_huge_tree=False)
 
 
-def region_endpoint(region: str) -> str:
-    return f"https://{region}.accountsiq.com{PATH_1_1}"
+def region_endpoint(region: str, version: str = V1_1) -> str:
+    return f"https://{region}.accountsiq.com{NAMES[version][2]}"
 
 
 class AiqCredentials(BaseModel):
@@ -93,36 +103,114 @@ class AiqCredentials(BaseModel):
     user_key: SecretStr
 
 
+class IntegrationCredentials(BaseModel):
+    """Integration 2.0 credentials: one integration application, the entities it was granted."""
+
+    model_config = ConfigDict(frozen=True)
+    client_id: str
+    client_secret: SecretStr
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    """What a call carries: a 1.1 body ``token``, or a 2.0 header ``AccessToken``."""
+
+    token: str | None = None
+    access_token: str | None = None
+
+
 class Authenticator(Protocol):
-    def token(self, service: Any, *, refresh: bool = False) -> str: ...
+    version: str
+
+    def authorise(self, service: Any, *, refused: Authorisation | None = None) -> Authorisation:
+        """Current credentials; new ones when ``refused`` (the ones a call was refused with) are
+        still the current ones, so gateways sharing an authenticator renew once, not each."""
+        ...
 
 
 class LoginAuthenticator:
     """API 1.1: ``Login(companyID, partnerKey, userKey)`` gives a token; keep it until refused."""
 
+    version = V1_1
+
     def __init__(self, credentials: AiqCredentials) -> None:
         self._credentials = credentials
         self._token: str | None = None
+        self._lock = threading.Lock()
         register_secret(credentials.partner_key.get_secret_value())
         register_secret(credentials.user_key.get_secret_value())
 
-    def token(self, service: Any, *, refresh: bool = False) -> str:
-        if self._token is None or refresh:
-            creds = self._credentials
-            result = service.Login(
-                companyID=creds.company_id,
-                partnerKey=creds.partner_key.get_secret_value(),
-                userKey=creds.user_key.get_secret_value(),
+    def authorise(self, service: Any, *, refused: Authorisation | None = None) -> Authorisation:
+        with self._lock:
+            if self._token is None or (refused is not None and refused.token == self._token):
+                self._token = self._login(service)
+            return Authorisation(token=self._token)
+
+    def _login(self, service: Any) -> str:
+        creds = self._credentials
+        result = service.Login(
+            companyID=creds.company_id,
+            partnerKey=creds.partner_key.get_secret_value(),
+            userKey=creds.user_key.get_secret_value(),
+        )
+        if not result:
+            raise AiqAuthenticationError(
+                "Login",
+                f"AccountsIQ gave no token for company {creds.company_id!r}: check the partner "
+                "and user keys, the region and staging/production",
             )
-            if not result:
-                raise AiqAuthenticationError(
-                    "Login",
-                    f"AccountsIQ gave no token for company {creds.company_id!r}: check the partner "
-                    "and user keys, the region and staging/production",
+        register_secret(result)
+        return str(result)
+
+
+class TokenAuthenticator:
+    """API 2.0: ``TokenGet(clientId, clientSecret)`` gives an access and a refresh token; when the
+    access token is refused, ``TokenRefresh`` (rotating the refresh token), or ``TokenGet`` again
+    if the refresh token is no longer accepted. One instance may serve every entity's gateway."""
+
+    version = V2_0
+
+    def __init__(self, credentials: IntegrationCredentials) -> None:
+        self._credentials = credentials
+        self._access: str | None = None
+        self._refresh: str | None = None
+        self._lock = threading.Lock()
+        register_secret(credentials.client_secret.get_secret_value())
+
+    def authorise(self, service: Any, *, refused: Authorisation | None = None) -> Authorisation:
+        with self._lock:
+            if self._access is None:
+                self._store(self._token_call(service, "TokenGet"))
+            elif refused is not None and refused.access_token == self._access:
+                try:
+                    self._store(self._token_call(service, "TokenRefresh", refreshToken=self._refresh))
+                except AiqAuthenticationError:
+                    log.info("AIQ refresh token refused; requesting a new token")
+                    self._store(self._token_call(service, "TokenGet"))
+            return Authorisation(access_token=self._access)
+
+    def _token_call(self, service: Any, operation: str, **extra: Any) -> dict[str, Any]:
+        creds = self._credentials
+        with translated_errors(operation, write=False):
+            answer = _plain(
+                getattr(service, operation)(
+                    clientId=creds.client_id, clientSecret=creds.client_secret.get_secret_value(), **extra
                 )
-            register_secret(result)
-            self._token = result
-        return self._token
+            )
+        tokens = (answer or {}).get("Result") or {}
+        if (answer or {}).get("Status") != "Success" or not tokens.get("AccessToken"):
+            raise AiqAuthenticationError(
+                operation,
+                f"{(answer or {}).get('ErrorCode')}: AccountsIQ gave no token to integration "
+                f"{creds.client_id!r}; check the client id and secret, and that the application is "
+                "not revoked",
+            )
+        return dict(tokens)
+
+    def _store(self, tokens: dict[str, Any]) -> None:
+        register_secret(tokens["AccessToken"])
+        register_secret(tokens["RefreshToken"])
+        self._access, self._refresh = tokens["AccessToken"], tokens["RefreshToken"]
 
 
 class _CheckedTransport(zeep.Transport):
@@ -161,35 +249,48 @@ def _items(wrapper: Any, item: str) -> list[Any]:
 
 
 class AiqGateway:
-    """Typed AccountsIQ operations for one entity."""
+    """Typed AccountsIQ operations for one entity (the 1.1 login's, or ``entity`` on 2.0)."""
 
     def __init__(
         self,
         endpoint_url: str,
         authenticator: Authenticator,
         *,
+        entity: str | None = None,
         timeout: float = 60.0,
         wsdl: str | Path | None = None,
         read_attempts: int = 4,
         backoff_seconds: float = 0.5,
     ) -> None:
         self.endpoint_url = endpoint_url
+        self.entity = entity
         self._auth = authenticator
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         transport = _CheckedTransport(session=self._session, timeout=timeout, operation_timeout=timeout)
+        version = authenticator.version
         client = zeep.Client(
-            _wsdl_document(str(wsdl or packaged_wsdl_path())), transport=transport, settings=ZEEP_SETTINGS
+            _wsdl_document(str(wsdl or packaged_wsdl_path(version))),
+            transport=transport,
+            settings=ZEEP_SETTINGS,
         )
-        self._service = client.create_service(f"{{{NAMESPACE}}}{PORT_1_1}", endpoint_url)
+        self._service = client.create_service(f"{{{NAMESPACE}}}{NAMES[version][1]}", endpoint_url)
         self._read_attempts = read_attempts
         self._backoff = backoff_seconds
 
     @classmethod
     def login(cls, endpoint_url: str, credentials: AiqCredentials, **kwargs: Any) -> AiqGateway:
-        return cls(endpoint_url, LoginAuthenticator(credentials), **kwargs)
+        """API 1.1, one entity per login."""
+        return cls(endpoint_url, LoginAuthenticator(credentials), entity=credentials.company_id, **kwargs)
+
+    @classmethod
+    def for_entity(
+        cls, endpoint_url: str, authenticator: TokenAuthenticator, entity: str, **kwargs: Any
+    ) -> AiqGateway:
+        """API 2.0: share one `TokenAuthenticator` between the gateways of an integration's entities."""
+        return cls(endpoint_url, authenticator, entity=entity, **kwargs)
 
     def close(self) -> None:
         self._session.close()
@@ -204,9 +305,15 @@ class AiqGateway:
         finally:
             log.debug("AIQ %s took %.3fs", operation, time.perf_counter() - started)
 
-    def _token(self, refresh: bool) -> str:
-        with translated_errors("Login", write=False):
-            return self._auth.token(self._service, refresh=refresh)
+    def _authorise(self, refused: Authorisation | None) -> Authorisation:
+        with translated_errors("Login" if self._auth.version == V1_1 else "TokenGet", write=False):
+            return self._auth.authorise(self._service, refused=refused)
+
+    def _credentials(self, auth: Authorisation, operation: str) -> dict[str, Any]:
+        if auth.access_token is None:
+            return {"token": auth.token}
+        entity = None if operation == "GetEntitiesByToken" else self.entity
+        return {"_soapheaders": {"AiqSoapHeader": {"Entity": entity, "AccessToken": auth.access_token}}}
 
     def _call(
         self, operation: str, *, write: bool, bare_rows: bool = False, **params: Any
@@ -215,9 +322,12 @@ class AiqGateway:
         ``bare_rows``: the result is an array of row statuses with no envelope around it."""
 
         def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
-            for attempt_number in range(1 + MAX_RELOGINS):
-                token = self._token(refresh=attempt_number > 0)
-                response = _plain(self._send(operation, write, {"token": token, **params}))
+            refused: Authorisation | None = None
+            for _ in range(1 + MAX_RELOGINS):
+                auth = self._authorise(refused)
+                response = _plain(
+                    self._send(operation, write, {**self._credentials(auth, operation), **params})
+                )
                 if isinstance(response, dict) and f"{operation}Result" in response:
                     envelope = response.pop(f"{operation}Result") or {}
                     out = response
@@ -229,16 +339,19 @@ class AiqGateway:
                     else envelope.get("HasExpired")
                 )
                 if not expired:
+                    _raise_if_rate_limited(operation, envelope, bare_rows)
                     return envelope, out
-                log.info("AIQ token expired during %s; logging in again", operation)
+                refused = auth
+                log.info("AIQ token expired during %s; renewing it", operation)
             raise AiqAuthenticationError(
-                operation, f"token refused {MAX_RELOGINS} times in a row right after a fresh Login"
+                operation, f"token refused {MAX_RELOGINS} times in a row right after a fresh one"
             )
 
         retrying = Retrying(
-            stop=stop_after_attempt(1 if write else self._read_attempts),
+            stop=stop_after_attempt(self._read_attempts),
             wait=wait_exponential(multiplier=self._backoff, max=8),
-            retry=retry_if_exception_type(AiqTransientError),
+            # A write is repeated only when AIQ said it did not process it.
+            retry=retry_if_exception_type(AiqRateLimited if write else AiqTransientError),
             reraise=True,
         )
         envelope, out = retrying(attempt)
@@ -255,6 +368,13 @@ class AiqGateway:
         """The ``Result`` of a read."""
         envelope, _ = self._call(operation, write=False, **params)
         return envelope.get("Result")
+
+    # --- API 2.0 -----------------------------------------------------------------------------------
+
+    def get_entities(self) -> list[dict[str, str]]:
+        """The entities the integration application may reach (API 2.0 only)."""
+        result = self._result("GetEntitiesByToken")
+        return [dict(e) for e in _items(result, "WSEntity")]
 
     # --- customers -------------------------------------------------------------------------------
 
@@ -568,6 +688,12 @@ class AiqGateway:
         return Transaction.model_validate(result)
 
 
+def _raise_if_rate_limited(operation: str, envelope: dict[str, Any], bare_rows: bool) -> None:
+    rows = _items(envelope, "WSResultStatus") if bare_rows else [envelope]
+    if rows and all(row.get("ErrorCode") in RATE_LIMIT_CODES for row in rows):
+        raise AiqRateLimited(operation, "AccountsIQ's rate limit refused the call unprocessed")
+
+
 @contextmanager
 def translated_errors(operation: str, write: bool) -> Iterator[None]:
     """Turn zeep and HTTP failures into the gateway's taxonomy, by what a caller may do next."""
@@ -577,6 +703,8 @@ def translated_errors(operation: str, write: bool) -> Iterator[None]:
         # ASMX refuses undeserialisable requests with a SOAP Fault before doing anything.
         raise AiqBusinessError(operation, "Fault", "SOAP_FAULT", str(fault.message)) from None
     except zeep.exceptions.TransportError as error:
+        if error.status_code == 429:
+            raise AiqRateLimited(operation, "HTTP 429: too many requests") from None
         if write and error.status_code not in NOT_PROCESSED_HTTP:
             raise AiqUnknownOutcome(operation, f"HTTP {error.status_code}: outcome unknown") from None
         raise AiqTransientError(operation, f"HTTP {error.status_code}") from None

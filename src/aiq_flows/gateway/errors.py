@@ -4,7 +4,8 @@
   changed; retrying the same request gives the same answer. Carries ``Status``, ``ErrorCode``,
   ``ErrorMessage``.
 - `AiqTransientError`: the request certainly did not take effect (connection refused, HTTP 503
-  before processing, a read that timed out). Safe to retry.
+  before processing, a read that timed out). Safe to retry. `AiqRateLimited` is the rate
+  limiter's refusal (2.0 ``..._TOO_MANY_API_CALLS``, HTTP 429).
 - `AiqUnknownOutcome`: a *write* was sent and no answer came back (timeout, dropped connection,
   HTTP 5xx). AIQ may or may not have committed it: read back by external reference before any
   retry.
@@ -30,6 +31,11 @@ class AiqAuthenticationError(AiqError):
 
 class AiqTransientError(AiqError):
     pass
+
+
+class AiqRateLimited(AiqTransientError):
+    """AIQ's rate limiter refused the call before processing it: safe to repeat, even a write,
+    after a pause."""
 
 
 class AiqUnknownOutcome(AiqError):

@@ -1,8 +1,10 @@
-"""The project's own interface definition of the AccountsIQ Integration 1.1 service.
+"""The project's own interface definition of the AccountsIQ Integration 1.1 and 2.0 services.
 
 It describes, for the operations this project serves and calls, the same namespace, element names,
-order, types, minOccurs and nillable flags as AccountsIQ's published WSDL. `wsdl.py` renders it to a
-WSDL document; the gateway builds its zeep client from that document and the sandbox serves it.
+order, types, minOccurs and nillable flags as AccountsIQ's published WSDLs. `wsdl.py` renders it to
+one WSDL document per version; the gateway builds its zeep client from that document and the
+sandbox serves it. 2.0 shares every 1.1 type and operation except ``Login``; it adds the token
+operations, ``GetEntitiesByToken`` and the ``AiqSoapHeader`` that selects the entity per call.
 
 Field notation, one field per whitespace-separated token: ``Name[:type][!][?]``
 - the type defaults to ``string``; XSD built-ins (int, decimal, ...) map to ``s:``, others to ``tns:``;
@@ -17,6 +19,13 @@ NAMESPACE = "http://www.visorsoftware.com/visor/accountsiq/dashboard/Integration
 SERVICE_1_1 = "Integration_1_1"
 PORT_1_1 = "Integration_1_1Soap"
 PATH_1_1 = "/system/dashboard/integration/integration_1_1.asmx"
+SERVICE_2_0 = "Integration_2_0"
+PORT_2_0 = "Integration_2_0Soap"
+PATH_2_0 = "/system/dashboard/integration/integration_2_0.asmx"
+V1_1, V2_0 = "1.1", "2.0"
+BOTH = frozenset({V1_1, V2_0})
+# The 2.0 operations that take no AiqSoapHeader (they are how a caller gets its token).
+UNHEADERED_2_0 = frozenset({"TokenGet", "TokenRefresh"})
 
 XSD_BUILTINS = frozenset(
     {
@@ -53,6 +62,8 @@ class ComplexType:
     fields: tuple[Field, ...] = ()
     base: str | None = None
     abstract: bool = False
+    versions: frozenset[str] = BOTH
+    any_attribute: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,10 @@ class Operation:
     params: tuple[Field, ...]
     result: Field
     out_params: tuple[Field, ...] = ()
+    versions: frozenset[str] = BOTH
+
+    def has_header(self, version: str) -> bool:
+        return version == V2_0 and self.name not in UNHEADERED_2_0
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,12 @@ class Schema:
     complex_types: dict[str, ComplexType] = field(default_factory=dict)
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
+
+    def operations_of(self, version: str) -> list[Operation]:
+        return [op for op in self.operations.values() if version in op.versions]
+
+    def types_of(self, version: str) -> list[ComplexType]:
+        return [ctype for ctype in self.complex_types.values() if version in ctype.versions]
 
     def all_fields(self, type_name: str) -> tuple[Field, ...]:
         """Fields of a complex type including inherited ones, base first (XSD extension order)."""
@@ -439,17 +460,25 @@ def _build() -> Schema:
     schema = Schema(enums=dict(ENUMS))
     types = schema.complex_types
 
-    def add(name: str, spec: str = "", base: str | None = None, abstract: bool = False) -> None:
-        types[name] = ComplexType(name, parse_fields(spec), base=base, abstract=abstract)
+    def add(
+        name: str,
+        spec: str = "",
+        base: str | None = None,
+        abstract: bool = False,
+        versions: frozenset[str] = BOTH,
+    ) -> None:
+        types[name] = ComplexType(name, parse_fields(spec), base=base, abstract=abstract, versions=versions)
 
-    def array_of(item: str, nillable: bool = True) -> str:
+    def array_of(item: str, nillable: bool = True, versions: frozenset[str] = BOTH) -> str:
         name = f"ArrayOf{item[0].upper()}{item[1:]}"
-        types[name] = ComplexType(name, (Field(item, item, nillable=nillable, many=True),))
+        types[name] = ComplexType(name, (Field(item, item, nillable=nillable, many=True),), versions=versions)
         return name
 
-    def result_of(inner: str, required: bool = False, name: str = "") -> str:
+    def result_of(inner: str, required: bool = False, name: str = "", versions: frozenset[str] = BOTH) -> str:
         name = name or f"WSResult2Of{inner[0].upper()}{inner[1:]}"
-        types[name] = ComplexType(name, (Field("Result", inner, required=required),), base="WSResultStatus")
+        types[name] = ComplexType(
+            name, (Field("Result", inner, required=required),), base="WSResultStatus", versions=versions
+        )
         return name
 
     add("OperationResult", "Status:OperationStatus! ErrorCode:VisorExceptionCodes! ErrorMessage")
@@ -555,15 +584,38 @@ def _build() -> Schema:
     ):
         array_of(item)
 
-    def op(name: str, params: str, result_type: str, out: str = "") -> None:
+    def op(name: str, params: str, result_type: str, out: str = "", versions: frozenset[str] = BOTH) -> None:
         schema.operations[name] = Operation(
             name,
             parse_fields(params),
             Field(f"{name}Result", result_type),
             parse_fields(out),
+            versions=versions,
         )
 
-    op("Login", "companyID partnerKey userKey", "string")
+    op("Login", "companyID partnerKey userKey", "string", versions=frozenset({V1_1}))
+    # API 2.0: client credentials give an access and a refresh token; the entity goes in the header.
+    only_2_0 = frozenset({V2_0})
+    types["AiqSoapHeader"] = ComplexType(
+        "AiqSoapHeader", parse_fields("Entity AccessToken"), versions=only_2_0, any_attribute=True
+    )
+    add("WSEntity", "EntityID EntityName BaseCurrency", versions=only_2_0)
+    array_of("WSEntity", versions=only_2_0)
+    for kind in ("TokenGet", "TokenRefresh"):
+        add(f"{kind}Response", "AccessToken RefreshToken", versions=only_2_0)
+        add(
+            f"WSResult3Of{kind}Response",
+            f"Result:{kind}Response Status ErrorCode ErrorMessage",
+            versions=only_2_0,
+        )
+    op("TokenGet", "clientId clientSecret", "WSResult3OfTokenGetResponse", versions=only_2_0)
+    op(
+        "TokenRefresh",
+        "clientId clientSecret refreshToken",
+        "WSResult3OfTokenRefreshResponse",
+        versions=only_2_0,
+    )
+    op("GetEntitiesByToken", "", result_of("ArrayOfWSEntity", versions=only_2_0), versions=only_2_0)
     op("GetCustomer", "token customerCode", result_of("Customer"))
     op("GetActiveCustomerList", "token", result_of("ArrayOfCustomer"))
     op("GetNewCustomerFromDefaults", "token", result_of("Customer"))

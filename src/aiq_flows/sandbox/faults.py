@@ -6,7 +6,9 @@ A plan is a list of rules; each names an operation (or ``*``), a kind, and how o
 - ``latency``: sleep ``latency_ms`` before handling the call;
 - ``http_error``: answer HTTP ``status`` (503 by default) without handling the call;
 - ``expire_token``: expire the caller's token first, so the call answers ``HasExpired=true``;
-- ``drop_response``: handle and commit the call, then close the connection without answering.
+- ``drop_response``: handle and commit the call, then close the connection without answering;
+- ``rate_limit``: refuse the call unprocessed: in-band ``OAUTH_INTEGRATION_APPS_TOO_MANY_API_CALLS``
+  on API 2.0, HTTP 429 on 1.1.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["latency", "http_error", "expire_token", "drop_response"]
+FaultKind = Literal["latency", "http_error", "expire_token", "drop_response", "rate_limit"]
 
 
 @dataclass

@@ -11,6 +11,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ CREATE TABLE IF NOT EXISTS intercompany (
     entity_b TEXT NOT NULL, ledger_b TEXT NOT NULL, code_b TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, entity TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS integration_apps (
+    client_id TEXT PRIMARY KEY, client_secret TEXT NOT NULL, name TEXT NOT NULL, entities TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    token TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
     transaction_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, type TEXT NOT NULL,
     type_code TEXT NOT NULL, ledger TEXT NOT NULL, is_batch INTEGER NOT NULL,
@@ -243,6 +248,11 @@ class Ledger:
                             "CreationDate": datetime(2025, 1, 1),
                         }
                         self.insert_account(db, cid, ledger, account)
+            for app in data.get("integration_apps", []):
+                db.execute(
+                    "INSERT INTO integration_apps VALUES (?, ?, ?, ?)",
+                    (str(uuid.uuid4()), secrets.token_urlsafe(32), app["name"], json.dumps(app["entities"])),
+                )
             for connection in data.get("intercompany", []):
                 db.execute(
                     "INSERT INTO intercompany (entity_a, ledger_a, code_a, entity_b, ledger_b, code_b) "
@@ -267,9 +277,11 @@ class Ledger:
     def credentials(self) -> dict[str, Any]:
         partner = self.query_one("SELECT value FROM meta WHERE key = 'partner_key'")
         entities = self.query("SELECT company_id, name, base_currency, user_key FROM entities")
+        apps = self.query("SELECT * FROM integration_apps ORDER BY name")
         return {
             "partner_key": partner["value"] if partner else None,
             "entities": [dict(row) for row in entities],
+            "apps": [{**dict(row), "entities": json.loads(row["entities"])} for row in apps],
         }
 
     # --- master data -----------------------------------------------------------------------------

@@ -28,14 +28,15 @@ import zeep.helpers
 from lxml import etree
 from zeep.wsdl import Document
 
-from aiq_flows.gateway.schema import NAMESPACE, PATH_1_1, PORT_1_1, SCHEMA, Field
-from aiq_flows.gateway.wsdl import packaged_wsdl_path, render_wsdl
+from aiq_flows.gateway.schema import NAMESPACE, SCHEMA, V1_1, Field
+from aiq_flows.gateway.wsdl import NAMES, packaged_wsdl_path, render_wsdl
 from aiq_flows.sandbox import operations  # noqa: F401  (registers the handlers)
 from aiq_flows.sandbox.faults import FaultPlan
 from aiq_flows.sandbox.ledger import Ledger, default_seed
 from aiq_flows.sandbox.service import (
     FAILED_OUT,
     Refused,
+    Reply,
     SandboxService,
     TokenExpired,
     blank,
@@ -107,16 +108,22 @@ def fault_envelope(code: str, message: str) -> bytes:
 
 
 class SoapEndpoint:
-    """Turns SOAP envelopes into service calls and replies into envelopes."""
+    """Turns SOAP envelopes of one API version into service calls and replies into envelopes.
 
-    def __init__(self, service: SandboxService) -> None:
+    1.1 identifies the entity by the ``token`` body parameter (from ``Login``); 2.0 by the
+    ``AiqSoapHeader`` (``AccessToken`` from ``TokenGet``, ``Entity`` chosen per call)."""
+
+    def __init__(self, service: SandboxService, version: str, calls: Counter[str]) -> None:
         self.service = service
+        self.version = version
         # Lax parsing: XmlSerializer accepts a body with members missing (older clients omit the
         # newer ones, e.g. ForecastedPaymentDate); zeep's strict mode would refuse it.
-        document = Document(str(packaged_wsdl_path()), zeep.Transport(), settings=zeep.Settings(strict=False))
+        document = Document(
+            str(packaged_wsdl_path(version)), zeep.Transport(), settings=zeep.Settings(strict=False)
+        )
         self.types = document.types
-        self.binding = document.bindings[f"{{{NAMESPACE}}}{PORT_1_1}"]
-        self.calls: Counter[str] = Counter()
+        self.binding = document.bindings[f"{{{NAMESPACE}}}{NAMES[version][1]}"]
+        self.calls = calls
         self._calls_lock = threading.Lock()
 
     def operation_name(self, envelope: etree._Element) -> str:
@@ -124,7 +131,10 @@ class SoapEndpoint:
         if envelope.tag != f"{{{SOAP_ENV}}}Envelope" or body is None or len(body) == 0:
             raise SoapFault("Client", "The request is not a SOAP 1.1 envelope with a body.")
         name = etree.QName(body[0])
-        if name.namespace != NAMESPACE or name.localname not in SCHEMA.operations:
+        known = (
+            name.localname in SCHEMA.operations and self.version in SCHEMA.operations[name.localname].versions
+        )
+        if name.namespace != NAMESPACE or not known:
             raise SoapFault("Client", f"Server did not recognize the operation '{name.localname}'.")
         return name.localname
 
@@ -158,16 +168,60 @@ class SoapEndpoint:
         with self._calls_lock:
             self.calls[operation] += 1
 
-    def reply(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        """The response body's children for a call, envelope status included."""
+    @staticmethod
+    def soap_header(envelope: etree._Element) -> dict[str, str | None]:
+        """``AiqSoapHeader`` as a dict (empty when absent)."""
+        header = envelope.find(f"{{{SOAP_ENV}}}Header/{{{NAMESPACE}}}AiqSoapHeader")
+        if header is None:
+            return {}
+        return {name: header.findtext(f"{{{NAMESPACE}}}{name}") for name in ("Entity", "AccessToken")}
+
+    def _entity(self, operation: str, params: dict[str, Any], header: dict[str, str | None]) -> str:
+        if self.version == V1_1:
+            return self.service.entity_for(params.get("token"))
+        if operation == "GetEntitiesByToken":
+            return self.service.app_for_access(header.get("AccessToken"))["client_id"]
+        return self.service.entity_for_header(header.get("AccessToken"), header.get("Entity"))
+
+    def _token_reply(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """TokenGet / TokenRefresh answer WSResult3: plain-string Status and ErrorCode, no HasExpired."""
+        try:
+            if operation == "TokenGet":
+                tokens = self.service.token_get(params.get("clientId"), params.get("clientSecret"))
+            else:
+                tokens = self.service.token_refresh(
+                    params.get("clientId"), params.get("clientSecret"), params.get("refreshToken")
+                )
+            result = {"Result": tokens, "Status": "Success", "ErrorCode": "SUCCESS", "ErrorMessage": None}
+        except Refused as refusal:
+            result = {
+                "Result": None,
+                "Status": "Failure",
+                "ErrorCode": refusal.code,
+                "ErrorMessage": refusal.message,
+            }
+        return {f"{operation}Result": result}
+
+    def reply(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        header: dict[str, str | None] | None = None,
+        refusal: Refused | None = None,
+    ) -> dict[str, Any]:
+        """The response body's children for a call, envelope status included. ``refusal`` answers
+        the call in-band without handling it (the rate limiter)."""
         if operation == "Login":
             token = self.service.login(
                 params.get("companyID"), params.get("partnerKey"), params.get("userKey")
             )
             return {"LoginResult": token}
+        if operation in ("TokenGet", "TokenRefresh"):
+            return self._token_reply(operation, params)
+        header = header or {}
         spec = SCHEMA.operations[operation]
         if spec.result.type == "ArrayOfWSResultStatus":
-            return self._bare_rows_reply(operation, params)
+            return self._bare_rows_reply(operation, params, header, refusal)
         result_fields = {f.name for f in SCHEMA.all_fields(spec.result.type)}
         status: dict[str, Any] = {
             "Status": "Success",
@@ -177,18 +231,23 @@ class SoapEndpoint:
         }
         out = {f.name: default_value(f.type) for f in spec.out_params}
         try:
-            entity = self.service.entity_for(params.get("token"))
-            answer = self.service.handle(operation, entity, params)
+            if refusal is not None:
+                raise refusal
+            entity = self._entity(operation, params, header)
+            if operation == "GetEntitiesByToken":
+                answer = Reply({"WSEntity": self.service.entities_of(header.get("AccessToken"))})
+            else:
+                answer = self.service.handle(operation, entity, params)
             status["Status"] = answer.status
             out.update(answer.out)
             if "Result" in result_fields:
                 status["Result"] = answer.result
-        except TokenExpired:
+        except TokenExpired as expired:
             status.update(
                 Status="Failure",
-                ErrorCode="WS_INVALIDTOKEN",
-                ErrorMessage="The token has expired; call Login again.",
-                HasExpired=True,
+                ErrorCode=expired.code,
+                ErrorMessage=expired.message,
+                HasExpired=expired.has_expired,
             )
             out.update(FAILED_OUT.get(operation, {}))
         except Refused as refusal:
@@ -201,20 +260,35 @@ class SoapEndpoint:
             status["Result"] = default_value(required.type) if required.required else None
         return {spec.result.name: status, **out}
 
-    def _bare_rows_reply(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _bare_rows_reply(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        header: dict[str, str | None],
+        refusal: Refused | None,
+    ) -> dict[str, Any]:
         """Bulk posts answer a bare array of row statuses, no envelope: a refusal of the whole
-        call (an expired token) is repeated on every row."""
+        call (an expired token, the rate limiter) is repeated on every row."""
         spec = SCHEMA.operations[operation]
         try:
-            entity = self.service.entity_for(params.get("token"))
+            if refusal is not None:
+                raise refusal
+            entity = self._entity(operation, params, header)
             answer = self.service.handle(operation, entity, params)
             return {spec.result.name: answer.result, **answer.out}
-        except TokenExpired:
+        except TokenExpired as expired:
             row = {
                 "Status": "Failure",
-                "ErrorCode": "WS_INVALIDTOKEN",
-                "ErrorMessage": "The token has expired; call Login again.",
-                "HasExpired": True,
+                "ErrorCode": expired.code,
+                "ErrorMessage": expired.message,
+                "HasExpired": expired.has_expired,
+            }
+        except Refused as refused:
+            row = {
+                "Status": refused.status,
+                "ErrorCode": refused.code,
+                "ErrorMessage": refused.message,
+                "HasExpired": False,
             }
         requested = next(f for f in spec.params if f.type == "ArrayOfInt")
         count = max(1, len((params.get(requested.name) or {}).get("int") or []))
@@ -234,15 +308,25 @@ class SandboxServer(ThreadingHTTPServer):
         super().__init__((host, port), SandboxHandler)
         self.ledger = ledger
         self.service = SandboxService(ledger, token_ttl_seconds)
-        self.endpoint = SoapEndpoint(self.service)
+        self.calls: Counter[str] = Counter()
         self.faults = FaultPlan()
-        address = f"http://{host}:{self.server_address[1]}{PATH_1_1}"
-        self.wsdl = render_wsdl(address)
+        base = f"http://{host}:{self.server_address[1]}"
+        # path (lower case, as IIS matches it) -> (endpoint, WSDL served at ?wsdl)
+        self.endpoints = {
+            path.lower(): (
+                SoapEndpoint(self.service, version, self.calls),
+                render_wsdl(base + path, version=version),
+            )
+            for version, (_, _, path) in NAMES.items()
+        }
+
+    def url_for(self, version: str = V1_1) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{NAMES[version][2]}"
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}{PATH_1_1}"
+        return self.url_for(V1_1)
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -281,12 +365,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
-        if url.path.lower() == PATH_1_1 and "wsdl" in {k.lower() for k in query}:
-            self._send(HTTPStatus.OK, self.server.wsdl)
+        if url.path.lower() in self.server.endpoints and "wsdl" in {k.lower() for k in query}:
+            self._send(HTTPStatus.OK, self.server.endpoints[url.path.lower()][1])
         elif url.path == "/_sandbox/faults":
             self._json(HTTPStatus.OK, self.server.faults.describe())
         elif url.path == "/_sandbox/calls":
-            self._json(HTTPStatus.OK, dict(self.server.endpoint.calls))
+            self._json(HTTPStatus.OK, dict(self.server.calls))
         elif url.path == "/_sandbox/trial-balance":
             entity = query.get("entity", [""])[0]
             balances = self.server.ledger.trial_balance(entity)
@@ -315,10 +399,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.server.service.expire_tokens()
             self._json(HTTPStatus.OK, {"expired": True})
         elif url.path == "/_sandbox/calls/reset":
-            self.server.endpoint.calls.clear()
+            self.server.calls.clear()
             self._json(HTTPStatus.OK, {})
-        elif url.path.lower() == PATH_1_1:
-            self._soap(body)
+        elif url.path.lower() in self.server.endpoints:
+            self._soap(self.server.endpoints[url.path.lower()][0], body)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
 
@@ -329,8 +413,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
 
-    def _soap(self, body: bytes) -> None:
-        endpoint, faults = self.server.endpoint, self.server.faults
+    def _soap(self, endpoint: SoapEndpoint, body: bytes) -> None:
+        faults = self.server.faults
         try:
             operation, envelope = endpoint.parse(body)
         except SoapFault as fault:
@@ -344,12 +428,24 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if error:
             self._send(error.status, b"Service Unavailable", "text/plain")
             return
+        limited = faults.fire("rate_limit", operation)
+        if limited and endpoint.version == V1_1:
+            self._send(HTTPStatus.TOO_MANY_REQUESTS, b"Too Many Requests", "text/plain")
+            return
         try:
             params = endpoint.arguments(operation, envelope)
+            header = endpoint.soap_header(envelope)
             if faults.fire("expire_token", operation):
-                self.server.service.expire_tokens(params.get("token"))
+                self.server.service.expire_tokens(params.get("token") or header.get("AccessToken"))
+            refusal = (
+                Refused(
+                    "OAUTH_INTEGRATION_APPS_TOO_MANY_API_CALLS", "Too many API calls; slow down and retry."
+                )
+                if limited
+                else None
+            )
             with self.server.ledger.lock:
-                reply = endpoint.reply(operation, params)
+                reply = endpoint.reply(operation, params, header, refusal)
             payload = endpoint.serialize(operation, reply)
         except SoapFault as fault:
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, fault_envelope(fault.code, str(fault)))

@@ -8,6 +8,7 @@ AccountsIQ does (HTTP 200, never a fault). Behaviour follows API-NOTES §3, §4 
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -49,7 +50,19 @@ class Refused(Exception):
 
 
 class TokenExpired(Exception):
-    pass
+    """The call's credentials are refused unprocessed; ``HasExpired`` tells the caller to renew."""
+
+    def __init__(
+        self,
+        code: str = "WS_INVALIDTOKEN",
+        message: str = "The token has expired; call Login again.",
+        has_expired: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.code, self.message, self.has_expired = code, message, has_expired
+
+
+REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 3600
 
 
 def default_value(type_name: str) -> Any:
@@ -148,11 +161,106 @@ class SandboxService:
         return str(row["entity"])
 
     def expire_tokens(self, token: str | None = None) -> None:
+        """Expire 1.1 session tokens and 2.0 access tokens (all, or the one given)."""
         with self.ledger.transaction() as db:
             if token is None:
                 db.execute("UPDATE tokens SET expires_at = 0")
+                db.execute("UPDATE access_tokens SET expires_at = 0 WHERE kind = 'access'")
             else:
                 db.execute("UPDATE tokens SET expires_at = 0 WHERE token = ?", (token,))
+                db.execute("UPDATE access_tokens SET expires_at = 0 WHERE token = ?", (token,))
+
+    # --- API 2.0: integration applications, access and refresh tokens -----------------------------
+
+    def _app(self, client_id: str | None, client_secret: str | None) -> dict[str, Any]:
+        if not client_id:
+            raise Refused("OAUTH_INTEGRATION_APPS_CLIENTID_IS_NULL_OR_EMPTY", "clientId is required.")
+        if not client_secret:
+            raise Refused("OAUTH_INTEGRATION_APPS_CLIENTSECRET_IS_NULL_OR_EMPTY", "clientSecret is required.")
+        row = self.ledger.query_one("SELECT * FROM integration_apps WHERE client_id = ?", client_id)
+        if row is None or not secrets.compare_digest(row["client_secret"], client_secret):
+            raise Refused(
+                "OAUTH_INTEGRATION_APPS_APP_NOT_FOUND", "No integration application has these credentials."
+            )
+        return dict(row)
+
+    def _issue(self, client_id: str) -> dict[str, str]:
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = time.time()
+        with self.ledger.transaction() as db:
+            db.execute(
+                "INSERT INTO access_tokens VALUES (?, 'access', ?, ?)",
+                (access, client_id, now + self.token_ttl_seconds),
+            )
+            db.execute(
+                "INSERT INTO access_tokens VALUES (?, 'refresh', ?, ?)",
+                (refresh, client_id, now + REFRESH_TOKEN_TTL_SECONDS),
+            )
+        return {"AccessToken": access, "RefreshToken": refresh}
+
+    def token_get(self, client_id: str | None, client_secret: str | None) -> dict[str, str]:
+        return self._issue(self._app(client_id, client_secret)["client_id"])
+
+    def token_refresh(
+        self, client_id: str | None, client_secret: str | None, refresh_token: str | None
+    ) -> dict[str, str]:
+        """A new access and refresh token; the refresh token used is spent (rotation)."""
+        app = self._app(client_id, client_secret)
+        with self.ledger.transaction() as db:
+            spent = db.execute(
+                "DELETE FROM access_tokens WHERE token = ? AND kind = 'refresh' AND client_id = ? "
+                "AND expires_at > ?",
+                (refresh_token or "", app["client_id"], time.time()),
+            ).rowcount
+        if not spent:
+            raise Refused(
+                "OAUTH_INTEGRATION_APPS_REFRESH_TOKEN_EXPIRED", "The refresh token is expired or unknown."
+            )
+        return self._issue(app["client_id"])
+
+    def app_for_access(self, access_token: str | None) -> dict[str, Any]:
+        row = self.ledger.query_one(
+            "SELECT a.*, t.expires_at FROM access_tokens t JOIN integration_apps a "
+            "ON a.client_id = t.client_id WHERE t.token = ? AND t.kind = 'access'",
+            access_token or "",
+        )
+        if row is None:
+            raise TokenExpired(
+                "OAUTH_INTEGRATION_APPS_TOKEN_IS_INVALID", "The access token is not valid.", has_expired=False
+            )
+        if row["expires_at"] <= time.time():
+            raise TokenExpired(
+                "OAUTH_INTEGRATION_APPS_TOKEN_EXPIRED", "The access token has expired; call TokenRefresh."
+            )
+        return {**dict(row), "entities": json.loads(row["entities"])}
+
+    def entity_for_header(self, access_token: str | None, entity: str | None) -> str:
+        """The entity a 2.0 call acts on: the header's, if the token's application may reach it."""
+        app = self.app_for_access(access_token)
+        if not entity:
+            raise Refused(
+                "OAUTH_INTEGRATION_APPS_NO_ENTITY_PROVIDED_IN_HEADER", "AiqSoapHeader.Entity is required."
+            )
+        if entity not in app["entities"]:
+            raise Refused(
+                "OAUTH_INTEGRATION_APPS_TOKEN_DOES_NOT_HAVE_PERMISSION",
+                f"The integration application cannot reach entity {entity}.",
+            )
+        return entity
+
+    def entities_of(self, access_token: str | None) -> list[dict[str, Any]]:
+        app = self.app_for_access(access_token)
+        found = []
+        for entity in app["entities"]:
+            settings = self.ledger.entity_settings(entity)
+            found.append(
+                {
+                    "EntityID": entity,
+                    "EntityName": settings["name"],
+                    "BaseCurrency": settings["base_currency"],
+                }
+            )
+        return found
 
     def handle(self, operation: str, entity: str, params: dict[str, Any]) -> Reply:
         return HANDLERS[operation](self, Call(entity, params))

@@ -1,7 +1,7 @@
-"""Contract: a zeep client built from AccountsIQ's *full* published WSDL (all 217 operations, not
-ours, not the subset), bound to the sandbox, calls every operation the sandbox serves and gets a
-well-formed answer. Arguments are realistic: templates are read, filled and sent back whole, as
-an integrator would."""
+"""Contract: zeep clients built from AccountsIQ's *full* published WSDLs (1.1: all 217 operations;
+2.0: all 219; not ours, not the subset), bound to the sandbox, call every operation the sandbox
+serves and get well-formed answers: on 1.1 with a Login token, on 2.0 with the AiqSoapHeader.
+Arguments are realistic: templates are read, filled and sent back whole, as an integrator would."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 import zeep
 import zeep.helpers
 
-from aiq_flows.gateway.schema import NAMESPACE, SCHEMA
+from aiq_flows.gateway.schema import NAMESPACE, SCHEMA, V1_1, V2_0
 from tests.support.processes import REPO, Sandbox
 
 FULL_WSDL = REPO.parent / "shared" / "aiq" / "integration_1_1.full.wsdl"
+FULL_WSDL_2_0 = REPO.parent / "shared" / "aiq" / "integration_2_0.full.wsdl"
 DAY = datetime(2026, 11, 20)
 OK = {"Success", "Created"}
 
@@ -27,19 +28,31 @@ pytestmark = pytest.mark.skipif(not FULL_WSDL.exists(), reason="../shared/aiq is
 class Contract:
     """A logged-in client of the full WSDL, and the ids earlier calls produced."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        client = zeep.Client(str(FULL_WSDL))
-        self.service = client.create_service(f"{{{NAMESPACE}}}Integration_1_1Soap", sandbox.url)
+    def __init__(self, sandbox: Sandbox, version: str) -> None:
         self.sandbox = sandbox
-        self.token = self.service.Login(
-            companyID="DEMO_UK",
-            partnerKey=sandbox.credentials["partner_key"],
-            userKey=sandbox.entity("DEMO_UK")["user_key"],
-        )
-        self.ids: dict[str, int] = {}
+        if version == V1_1:
+            client = zeep.Client(str(FULL_WSDL))
+            self.service = client.create_service(f"{{{NAMESPACE}}}Integration_1_1Soap", sandbox.url)
+            token = self.service.Login(
+                companyID="DEMO_UK",
+                partnerKey=sandbox.credentials["partner_key"],
+                userKey=sandbox.entity("DEMO_UK")["user_key"],
+            )
+            self.auth: dict[str, Any] = {"token": token}
+        else:
+            client = zeep.Client(str(FULL_WSDL_2_0))
+            self.service = client.create_service(f"{{{NAMESPACE}}}Integration_2_0Soap", sandbox.url_2_0)
+            app = sandbox.app()
+            access = self.service.TokenGet(clientId=app["client_id"], clientSecret=app["client_secret"])
+            header = {"Entity": "DEMO_UK", "AccessToken": access.Result.AccessToken}
+            self.auth = {"_soapheaders": {"AiqSoapHeader": header}}
+
+    @property
+    def department(self) -> str:
+        return "FULL-DEPT-" + ("1" if "token" in self.auth else "2")
 
     def call(self, operation: str, **params: Any) -> Any:
-        return getattr(self.service, operation)(token=self.token, **params)
+        return getattr(self.service, operation)(**self.auth, **params)
 
     def invoice(self, reference: str, ledger: str = "Sales", note: bool = False) -> Any:
         operation, key = {
@@ -218,9 +231,9 @@ CALLS: dict[str, Callable[[Contract], Any]] = {
     "GetDepartmentsByAnalysisCode": lambda c: c.call(
         "GetDepartmentsByAnalysisCode", query={"a1Filter": {"string": ["UK"]}}
     ),
-    "CreateDepartment": lambda c: c.call("CreateDepartment", id="FULL-DEPT", description="Contract"),
+    "CreateDepartment": lambda c: c.call("CreateDepartment", id=c.department, description="Contract"),
     "UpdateDepartment": lambda c: c.call(
-        "UpdateDepartment", departmentID="FULL-DEPT", newDescription="Contract, renamed", active=True
+        "UpdateDepartment", departmentID=c.department, newDescription="Contract, renamed", active=True
     ),
     "GetInterCompanyConnectionList": lambda c: c.call("GetInterCompanyConnectionList"),
     "GetTransactionsByExternalReference": lambda c: c.call(
@@ -276,14 +289,18 @@ CALLS: dict[str, Callable[[Contract], Any]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def contract(shared_sandbox: Sandbox) -> Iterator[Contract]:
-    yield Contract(shared_sandbox)
+@pytest.fixture(scope="module", params=[V1_1, V2_0])
+def contract(shared_sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Contract]:
+    yield Contract(shared_sandbox, request.param)
 
 
 def test_every_served_operation_is_covered() -> None:
-    assert set(CALLS) | {"Login"} == set(SCHEMA.operations)
-    assert len(SCHEMA.operations) == 53  # the 49 of the subset + 4 from the full WSDL (Login included)
+    served_1_1 = {op.name for op in SCHEMA.operations_of(V1_1)}
+    assert set(CALLS) | {"Login"} == served_1_1
+    assert len(served_1_1) == 53  # the 49 of the subset + 4 from the full WSDL (Login included)
+    # on 2.0: the same operations, Login replaced by the token operations and GetEntitiesByToken
+    served_2_0 = {op.name for op in SCHEMA.operations_of(V2_0)}
+    assert served_2_0 == served_1_1 - {"Login"} | {"TokenGet", "TokenRefresh", "GetEntitiesByToken"}
 
 
 @pytest.mark.parametrize("operation", sorted(CALLS))

@@ -357,3 +357,28 @@ def _prefect_logs() -> str:
     APILogHandler().flush()
     with get_client(sync_client=True) as client:
         return "\n".join(log.message for log in client.read_logs(limit=200))
+
+
+def test_the_sync_runs_the_same_over_api_2_0(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    """One AIQ connection block switched to an Integration 2.0 application: same outcome, and the
+    tokens come from TokenGet (no Login at all), with an expiry mid-run survived by TokenRefresh."""
+    from pydantic import SecretStr
+
+    from blocks import AiqConnection
+
+    app = sandbox.app()
+    AiqConnection(
+        api_version="2.0",
+        endpoint_url=sandbox.url_2_0,
+        company_id="DEMO_UK",
+        client_id=app["client_id"],
+        client_secret=SecretStr(app["client_secret"]),
+        timeout_seconds=10,
+    ).save(demo_blocks.aiq, overwrite=True)
+    crm = seed(demo_blocks, sales=60)
+    sandbox.faults({"kind": "expire_token", "operation": CREATE, "count": 1})
+    summary = run_sync(demo_blocks)
+    assert summary["created"] > 0 and summary["input"] == 60
+    assert_each_posted_sale_exists_once(sandbox, crm)
+    calls = sandbox.calls()
+    assert "Login" not in calls and calls["TokenGet"] == 1 and calls["TokenRefresh"] == 1

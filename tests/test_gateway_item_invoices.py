@@ -391,3 +391,35 @@ def test_stock_items_and_company(gateway: AiqGateway) -> None:
     assert "CONSULT-DAY" in active and "OLD-KIT" not in active
     company = gateway.get_company_information()
     assert (company.CompanyName, company.BaseCurrencyCode) == ("Demo Trading UK Ltd", "GBP")
+
+
+# --- departmental GL accounts ---------------------------------------------------------------------
+
+
+def test_departmental_gl_accounts_need_a_bi_code_on_every_kind_of_document(gateway: AiqGateway) -> None:
+    from aiq_flows.gateway.models import GeneralJournal, GeneralJournalLine
+
+    refusals = []
+    item_draft = draft(gateway, "DEPT-ITEM", item("1", "10", GLAccountCode="4200"))
+    batch = invoice("DEPT-BATCH", line("10.00", None, gl="4200"))
+    journal = GeneralJournal(
+        InternalReference="DEPT-GJ",
+        ExternalReference="DEPT-GJ",
+        TransactionDate=DAY,
+        Lines=[
+            GeneralJournalLine(GLAccountCode="2400", Description="x", Amount=Decimal("1.00")),
+            GeneralJournalLine(GLAccountCode="4200", Description="x", Amount=Decimal("-1.00")),
+        ],
+    )
+    for write in (
+        lambda: gateway.save_invoice(item_draft),
+        lambda: gateway.create_batch_sales_invoice(batch),
+        lambda: gateway.create_general_journal(journal),
+    ):
+        with pytest.raises(AiqBusinessError) as refused:
+            write()
+        refusals.append(refused.value.error_code)
+    assert refusals == ["GLACCOUNT_NO_DEPARTMENT_IS_DEPARTMENTAL"] * 3
+    department = gateway.get_departments()[0].DepartmentID
+    item_draft.Lines[0].DepartmentID = department
+    assert gateway.post_invoice(gateway.save_invoice(item_draft)) > 0

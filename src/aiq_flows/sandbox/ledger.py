@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS entities (
     user_key TEXT NOT NULL, settings TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gl_accounts (
     entity TEXT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
-    PRIMARY KEY (entity, code));
+    departmental INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (entity, code));
 CREATE TABLE IF NOT EXISTS tax_codes (
     entity TEXT NOT NULL, code TEXT NOT NULL, description TEXT NOT NULL, rate TEXT NOT NULL,
     PRIMARY KEY (entity, code));
@@ -183,8 +183,9 @@ class Ledger:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO gl_accounts VALUES (?, ?, ?, ?)",
-                    [(cid, *row) for row in entity["gl_accounts"]],
+                    "INSERT INTO gl_accounts VALUES (?, ?, ?, ?, ?)",
+                    # [code, name, kind] or [code, name, kind, departmental]
+                    [(cid, *row[:3], int(len(row) > 3 and row[3])) for row in entity["gl_accounts"]],
                 )
                 db.executemany(
                     "INSERT INTO tax_codes VALUES (?, ?, ?, ?)", [(cid, *row) for row in entity["tax_codes"]]

@@ -311,10 +311,19 @@ class SandboxService:
             is not None
         )
 
-    def check_department(self, entity: str, department: str | None, where: str) -> None:
+    def check_department(
+        self, entity: str, department: str | None, where: str, gl_code: str | None = None
+    ) -> None:
+        """The BI code exists; and a departmental GL account is never posted without one."""
         if department is not None and not self.exists("departments", entity, department):
             raise Refused(
                 "DEPARTMENT_ID_DOES_NOT_EXIST", f"{where}: department '{department}' does not exist."
+            )
+        gl = self.ledger.gl_account(entity, gl_code) if gl_code and department is None else None
+        if gl is not None and gl["departmental"]:
+            raise Refused(
+                "GLACCOUNT_NO_DEPARTMENT_IS_DEPARTMENTAL",
+                f"{where}: GL account '{gl_code}' is departmental and needs a department (BI code).",
             )
 
     def open_period(self, entity: str, ledger: str, day: datetime) -> int:

@@ -138,7 +138,7 @@ def _batch_line_postings(
     if not svc.exists("tax_codes", entity, tax_code):
         raise Refused("TAX_CODE_DOES_NOT_EXIST", f"Line {number}: tax code '{tax_code}' does not exist.")
     department = line.get("DepartmentID")
-    svc.check_department(entity, department, f"Line {number}")
+    svc.check_department(entity, department, f"Line {number}", gl_code)
     tax_rate = Decimal(str(line.get("TaxRate") or 0))
     if tax_rate < 0:
         raise Refused("TAX_RATE_IS_NEGATIVE", f"Line {number}: tax rate is negative.")
@@ -296,7 +296,7 @@ def _journal_postings(svc: SandboxService, entity: str, lines: list[dict[str, An
                 "JOURNAL_ENTRY_CANNOT_HAVE_NEGATIVE_AMOUNTS", f"Line {number}: negative debit/credit."
             )
         department = line.get("DepartmentID")
-        svc.check_department(entity, department, f"Line {number}")
+        svc.check_department(entity, department, f"Line {number}", gl_code)
         # The signed Amount is current; Debit/Credit are the older form, honoured when Amount is 0.
         signed = amount if amount else debit - credit
         postings.append(Posting(gl_code, description, department, None, signed, "Net"))

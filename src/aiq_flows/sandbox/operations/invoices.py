@@ -160,7 +160,7 @@ def _line(
     if price < 0:
         raise Refused("STOCKITEM_PRICE_IS_NEGATIVE", f"{where}: price is negative.")
     department = line.get("DepartmentID") or header.get("DepartmentID")
-    svc.check_department(entity, department, where)
+    svc.check_department(entity, department, where, gl_code)
     rate = Decimal(tax["rate"])
     actual = price * (1 - discount)
     net = cents(quantity * actual)

@@ -1,6 +1,8 @@
 """Benchmark: the sandbox's own throughput, with zero added latency, so later benchmarks know the
 floor. Posts batch sales invoices through the bulk operation in chunks, and one by one for
-comparison, through the gateway over real HTTP on 127.0.0.1.
+comparison; then item invoices through the bulk draft-and-post pair
+(``CreateInvoicesGetBackInvoiceIDs`` + ``PostInvoicesGetBackTransactionIDs``) and through the
+naive per-invoice GetNew / Save / Post loop; all through the gateway over real HTTP on 127.0.0.1.
 
     .venv/bin/python bench/sandbox_throughput.py [--invoices N] [--chunk 200]
 """
@@ -16,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from aiq_flows.gateway.client import AiqCredentials, AiqGateway
-from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine
 from aiq_flows.sandbox.server import make_server
 
 
@@ -40,6 +42,21 @@ def invoices(count: int, prefix: str) -> list[BatchSalesInvoice]:
         )
         for n in range(count)
     ]
+
+
+def item_invoices(gateway: AiqGateway, count: int, prefix: str) -> list[Invoice]:
+    template = gateway.new_sales_invoice("ACME01")
+    documents = []
+    for n in range(count):
+        document = template.model_copy(deep=True)
+        document.ExternalReference, document.InvoiceDate = f"{prefix}-{n}", datetime(2026, 11, 2)
+        document.Lines = [InvoiceLine(InvoicedQuantity=Decimal(1), StockItemID="CONSULT-DAY")]
+        documents.append(document)
+    return documents
+
+
+def rate(label: str, count: int, seconds: float) -> None:
+    print(f"{label:<34}: {count:>6,} invoices in {seconds:6.2f} s = {count / seconds:8,.0f} invoices/s")
 
 
 def main() -> None:
@@ -70,17 +87,27 @@ def main() -> None:
             for invoice in single:
                 gateway.create_batch_sales_invoice(invoice)
             single_seconds = time.perf_counter() - started
+            items = item_invoices(gateway, args.invoices, "ITEM")
+            started = time.perf_counter()
+            for start in range(0, len(items), args.chunk):
+                saved = gateway.create_invoices(items[start : start + args.chunk])
+                posted = gateway.post_invoices([row.document_id for row in saved if row.document_id])
+                assert len(posted) == len(saved) and all(row.ok for row in posted)
+            item_bulk_seconds = time.perf_counter() - started
+            naive = min(args.invoices, 300)
+            started = time.perf_counter()
+            for document in item_invoices(gateway, naive, "NAIVE"):
+                fresh = gateway.new_sales_invoice("ACME01")  # what a per-invoice integration does
+                document.AccountID = fresh.AccountID
+                gateway.post_invoice(gateway.save_invoice(document))
+            naive_seconds = time.perf_counter() - started
         finally:
             server.shutdown()
             server.server_close()
-    print(
-        f"bulk ({args.chunk} per call)   : {args.invoices:,} invoices in {bulk_seconds:6.2f} s = "
-        f"{args.invoices / bulk_seconds:8,.0f} invoices/s"
-    )
-    print(
-        f"one call per invoice  : {len(single):,} invoices in {single_seconds:6.2f} s = "
-        f"{len(single) / single_seconds:8,.0f} invoices/s"
-    )
+    rate(f"batch, bulk ({args.chunk} per call)", args.invoices, bulk_seconds)
+    rate("batch, one call per invoice", len(single), single_seconds)
+    rate(f"item, bulk save + bulk post ({args.chunk})", args.invoices, item_bulk_seconds)
+    rate("item, GetNew/Save/Post per invoice", naive, naive_seconds)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
+from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
 
-__all__ = ["AiqConnection", "CrmDatabase", "StateStore"]
+__all__ = ["AiqConnection", "CrmDatabase", "JobsDatabase", "StateStore"]

@@ -25,7 +25,7 @@ def gateway(shared_sandbox: Sandbox) -> Iterator[AiqGateway]:
 def test_dimension_setup_lists_each_dimension_with_its_elements(gateway: AiqGateway) -> None:
     dimensions = gateway.get_analysis_dimensions()
     assert [d.Code for d in dimensions] == ["CUSTOMER", "PROJECT", "PRODUCT"]
-    assert dimensions[1].element_codes == ["P-1001", "P-1002", "P-SUBS"]
+    assert dimensions[1].element_codes == ["P-0900", "P-1001", "P-1002", "P-1003", "P-1004", "P-SUBS"]
 
 
 def test_department_lookups(gateway: AiqGateway) -> None:

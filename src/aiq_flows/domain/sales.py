@@ -135,15 +135,29 @@ class ReferenceData:
 
 @dataclass(frozen=True)
 class Rejection:
-    sale_id: Any
+    sale_id: Any  # the record's id (a sale's, a job's)
     reference: str | None
     field: str
     rule: str
+    noun: str = "sale"
 
     @property
     def message(self) -> str:
-        who = f"sale {self.reference!r} (id {self.sale_id})" if self.reference else f"sale id {self.sale_id}"
+        noun = self.noun
+        who = (
+            f"{noun} {self.reference!r} (id {self.sale_id})"
+            if self.reference
+            else f"{noun} id {self.sale_id}"
+        )
         return f"{who}: {self.field}: {self.rule}"
+
+
+def rejection_from(error: ValidationError, raw: Mapping[str, Any], id_field: str, noun: str) -> Rejection:
+    """The first problem of a record pydantic refused (the others appended), as a Rejection."""
+    first = error.errors()[0]
+    rule = "; ".join(f"{_field_path(e['loc'], raw)}: {e['msg']}" for e in error.errors()[1:])
+    message = first["msg"] + (f" (also {rule})" if rule else "")
+    return Rejection(raw.get(id_field), raw.get("reference"), _field_path(first["loc"], raw), message, noun)
 
 
 def _field_path(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
@@ -187,10 +201,7 @@ def validate_sale(raw: Mapping[str, Any], reference: ReferenceData) -> Sale | Re
     try:
         sale = Sale.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        rule = "; ".join(f"{_field_path(e['loc'], raw)}: {e['msg']}" for e in error.errors()[1:])
-        message = first["msg"] + (f" (also {rule})" if rule else "")
-        return Rejection(raw.get("sale_id"), raw.get("reference"), _field_path(first["loc"], raw), message)
+        return rejection_from(error, raw, "sale_id", "sale")
     problem = _check_against_reference(sale, reference)
     if problem:
         return Rejection(sale.sale_id, sale.reference, *problem)

@@ -1,7 +1,8 @@
 """Fault injection, switchable at run time and reproducible from a seed.
 
 A plan is a list of rules; each names an operation (or ``*``), a kind, and how often it fires
-(``rate`` as a probability, ``count`` as a budget, or both):
+(``rate`` as a probability, ``count`` as a budget, or both; ``skip`` lets that many matching calls
+through first, e.g. to fail the second of two posts):
 
 - ``latency``: sleep ``latency_ms`` before handling the call;
 - ``http_error``: answer HTTP ``status`` (503 by default) without handling the call;
@@ -29,7 +30,9 @@ class FaultRule:
     count: int | None = None
     latency_ms: int = 0
     status: int = 503
+    skip: int = 0
     fired: int = 0
+    seen: int = 0
 
     def matches(self, operation: str) -> bool:
         return self.operation in ("*", operation)
@@ -42,7 +45,9 @@ class FaultPlan:
         self._random = random.Random(0)
 
     def configure(self, rules: list[dict[str, Any]], seed: int = 0) -> None:
-        parsed = [FaultRule(**{k: v for k, v in rule.items() if k != "fired"}) for rule in rules]
+        parsed = [
+            FaultRule(**{k: v for k, v in rule.items() if k not in ("fired", "seen")}) for rule in rules
+        ]
         with self._lock:
             self._rules = parsed
             self._random = random.Random(seed)
@@ -59,6 +64,9 @@ class FaultPlan:
         with self._lock:
             for rule in self._rules:
                 if rule.kind != kind or not rule.matches(operation):
+                    continue
+                rule.seen += 1
+                if rule.seen <= rule.skip:
                     continue
                 if rule.count is not None and rule.fired >= rule.count:
                     continue

@@ -206,12 +206,12 @@ class Ledger:
                         "INSERT INTO dimension_codes VALUES (?, ?, ?, ?)",
                         [(cid, position, *element) for element in elements],
                     )
-                for department_id, description, codes in entity.get("departments", []):
+                for department_id, description, codes, *active in entity.get("departments", []):
                     analysis = (list(codes) + [None] * 6)[:6]
                     db.execute(
-                        "INSERT INTO departments (entity, department_id, description, "
-                        "a1, a2, a3, a4, a5, a6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (cid, department_id, description, *analysis),
+                        "INSERT INTO departments (entity, department_id, description, active, "
+                        "a1, a2, a3, a4, a5, a6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (cid, department_id, description, int(active[0] if active else True), *analysis),
                     )
                 db.executemany(
                     "INSERT INTO stock_items VALUES (?, ?, ?)",

@@ -1,0 +1,136 @@
+"""Back-to-back jobs (a placement, a timesheet period, a pass-through cost), validated before
+anything is sent to AccountsIQ, and priced into their two legs.
+
+A job is paid to a supplier (the contractor: purchase leg ``B2B-<job>-P``) and billed to a
+customer (sales leg ``B2B-<job>-S``) with a markup, both legs tagged with one BI code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
+from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
+from aiq_flows.domain.references import checked
+from aiq_flows.domain.sales import Code, Currency, Rejection, Text500, rejection_from
+
+ANALYSIS_DIMENSIONS = 6
+
+
+class JobLine(BaseModel):
+    """Hours x rate (a timesheet), or an amount (a pass-through cost)."""
+
+    model_config = ConfigDict(frozen=True)
+    line_no: int
+    description: Text500
+    hours: Decimal | None = Field(default=None, gt=0)
+    rate: Decimal | None = Field(default=None, gt=0)
+    amount: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _hours_and_rate_or_an_amount(self) -> JobLine:
+        timesheet = self.hours is not None and self.rate is not None
+        if timesheet == (self.amount is not None) or (self.hours is None) != (self.rate is None):
+            raise ValueError("give hours and rate, or an amount; not both, not neither")
+        return self
+
+    def cost(self, currency: str) -> Decimal:
+        if self.amount is not None:
+            return self.amount
+        assert self.hours is not None and self.rate is not None
+        return round_money(self.hours * self.rate, currency)
+
+    def label(self) -> str:
+        if self.hours is None:
+            return self.description
+        return f"{self.description}: {self.hours.normalize():f} h x {self.rate}"
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    job_id: int
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    supplier_code: Code
+    customer_code: Code
+    job_date: date
+    currency: Currency
+    lines: list[JobLine] = Field(min_length=1)
+    markup_percent: Decimal | None = Field(default=None, ge=0, le=1000)
+    fixed_fee: Decimal | None = Field(default=None, ge=0)
+    vat_mode: VatMode = VatMode.PRINCIPAL
+    bi_code: Code | None = None
+    analysis_codes: tuple[Code | None, ...] = (None,) * ANALYSIS_DIMENSIONS
+    closing: bool = False
+    cancelled: bool = False
+    updated_at: datetime
+
+    @model_validator(mode="after")
+    def _rules(self) -> Job:
+        if (self.markup_percent is None) == (self.fixed_fee is None):
+            raise ValueError("give a markup_percent or a fixed_fee (one of them)")
+        if self.bi_code is None and not any(self.analysis_codes):
+            raise ValueError("give a bi_code, or the analysis elements that identify one")
+        if len(self.analysis_codes) != ANALYSIS_DIMENSIONS:
+            raise ValueError(f"analysis_codes has {ANALYSIS_DIMENSIONS} places (one per dimension)")
+        checked(self.purchase_reference)  # both legs' references fit AIQ's 50 characters
+        return self
+
+    @property
+    def purchase_reference(self) -> str:
+        return f"B2B-{self.job_id}-P"
+
+    @property
+    def sales_reference(self) -> str:
+        return f"B2B-{self.job_id}-S"
+
+    @property
+    def markup(self) -> Markup:
+        return Markup(percent=self.markup_percent, fee=self.fixed_fee)
+
+    @property
+    def version(self) -> str:
+        return self.updated_at.isoformat()
+
+    def costs(self) -> list[CostLine]:
+        return [CostLine(line.label(), line.cost(self.currency)) for line in self.lines]
+
+    def quote(self, purchase_tax: TaxRate, sales_tax: TaxRate, recharge_tax: TaxRate) -> Quote:
+        return price(
+            self.costs(),
+            self.markup,
+            self.vat_mode,
+            purchase_tax,
+            sales_tax,
+            recharge_tax,
+            currency_exponent(self.currency),
+        )
+
+
+def validate_job(raw: Mapping[str, Any]) -> Job | Rejection:
+    try:
+        job = Job.model_validate(raw)
+    except ValidationError as error:
+        return rejection_from(error, raw, "job_id", "job")
+    for line in job.lines:
+        if line.amount is not None and not has_at_most_minor_units(line.amount, job.currency):
+            return Rejection(
+                job.job_id,
+                job.reference,
+                f"lines[{line.line_no}].amount",
+                f"{line.amount} has more decimals than {job.currency} allows",
+                "job",
+            )
+    if job.fixed_fee is not None and not has_at_most_minor_units(job.fixed_fee, job.currency):
+        return Rejection(
+            job.job_id,
+            job.reference,
+            "fixed_fee",
+            f"{job.fixed_fee} has more decimals than {job.currency}",
+            "job",
+        )
+    return job

@@ -1,0 +1,323 @@
+"""Two-leg documents, never half: both item invoices saved as drafts before either is posted, then
+posted in order; a pair interrupted between the two posts is completed by the next run.
+
+AccountsIQ has no object that links two invoices, so the pair lives here: a record in the store
+(the claim that keeps two runs apart, and the outcome) and two external references. AIQ itself is
+read first on every attempt (``GetInvoicesByExternalReference`` shows drafts, posted and cancelled
+item invoices), so a draft or a post whose answer was lost is found, not repeated:
+
+1. read both legs in AIQ: posted (with its transaction), a draft, or nothing;
+2. save each leg that has neither (a draft whose totals no longer match the source is cancelled
+   and saved again);
+3. post each unposted leg, in order;
+4. a refusal before anything is posted cancels the drafts and fails the pair (nothing half);
+   a refusal or an outage after the first post leaves a *half pair*, reported loudly and
+   completed by the next run; a withdrawn source unwinds: drafts cancelled, a posted leg
+   compensated (a credit note).
+
+Back-to-back (purchase and sales in one entity) and intercompany (sales in one entity, purchase
+in another) both use this; each leg carries its own entity's gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.errors import AiqBusinessError, AiqError, AiqTransientError, AiqUnknownOutcome
+from aiq_flows.gateway.models import Invoice
+from aiq_flows.store.outbox import DONE, DocumentStore
+
+
+class PairStatus(StrEnum):
+    COMPLETE = "complete"  # both legs posted by this run (or finished by it)
+    ALREADY_COMPLETE = "already_complete"  # nothing to do: the store or AIQ had both legs
+    HALF = "half"  # one leg posted, the other not yet: the next run completes it
+    FAILED = "failed"  # nothing posted (drafts cancelled)
+    HELD = "held"  # another run holds the pair's claim
+    UNWOUND = "unwound"  # the source withdrew it: drafts cancelled, posted legs compensated
+
+
+@dataclass(frozen=True)
+class Leg:
+    role: str  # "sales", "purchase": for reports
+    entity: str
+    reference: str
+    gateway: AiqGateway
+    draft: Callable[[], Invoice]  # the draft to save (read from a GetNew... template, lines added)
+    expected_net: Decimal
+    expected_tax: Decimal
+    # Reverse this leg once posted (a credit note); returns the note's transaction ID.
+    compensate: Callable[[int], int] | None = None
+
+
+@dataclass(frozen=True)
+class Pair:
+    key: str  # the pair's own reference in the store, e.g. B2B-<job>
+    source_id: str
+    source_version: str
+    legs: tuple[Leg, Leg]  # posted in this order
+    withdrawn: bool = False
+
+
+@dataclass(frozen=True)
+class LegResult:
+    role: str
+    reference: str
+    state: str  # posted, draft, none, cancelled, compensated
+    transaction_id: int | None = None
+    draft_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PairResult:
+    status: PairStatus
+    legs: tuple[LegResult, ...]
+    error_code: str | None = None
+    reason: str | None = None
+    retryable: bool = False
+
+    def leg(self, role: str) -> LegResult | None:
+        return next((leg for leg in self.legs if leg.role == role), None)
+
+
+@dataclass
+class _LegState:
+    leg: Leg
+    transaction_id: int | None = None
+    draft: Invoice | None = None
+    stale_drafts: list[Invoice] = field(default_factory=list)
+
+    @property
+    def posted(self) -> bool:
+        return self.transaction_id is not None
+
+    def result(self, state: str | None = None) -> LegResult:
+        draft_id = self.draft.InvoiceID if self.draft else None
+        state = state or ("posted" if self.posted else "draft" if self.draft else "none")
+        return LegResult(self.leg.role, self.leg.reference, state, self.transaction_id, draft_id)
+
+
+class DuplicateLeg(AiqError):
+    """AIQ holds the leg's reference posted more than once: a person must look."""
+
+
+class _LegRefused(Exception):
+    def __init__(self, leg: Leg, error: AiqBusinessError) -> None:
+        super().__init__(str(error))
+        self.leg, self.error = leg, error
+
+
+def _transaction_of(leg: Leg, invoice: Invoice) -> int:
+    """The transaction a posted item invoice became (matched by invoice ID)."""
+    day = invoice.InvoiceDate.replace(tzinfo=None)
+    found = leg.gateway.transactions_by_external_reference(
+        leg.reference, day - timedelta(days=1), day + timedelta(days=1)
+    )
+    for summary in found:
+        if (summary.model_extra or {}).get("InvoiceID") == invoice.InvoiceID:
+            return summary.TransactionID
+    raise AiqUnknownOutcome(
+        "GetTransactionsByExternalReference", f"{leg.reference} is posted but not visible yet"
+    )
+
+
+def _read(leg: Leg) -> _LegState:
+    invoices = leg.gateway.invoices_by_external_reference(leg.reference)
+    posted = [i for i in invoices if i.Status == "Posted"]
+    drafts = [i for i in invoices if i.Status == "Processed"]
+    if len(posted) > 1:
+        ids = ", ".join(str(i.InvoiceID) for i in posted)
+        raise DuplicateLeg(
+            "GetInvoicesByExternalReference", f"{leg.reference} is posted {len(posted)} times ({ids})"
+        )
+    if posted:
+        # Drafts beside a posted leg (a save repeated by hand, say) are left for a person.
+        return _LegState(leg, transaction_id=_transaction_of(leg, posted[0]))
+    return _LegState(leg, draft=drafts[0] if drafts else None, stale_drafts=drafts[1:])
+
+
+def _matches(leg: Leg, draft: Invoice) -> bool:
+    return (draft.NetAmount, draft.TaxAmount) == (leg.expected_net, leg.expected_tax)
+
+
+class PairSender:
+    def __init__(self, store: DocumentStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+
+    def _store_entity(self, pair: Pair) -> str:
+        return pair.legs[0].entity
+
+    def plan(self, pairs: list[Pair]) -> None:
+        by_entity: dict[str, list[tuple[str, str, str]]] = {}
+        for pair in pairs:
+            by_entity.setdefault(self._store_entity(pair), []).append((pair.key, "pair", pair.source_id))
+            for leg in pair.legs:
+                by_entity.setdefault(leg.entity, []).append(
+                    (leg.reference, f"leg-{leg.role}", pair.source_id)
+                )
+        for entity, rows in by_entity.items():
+            self.store.plan(entity, rows)
+
+    def _from_store(self, pair: Pair) -> PairResult | None:
+        entity = self._store_entity(pair)
+        record = self.store.get(entity, [pair.key]).get(pair.key)
+        if record is not None and record.state in DONE:
+            legs = []
+            for leg in pair.legs:
+                leg_record = self.store.get(leg.entity, [leg.reference]).get(leg.reference)
+                tx = leg_record.transaction_id if leg_record else None
+                legs.append(LegResult(leg.role, leg.reference, "posted", tx))
+            return PairResult(PairStatus.ALREADY_COMPLETE, tuple(legs), reason="both legs posted (store)")
+        if record is not None and record.refused_unchanged(pair.source_version):
+            return PairResult(
+                PairStatus.FAILED,
+                (),
+                record.error_code,
+                f"{record.message} (unchanged since; fix the source to resend)",
+            )
+        return None
+
+    def send(self, pair: Pair) -> PairResult:
+        settled = self._from_store(pair)
+        if settled is not None:
+            return settled
+        entity = self._store_entity(pair)
+        if not self.store.claim(entity, pair.key, self.run_id, source_version=pair.source_version):
+            return self._from_store(pair) or PairResult(
+                PairStatus.HELD,
+                (),
+                reason="another run is raising this pair; checked again next run",
+                retryable=True,
+            )
+        states: list[_LegState] = []
+        try:
+            states = [_read(leg) for leg in pair.legs]
+            if pair.withdrawn:
+                return self._unwind(pair, states)
+            result = self._complete(pair, states)
+        except _LegRefused as refused:
+            return self._refused(pair, states, refused)
+        except DuplicateLeg as duplicate:
+            self.store.mark_failed(entity, pair.key, "DUPLICATE_LEG", str(duplicate), pair.source_version)
+            return PairResult(
+                PairStatus.FAILED, tuple(s.result() for s in states), "DUPLICATE_LEG", str(duplicate)
+            )
+        except (AiqTransientError, AiqUnknownOutcome) as outage:
+            self.store.mark_unknown(entity, pair.key, str(outage))
+            half = any(s.posted for s in states)
+            return PairResult(
+                PairStatus.HALF if half else PairStatus.FAILED,
+                tuple(s.result() for s in states),
+                "UNKNOWN_OUTCOME" if isinstance(outage, AiqUnknownOutcome) else "TRANSIENT",
+                f"{outage}; AIQ is read again before anything is resent, next run",
+                retryable=True,
+            )
+        for state in states:
+            assert state.transaction_id is not None
+            self.store.mark_posted(state.leg.entity, state.leg.reference, state.transaction_id)
+        self.store.mark_posted(entity, pair.key, states[-1].transaction_id or 0)
+        return result
+
+    def _complete(self, pair: Pair, states: list[_LegState]) -> PairResult:
+        found_complete = all(s.posted for s in states)
+        for state in states:
+            if state.posted:
+                continue
+            for stale in state.stale_drafts:
+                state.leg.gateway.cancel_invoice(stale.InvoiceID, f"duplicate draft of {state.leg.reference}")
+            state.stale_drafts = []
+            if state.draft is not None and not _matches(state.leg, state.draft):
+                state.leg.gateway.cancel_invoice(
+                    state.draft.InvoiceID, f"{state.leg.reference}: the source changed before posting"
+                )
+                state.draft = None
+            if state.draft is None:
+                state.draft = self._save(state.leg)
+        for state in states:
+            if not state.posted:
+                assert state.draft is not None
+                state.transaction_id = self._post(state.leg, state.draft)
+        status = PairStatus.ALREADY_COMPLETE if found_complete else PairStatus.COMPLETE
+        reason = "both legs already in AIQ (found by external reference)" if found_complete else None
+        return PairResult(status, tuple(s.result() for s in states), reason=reason)
+
+    def _save(self, leg: Leg) -> Invoice:
+        try:
+            draft_id = leg.gateway.save_invoice(leg.draft())
+        except AiqUnknownOutcome:
+            state = _read(leg)  # the draft may exist: AIQ lists drafts by reference
+            if state.draft is None:
+                raise
+            return state.draft
+        except AiqBusinessError as error:
+            raise _LegRefused(leg, error) from None
+        draft = leg.gateway.get_invoice(draft_id)
+        if draft is None:
+            raise AiqUnknownOutcome("GetInvoice", f"{leg.reference}: saved draft {draft_id} not readable")
+        if not _matches(leg, draft):
+            leg.gateway.cancel_invoice(draft_id, f"{leg.reference}: AIQ's totals differ from the source's")
+            message = (
+                f"AIQ computed net {draft.NetAmount} / tax {draft.TaxAmount} for {leg.reference}, "
+                f"the source says {leg.expected_net} / {leg.expected_tax}"
+            )
+            raise _LegRefused(
+                leg, AiqBusinessError("SaveInvoiceGetBackInvoiceID", "Failure", "TOTALS_DIFFER", message)
+            )
+        return draft
+
+    def _post(self, leg: Leg, draft: Invoice) -> int:
+        try:
+            return leg.gateway.post_invoice(draft.InvoiceID)
+        except AiqUnknownOutcome:
+            now = leg.gateway.get_invoice(draft.InvoiceID)
+            if now is None or now.Status != "Posted":
+                raise
+            return _transaction_of(leg, now)
+        except AiqBusinessError as error:
+            raise _LegRefused(leg, error) from None
+
+    def _refused(self, pair: Pair, states: list[_LegState], refused: _LegRefused) -> PairResult:
+        entity = self._store_entity(pair)
+        error = refused.error
+        reason = f"AIQ refused {refused.leg.reference}: {error.error_code}: {error.error_message}"
+        if any(s.posted for s in states):
+            # Half: keep the other draft; the next run posts it once the cause is fixed.
+            self.store.mark_unknown(entity, pair.key, reason)
+            return PairResult(
+                PairStatus.HALF, tuple(s.result() for s in states), error.error_code, reason, retryable=True
+            )
+        cancelled = self._cancel_drafts(states, f"pair {pair.key} refused: {error.error_code}")
+        self.store.mark_failed(entity, pair.key, error.error_code, reason, pair.source_version)
+        return PairResult(PairStatus.FAILED, cancelled, error.error_code, reason)
+
+    def _cancel_drafts(self, states: list[_LegState], reason: str) -> tuple[LegResult, ...]:
+        results = []
+        for state in states:
+            if state.draft is not None and not state.posted:
+                state.leg.gateway.cancel_invoice(state.draft.InvoiceID, reason[:200])
+                results.append(replace(state.result(), state="cancelled"))
+            else:
+                results.append(state.result())
+        return tuple(results)
+
+    def _unwind(self, pair: Pair, states: list[_LegState]) -> PairResult:
+        """The source withdrew the pair: cancel drafts, compensate posted legs."""
+        results = list(self._cancel_drafts(states, f"pair {pair.key} withdrawn at the source"))
+        for index, state in enumerate(states):
+            if state.posted:
+                if state.leg.compensate is None:
+                    raise _LegRefused(
+                        state.leg,
+                        AiqBusinessError(
+                            "Unwind", "Failure", "NO_COMPENSATION", f"{state.leg.reference} is posted"
+                        ),
+                    )
+                note = state.leg.compensate(state.transaction_id or 0)
+                results[index] = LegResult(state.leg.role, state.leg.reference, "compensated", note)
+        self.store.mark_posted(self._store_entity(pair), pair.key, 0)
+        return PairResult(PairStatus.UNWOUND, tuple(results), reason="withdrawn at the source")

@@ -1,0 +1,449 @@
+"""Back-to-back invoicing steps: read and check jobs, BI-code preflight, raise each job's pair of
+item invoices (purchase from the contractor, sales to the client with the markup), retire the
+BI codes of closing jobs, write the outcome back, report every pair."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from aiq_flows.domain.bi_codes import BiCodes, KnownCode, Resolved, resolve
+from aiq_flows.domain.jobs import Job, validate_job
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
+from aiq_flows.domain.pricing import Quote, TaxRate
+from aiq_flows.domain.sales import Rejection
+from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.errors import AiqBusinessError
+from aiq_flows.gateway.models import CreditNote, Invoice, InvoiceLine
+from aiq_flows.pairing import Leg, Pair, PairResult, PairSender, PairStatus
+from blocks.aiq import AiqConnection
+from blocks.jobs import JobsDatabase
+from blocks.store import StateStore
+from tasks.retry import retry_transient_aiq_errors
+
+OUTCOME_OF = {
+    PairStatus.COMPLETE: Outcome.CREATED,
+    PairStatus.ALREADY_COMPLETE: Outcome.ALREADY_PRESENT,
+    PairStatus.UNWOUND: Outcome.CREATED,
+    PairStatus.HALF: Outcome.FAILED,
+    PairStatus.FAILED: Outcome.FAILED,
+    PairStatus.HELD: Outcome.HELD,
+}
+JOB_STATUS = {
+    PairStatus.COMPLETE: "posted",
+    PairStatus.ALREADY_COMPLETE: "posted",
+    PairStatus.UNWOUND: "cancelled",
+    PairStatus.HALF: "half",
+}
+
+
+class HalfPairsLeft(RuntimeError):
+    """Some pairs have one leg posted and the other not: the next run completes them."""
+
+
+@dataclass(frozen=True)
+class B2BSettings:
+    cost_gl: str = "5100"
+    revenue_gl: str = "4200"
+    recharge_tax_code: str = "EX"
+    allow_create_bi_codes: bool = False
+    retire_closing_bi_codes: bool = False
+
+
+@dataclass(frozen=True)
+class ReadyJob:
+    job: Job
+    bi_code: Resolved
+    quote: Quote
+    supplier_tax: str
+    customer_tax: str
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    outcome: SaleOutcome
+    job: Job | None = None
+    quote: Quote | None = None
+    bi_code: str | None = None
+    pair: PairResult | None = None
+
+    @property
+    def job_status(self) -> str:
+        if self.pair is not None and self.pair.status in JOB_STATUS:
+            return JOB_STATUS[self.pair.status]
+        return self.outcome.crm_status.value
+
+
+@dataclass
+class CheckedJobs:
+    ready: list[ReadyJob] = field(default_factory=list)
+    quarantined: list[JobOutcome] = field(default_factory=list)
+
+
+def _quarantined(rejection: Rejection) -> JobOutcome:
+    outcome = SaleOutcome(
+        rejection.sale_id, rejection.reference, Outcome.QUARANTINED, reason=rejection.message
+    )
+    return JobOutcome(outcome)
+
+
+@task(name="read-unsettled-jobs", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+def read_jobs(jobs: JobsDatabase, limit: int | None = None) -> list[dict[str, Any]]:
+    source = jobs.source()
+    try:
+        records = source.unsettled(limit)
+    finally:
+        source.dispose()
+    get_run_logger().info("Read %d unsettled jobs", len(records))
+    return records
+
+
+def _bi_codes(gateway: AiqGateway) -> BiCodes:
+    dimensions = gateway.get_analysis_dimensions()
+    codes = {d.DepartmentID: KnownCode(d.IsActive, d.analysis_codes) for d in gateway.get_departments()}
+    return BiCodes(codes, [frozenset(d.element_codes) for d in dimensions])
+
+
+@task(
+    name="check-jobs-and-bi-codes",
+    cache_policy=NONE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient_aiq_errors,
+)
+def check_jobs(aiq: AiqConnection, records: list[dict[str, Any]], settings: B2BSettings) -> CheckedJobs:
+    """Validate each job and price it; the BI-code preflight, once per run, before any write.
+    A deployment setting that cannot work (an unknown GL account or tax code) fails the run."""
+    gateway = aiq.gateway()
+    taxes = {t.Code: t.Rate for t in gateway.get_tax_codes()}
+    gl_codes = {g.code for g in gateway.get_gl_accounts()}
+    for name in ("cost_gl", "revenue_gl"):
+        if getattr(settings, name) not in gl_codes:
+            raise ValueError(f"{name} {getattr(settings, name)!r} is not a GL account in {aiq.company_id}")
+    if settings.recharge_tax_code not in taxes:
+        raise ValueError(
+            f"recharge_tax_code {settings.recharge_tax_code!r} is not a tax code in {aiq.company_id}"
+        )
+    suppliers = {s.Code: s for s in gateway.get_active_suppliers()}
+    customers = {c.Code: c for c in gateway.get_active_customers()}
+    known = _bi_codes(gateway)
+    checked = CheckedJobs()
+    for record in records:
+        job = validate_job(record)
+        if isinstance(job, Rejection):
+            checked.quarantined.append(_quarantined(job))
+            continue
+        problem = _accounts_problem(job, suppliers, customers)
+        code = resolve(job, known, settings.allow_create_bi_codes)
+        if problem is None and isinstance(code, Rejection):
+            problem = code
+        if problem is not None:
+            checked.quarantined.append(_quarantined(problem))
+            continue
+        assert isinstance(code, Resolved)
+        supplier_tax = suppliers[job.supplier_code].DefaultTaxCode or ""
+        customer_tax = customers[job.customer_code].DefaultTaxCode or ""
+        quote = job.quote(
+            TaxRate(supplier_tax, taxes.get(supplier_tax, Decimal(0))),
+            TaxRate(customer_tax, taxes.get(customer_tax, Decimal(0))),
+            TaxRate(settings.recharge_tax_code, taxes[settings.recharge_tax_code]),
+        )
+        checked.ready.append(ReadyJob(job, code, quote, supplier_tax, customer_tax))
+    get_run_logger().info("%d jobs ready, %d quarantined", len(checked.ready), len(checked.quarantined))
+    return checked
+
+
+def _accounts_problem(job: Job, suppliers: dict[str, Any], customers: dict[str, Any]) -> Rejection | None:
+    for field_name, code, accounts, kind in (
+        ("supplier_code", job.supplier_code, suppliers, "supplier"),
+        ("customer_code", job.customer_code, customers, "customer"),
+    ):
+        account = accounts.get(code)
+        if account is None:
+            return Rejection(
+                job.job_id, job.reference, field_name, f"'{code}' is not an active AIQ {kind}", "job"
+            )
+        if (account.CurrencyCode or job.currency) != job.currency:
+            return Rejection(
+                job.job_id,
+                job.reference,
+                "currency",
+                f"the job is in {job.currency} but {kind} {code} trades in {account.CurrencyCode}",
+                "job",
+            )
+    return None
+
+
+# --- the pair ---------------------------------------------------------------------------------------
+
+
+def _when(job: Job) -> datetime:
+    return datetime.combine(job.job_date, time())
+
+
+def _draft(
+    template: Invoice, job: Job, reference: str, notes: str, code: str, lines: list[InvoiceLine]
+) -> Invoice:
+    template.ExternalReference = reference
+    template.InvoiceDate = template.DeliveryDate = _when(job)
+    template.OrderNumber = job.reference
+    template.Notes = notes
+    template.DepartmentID = code
+    template.Lines = lines
+    return template
+
+
+def _lines(quote_lines: Any, gl: str, code: str) -> list[InvoiceLine]:
+    # Quantity 1 at the line's net: AIQ then computes exactly the pricing's rounded amount.
+    return [
+        InvoiceLine(
+            StockItemDescription=line.description,
+            InvoicedQuantity=Decimal(1),
+            StockItemPrice=line.net,
+            TaxCode=line.tax_code,
+            GLAccountCode=gl,
+            DepartmentID=code,
+        )
+        for line in quote_lines
+    ]
+
+
+def _credit_sales_leg(gateway: AiqGateway, ready: ReadyJob, settings: B2BSettings) -> Callable[[int], int]:
+    """A credit note reversing a posted sales leg, exactly once (``B2B-<job>-S-CN``)."""
+    job, code = ready.job, ready.bi_code.code
+    reference = f"{job.sales_reference}-CN"
+
+    def credit(_transaction_id: int) -> int:
+        day = _when(job)
+        for found in gateway.transactions_by_external_reference(
+            reference, day - timedelta(days=1), day + timedelta(days=1)
+        ):
+            return found.TransactionID
+        drafts = [n for n in gateway.credit_notes_by_external_reference(reference) if n.Status == "Processed"]
+        if drafts:
+            return gateway.post_credit_note(drafts[0].InvoiceID)
+        note: CreditNote = gateway.new_sales_credit_note(job.customer_code)
+        note.ExternalReference, note.InvoiceDate, note.DeliveryDate = reference, day, day
+        note.Notes = f"Reverses {job.sales_reference}: job {job.reference} withdrawn"
+        note.DepartmentID = code
+        note.Lines = _lines(ready.quote.sales, settings.revenue_gl, code)
+        return gateway.post_credit_note(gateway.save_credit_note(note))
+
+    return credit
+
+
+def build_pair(gateway: AiqGateway, entity: str, ready: ReadyJob, settings: B2BSettings) -> Pair:
+    job, quote, code = ready.job, ready.quote, ready.bi_code.code
+    sales = Leg(
+        "sales",
+        entity,
+        job.sales_reference,
+        gateway,
+        lambda: _draft(
+            gateway.new_sales_invoice(job.customer_code),
+            job,
+            job.sales_reference,
+            f"Back-to-back job {job.reference}; cost: purchase invoice {job.purchase_reference}",
+            code,
+            _lines(quote.sales, settings.revenue_gl, code),
+        ),
+        quote.charge,
+        quote.sales_vat,
+        compensate=_credit_sales_leg(gateway, ready, settings),
+    )
+    purchase = Leg(
+        "purchase",
+        entity,
+        job.purchase_reference,
+        gateway,
+        lambda: _draft(
+            gateway.new_purchases_invoice(job.supplier_code),
+            job,
+            job.purchase_reference,
+            f"Back-to-back job {job.reference}; billed on sales invoice {job.sales_reference}",
+            code,
+            _lines(quote.purchase, settings.cost_gl, code),
+        ),
+        quote.cost,
+        quote.purchase_vat,
+    )
+    return Pair(f"B2B-{job.job_id}", str(job.job_id), job.version, (sales, purchase), withdrawn=job.cancelled)
+
+
+def _ensure_code(gateway: AiqGateway, ready: ReadyJob) -> None:
+    job = ready.job
+    try:
+        gateway.create_department(ready.bi_code.code, f"Job {job.reference}", job.analysis_codes)
+    except AiqBusinessError as error:
+        if error.error_code != "DEPARTMENT_ID_ALREADY_IN_USE":  # another run made it first
+            raise
+
+
+@task(
+    name="raise-back-to-back-pairs",
+    task_run_name="raise-pairs-{chunk_number}",
+    cache_policy=NONE,
+)
+def raise_pairs(
+    aiq: AiqConnection,
+    state: StateStore,
+    ready: list[ReadyJob],
+    settings: B2BSettings,
+    run_id: str,
+    chunk_number: int,
+) -> list[JobOutcome]:
+    """Each job's pair exactly once; a job whose BI code must be created gets it first."""
+    gateway = aiq.gateway()
+    store = state.store()
+    sender = PairSender(store, run_id)
+    try:
+        pairs = [build_pair(gateway, aiq.company_id, item, settings) for item in ready]
+        sender.plan(pairs)
+        outcomes = []
+        for item, pair in zip(ready, pairs, strict=True):
+            if item.bi_code.create and not item.job.cancelled:
+                try:
+                    _ensure_code(gateway, item)
+                except AiqBusinessError as error:
+                    reason = f"could not create BI code {item.bi_code.code}: {error}"
+                    outcome = SaleOutcome(
+                        item.job.job_id,
+                        item.job.reference,
+                        Outcome.FAILED,
+                        error_code=error.error_code,
+                        reason=reason,
+                    )
+                    outcomes.append(JobOutcome(outcome, item.job, item.quote, item.bi_code.code))
+                    continue
+            result = sender.send(pair)
+            sales = result.leg("sales")
+            outcome = SaleOutcome(
+                item.job.job_id,
+                item.job.reference,
+                OUTCOME_OF[result.status],
+                external_reference=pair.key,
+                customer_code=item.job.customer_code,
+                gross_total=item.quote.charge + item.quote.sales_vat,
+                currency=item.job.currency,
+                transaction_id=sales.transaction_id if sales else None,
+                error_code=result.error_code,
+                reason=result.reason,
+                retryable=result.retryable,
+            )
+            outcomes.append(JobOutcome(outcome, item.job, item.quote, item.bi_code.code, result))
+        return outcomes
+    finally:
+        store.dispose()
+
+
+@task(name="retire-closing-bi-codes", cache_policy=NONE)
+def retire_bi_codes(aiq: AiqConnection, outcomes: list[JobOutcome]) -> list[str]:
+    """Closing jobs whose pair is complete retire their BI code (UpdateDepartment active=false)."""
+    closing = {
+        o.bi_code
+        for o in outcomes
+        if o.job is not None and o.job.closing and o.bi_code and o.job_status in ("posted", "cancelled")
+    }
+    if not closing:
+        return []
+    gateway = aiq.gateway()
+    retired = []
+    for department in gateway.get_departments():
+        if department.DepartmentID in closing and department.IsActive:
+            gateway.update_department(department.DepartmentID, department.Description or "", active=False)
+            retired.append(department.DepartmentID)
+    get_run_logger().info("Retired BI codes: %s", retired)
+    return sorted(retired)
+
+
+@task(name="write-back-jobs", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])
+def write_back_jobs(jobs: JobsDatabase, outcomes: list[JobOutcome]) -> None:
+    results = []
+    for o in outcomes:
+        pair = o.pair
+        sales = pair.leg("sales") if pair else None
+        purchase = pair.leg("purchase") if pair else None
+        results.append(
+            {
+                "job_id": o.outcome.sale_id,
+                "status": o.job_status,
+                "sales_transaction_id": sales.transaction_id if sales and sales.state == "posted" else None,
+                "purchase_transaction_id": purchase.transaction_id
+                if purchase and purchase.state == "posted"
+                else None,
+                "bi_code": o.bi_code,
+                "message": o.outcome.reason,
+            }
+        )
+    source = jobs.source()
+    try:
+        source.write_back([r for r in results if r["job_id"] is not None])
+    finally:
+        source.dispose()
+
+
+def pair_rows(outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for o in sorted(outcomes, key=lambda o: (o.outcome.sale_id is None, o.outcome.sale_id or 0)):
+        pair, quote = o.pair, o.quote
+        sales = pair.leg("sales") if pair else None
+        purchase = pair.leg("purchase") if pair else None
+        rows.append(
+            {
+                "job_id": o.outcome.sale_id,
+                "job": o.outcome.reference or "",
+                "bi_code": o.bi_code or "",
+                "sales_leg": f"{sales.reference} {sales.state}" if sales else "",
+                "sales_transaction_id": sales.transaction_id if sales and sales.transaction_id else "",
+                "purchase_leg": f"{purchase.reference} {purchase.state}" if purchase else "",
+                "purchase_transaction_id": purchase.transaction_id
+                if purchase and purchase.transaction_id
+                else "",
+                "cost": str(quote.cost) if quote else "",
+                "charge": str(quote.charge) if quote else "",
+                "margin": str(quote.margin) if quote else "",
+                "margin_percent": str(quote.margin_percent)
+                if quote and quote.margin_percent is not None
+                else "",
+                "outcome": o.job_status,
+                "reason": o.outcome.reason or "",
+            }
+        )
+    return rows
+
+
+@task(name="publish-pair-report", cache_policy=NONE)
+def publish_pair_report(outcomes: list[JobOutcome], input_count: int, title: str) -> dict[str, Any]:
+    summary = summarize([o.outcome for o in outcomes], input_count)
+    counts = {kind.value: summary.counts[kind] for kind in Outcome}
+    half = [o for o in outcomes if o.pair is not None and o.pair.status is PairStatus.HALF]
+    rows = pair_rows(outcomes)
+    lines = [f"# {title}", "", "| outcome | jobs |", "|---|---:|"]
+    lines += [f"| {kind} | {n} |" for kind, n in counts.items()]
+    lines += [f"| **total** | **{summary.accounted_for}** of {input_count} read |"]
+    margin = sum((Decimal(r["margin"]) for r in rows if r["margin"] and r["outcome"] == "posted"), Decimal(0))
+    lines += ["", f"Margin on posted pairs: **{margin}**"]
+    if half:
+        lines += ["", "## Half pairs (one leg posted; the next run completes them)", ""]
+        lines += [f"- job `{o.outcome.reference}`: {o.outcome.reason}" for o in half]
+    problems = [
+        o for o in outcomes if o.outcome.outcome in (Outcome.QUARANTINED, Outcome.FAILED) and o not in half
+    ]
+    if problems:
+        lines += ["", "## Needs attention", ""]
+        lines += [
+            f"- `{o.outcome.reference or o.outcome.sale_id}` {o.outcome.outcome.value}: {o.outcome.reason}"
+            for o in problems[:200]
+        ]
+    create_markdown_artifact(key="back-to-back-summary", markdown="\n".join(lines), description=title)
+    create_table_artifact(key="back-to-back-pairs", table=rows, description=f"{title}: one row per job")
+    if not summary.adds_up:
+        raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} jobs read")
+    return {"input": input_count, **counts, "half_pairs": len(half), "margin": str(margin)}

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ STATE = Path(os.environ.get("DEMO_STATE_DIR", REPO / ".demo"))
 BIN = Path(sys.executable).parent
 DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
 RELEASE = "deferred-revenue-release/deferred-revenue-release"
+BACK_TO_BACK = "back-to-back-invoicing/back-to-back-invoicing"
 
 
 def say(message: str) -> None:
@@ -152,7 +154,7 @@ def register_blocks(sandbox_base: str) -> None:
     from pydantic import SecretStr
 
     from aiq_flows.gateway.schema import PATH_1_1
-    from blocks import AiqConnection, CrmDatabase, StateStore
+    from blocks import AiqConnection, CrmDatabase, JobsDatabase, StateStore
 
     credentials = json.loads(
         run([str(BIN / "aiq-sandbox"), "credentials", "--db", str(STATE / "sandbox.db")], dict(os.environ))
@@ -165,11 +167,12 @@ def register_blocks(sandbox_base: str) -> None:
         user_key=SecretStr(uk["user_key"]),
     ).save("demo-uk", overwrite=True)
     CrmDatabase(url=SecretStr(f"sqlite:///{STATE / 'crm.db'}")).save("demo-crm", overwrite=True)
+    JobsDatabase(url=SecretStr(f"sqlite:///{STATE / 'jobs.db'}")).save("demo-jobs", overwrite=True)
     StateStore(url=SecretStr(f"sqlite:///{STATE / 'store.db'}")).save("demo-store", overwrite=True)
 
 
-def report(flow_run_id: str) -> list[dict[str, Any]]:
-    """The run's report artifact: one row per sale."""
+def report(flow_run_id: str, key: str = "nightly-sales-sync-report") -> list[dict[str, Any]]:
+    """A run's report artifact: one row per sale (or per job)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
@@ -177,7 +180,7 @@ def report(flow_run_id: str) -> list[dict[str, Any]]:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-                key=ArtifactFilterKey(any_=["nightly-sales-sync-report"]),
+                key=ArtifactFilterKey(any_=[key]),
             )
         )
     data = artifacts[0].data if artifacts else "[]"
@@ -189,11 +192,15 @@ def main() -> int:
         os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK")})
         from aiq_flows.sources.crm_sql import SqlCrm
         from aiq_flows.sources.demo_crm import seed_demo_crm
+        from aiq_flows.sources.demo_jobs import seed_demo_jobs
+        from aiq_flows.sources.jobs_sql import SqlJobs
 
         say("registering blocks (keys as SecretStr) and seeding the demo CRM")
         register_blocks(sandbox_base)
         seeded = seed_demo_crm(SqlCrm(f"sqlite:///{STATE / 'crm.db'}"))
         say(f"demo CRM: {seeded.sales} sales, {seeded.customers} customers, {len(seeded.bad_rows)} bad rows")
+        jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{STATE / 'jobs.db'}"))
+        say(f"demo jobs: {len(jobs.job_ids)} back-to-back jobs, {len(jobs.bad)} bad ones")
         say("creating the process work pool and deploying from prefect.yaml")
         run(
             [str(BIN / "prefect"), "work-pool", "create", "aiq-process", "--type", "process", "--overwrite"],
@@ -237,6 +244,17 @@ def main() -> int:
             print(f"  Prefect UI     : {ui}/runs/flow-run/{release.id}\n")
             if not (release.state and release.state.is_completed()):
                 say(f"the release did not complete; see {STATE}/worker.log")
+                return 1
+            say(f"running {BACK_TO_BACK} (purchase and sales legs with markup and BI codes)")
+            pairs = run_deployment(BACK_TO_BACK, timeout=600, poll_interval=2)
+            rows = report(str(pairs.id), "back-to-back-pairs")
+            posted = [row for row in rows if row["outcome"] == "posted"]
+            margin = sum((Decimal(row["margin"]) for row in posted), Decimal(0))
+            print(f"\n  back-to-back   : {pairs.name} -> {pairs.state.name if pairs.state else 'unknown'}")
+            print(f"  pairs posted   : {len(posted)} of {len(rows)} jobs (margin {margin})")
+            print(f"  Prefect UI     : {ui}/runs/flow-run/{pairs.id}\n")
+            if not (pairs.state and pairs.state.is_completed()):
+                say(f"the back-to-back run did not complete; see {STATE}/worker.log")
                 return 1
             if os.environ.get("DEMO_EXIT") == "1":
                 return 0

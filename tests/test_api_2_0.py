@@ -53,6 +53,7 @@ def test_token_entities_and_entity_switching_by_header(service: Any, shared_sand
     assert {(e.EntityID, e.BaseCurrency) for e in entities.Result.WSEntity} == {
         ("DEMO_UK", "GBP"),
         ("DEMO_IE", "EUR"),
+        ("DEMO_UK2", "GBP"),
     }
     uk = service.GetCustomer(customerCode="ACME01", _soapheaders=header(access, "DEMO_UK"))
     assert (uk.Status, uk.Result.Code) == ("Success", "ACME01")
@@ -171,7 +172,7 @@ def test_one_integration_two_entities_and_a_shared_refresh(
     gateways: tuple[AiqGateway, AiqGateway], shared_sandbox: Sandbox
 ) -> None:
     uk, ie = gateways
-    assert {e["EntityID"] for e in uk.get_entities()} == {"DEMO_UK", "DEMO_IE"}
+    assert {e["EntityID"] for e in uk.get_entities()} == {"DEMO_UK", "DEMO_IE", "DEMO_UK2"}
     assert uk.get_customer("ACME01") is not None and ie.get_customer("ACME01") is None
     assert ie.get_customer("DUBLINCO") is not None
     shared_sandbox.reset_calls()

@@ -4,9 +4,8 @@ BI codes of closing jobs, write the outcome back, report every pair."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +20,16 @@ from aiq_flows.domain.pricing import Quote, TaxRate
 from aiq_flows.domain.sales import Rejection
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
-from aiq_flows.gateway.models import CreditNote, Invoice, InvoiceLine
-from aiq_flows.pairing import Leg, Pair, PairResult, PairSender, PairStatus
+from aiq_flows.pairing import (
+    Leg,
+    Pair,
+    PairResult,
+    PairSender,
+    PairStatus,
+    credit_note_compensation,
+    filled_draft,
+    priced_lines,
+)
 from blocks.aiq import AiqConnection
 from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
@@ -188,88 +195,49 @@ def _when(job: Job) -> datetime:
     return datetime.combine(job.job_date, time())
 
 
-def _draft(
-    template: Invoice, job: Job, reference: str, notes: str, code: str, lines: list[InvoiceLine]
-) -> Invoice:
-    template.ExternalReference = reference
-    template.InvoiceDate = template.DeliveryDate = _when(job)
-    template.OrderNumber = job.reference
-    template.Notes = notes
-    template.DepartmentID = code
-    template.Lines = lines
-    return template
-
-
-def _lines(quote_lines: Any, gl: str, code: str) -> list[InvoiceLine]:
-    # Quantity 1 at the line's net: AIQ then computes exactly the pricing's rounded amount.
-    return [
-        InvoiceLine(
-            StockItemDescription=line.description,
-            InvoicedQuantity=Decimal(1),
-            StockItemPrice=line.net,
-            TaxCode=line.tax_code,
-            GLAccountCode=gl,
-            DepartmentID=code,
-        )
-        for line in quote_lines
-    ]
-
-
-def _credit_sales_leg(gateway: AiqGateway, ready: ReadyJob, settings: B2BSettings) -> Callable[[int], int]:
-    """A credit note reversing a posted sales leg, exactly once (``B2B-<job>-S-CN``)."""
-    job, code = ready.job, ready.bi_code.code
-    reference = f"{job.sales_reference}-CN"
-
-    def credit(_transaction_id: int) -> int:
-        day = _when(job)
-        for found in gateway.transactions_by_external_reference(
-            reference, day - timedelta(days=1), day + timedelta(days=1)
-        ):
-            return found.TransactionID
-        drafts = [n for n in gateway.credit_notes_by_external_reference(reference) if n.Status == "Processed"]
-        if drafts:
-            return gateway.post_credit_note(drafts[0].InvoiceID)
-        note: CreditNote = gateway.new_sales_credit_note(job.customer_code)
-        note.ExternalReference, note.InvoiceDate, note.DeliveryDate = reference, day, day
-        note.Notes = f"Reverses {job.sales_reference}: job {job.reference} withdrawn"
-        note.DepartmentID = code
-        note.Lines = _lines(ready.quote.sales, settings.revenue_gl, code)
-        return gateway.post_credit_note(gateway.save_credit_note(note))
-
-    return credit
-
-
 def build_pair(gateway: AiqGateway, entity: str, ready: ReadyJob, settings: B2BSettings) -> Pair:
     job, quote, code = ready.job, ready.quote, ready.bi_code.code
+    when = _when(job)
+    sales_lines = priced_lines(quote.sales, settings.revenue_gl, code)
     sales = Leg(
         "sales",
         entity,
         job.sales_reference,
         gateway,
-        lambda: _draft(
+        lambda: filled_draft(
             gateway.new_sales_invoice(job.customer_code),
-            job,
             job.sales_reference,
+            when,
             f"Back-to-back job {job.reference}; cost: purchase invoice {job.purchase_reference}",
+            job.reference,
             code,
-            _lines(quote.sales, settings.revenue_gl, code),
+            sales_lines,
         ),
         quote.charge,
         quote.sales_vat,
-        compensate=_credit_sales_leg(gateway, ready, settings),
+        compensate=credit_note_compensation(
+            gateway,
+            job.sales_reference,
+            job.customer_code,
+            when,
+            sales_lines,
+            code,
+            f"job {job.reference} withdrawn",
+        ),
     )
     purchase = Leg(
         "purchase",
         entity,
         job.purchase_reference,
         gateway,
-        lambda: _draft(
+        lambda: filled_draft(
             gateway.new_purchases_invoice(job.supplier_code),
-            job,
             job.purchase_reference,
+            when,
             f"Back-to-back job {job.reference}; billed on sales invoice {job.sales_reference}",
+            job.reference,
             code,
-            _lines(quote.purchase, settings.cost_gl, code),
+            priced_lines(quote.purchase, settings.cost_gl, code),
         ),
         quote.cost,
         quote.purchase_vat,
@@ -365,26 +333,21 @@ def retire_bi_codes(aiq: AiqConnection, outcomes: list[JobOutcome]) -> list[str]
 
 @task(name="write-back-jobs", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])
 def write_back_jobs(jobs: JobsDatabase, outcomes: list[JobOutcome]) -> None:
-    results = []
-    for o in outcomes:
-        pair = o.pair
-        sales = pair.leg("sales") if pair else None
-        purchase = pair.leg("purchase") if pair else None
-        results.append(
-            {
-                "job_id": o.outcome.sale_id,
-                "status": o.job_status,
-                "sales_transaction_id": sales.transaction_id if sales and sales.state == "posted" else None,
-                "purchase_transaction_id": purchase.transaction_id
-                if purchase and purchase.state == "posted"
-                else None,
-                "bi_code": o.bi_code,
-                "message": o.outcome.reason,
-            }
-        )
+    results = [
+        {
+            "id": o.outcome.sale_id,
+            "status": o.job_status,
+            "aiq_sales_transaction_id": o.pair.posted_transaction("sales") if o.pair else None,
+            "aiq_purchase_transaction_id": o.pair.posted_transaction("purchase") if o.pair else None,
+            "aiq_bi_code": o.bi_code,
+            "message": o.outcome.reason,
+        }
+        for o in outcomes
+        if o.outcome.sale_id is not None
+    ]
     source = jobs.source()
     try:
-        source.write_back([r for r in results if r["job_id"] is not None])
+        source.write_back(results)
     finally:
         source.dispose()
 

@@ -154,7 +154,7 @@ def test_rerunning_a_completed_run_changes_nothing(
     writes = {op: sandbox.calls().get(op, 0) for op in WRITES}
     assert run(demo_blocks, jobs_block)["input"] == 0  # settled jobs are not read again
     # even with the write-back lost, the store knows the pair is complete: no AIQ write at all
-    jobs_block[1].write_back([{"job_id": job_id, "status": None}])
+    jobs_block[1].write_back([{"id": job_id, "status": None}])
     again = run(demo_blocks, jobs_block)
     assert (again["input"], again["already_present"]) == (1, 1)
     assert {op: sandbox.calls().get(op, 0) for op in WRITES} == writes

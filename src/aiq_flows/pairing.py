@@ -21,15 +21,16 @@ in another) both use this; each leg carries its own entity's gateway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from aiq_flows.domain.pricing import PricedLine
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError, AiqError, AiqTransientError, AiqUnknownOutcome
-from aiq_flows.gateway.models import Invoice
+from aiq_flows.gateway.models import Invoice, InvoiceLine
 from aiq_flows.store.outbox import DONE, DocumentStore
 
 
@@ -83,6 +84,10 @@ class PairResult:
 
     def leg(self, role: str) -> LegResult | None:
         return next((leg for leg in self.legs if leg.role == role), None)
+
+    def posted_transaction(self, role: str) -> int | None:
+        leg = self.leg(role)
+        return leg.transaction_id if leg is not None and leg.state == "posted" else None
 
 
 @dataclass
@@ -321,3 +326,72 @@ class PairSender:
                 results[index] = LegResult(state.leg.role, state.leg.reference, "compensated", note)
         self.store.mark_posted(self._store_entity(pair), pair.key, 0)
         return PairResult(PairStatus.UNWOUND, tuple(results), reason="withdrawn at the source")
+
+
+# --- building legs --------------------------------------------------------------------------------
+
+
+def priced_lines(lines: Iterable[PricedLine], gl_code: str, department: str | None) -> list[InvoiceLine]:
+    """Item-invoice lines for priced lines. Quantity 1 at the line's net: AIQ, which recalculates
+    every line, then computes exactly the amounts that were priced (VAT from the tax code, per line,
+    half-up, as the pricing does)."""
+    return [
+        InvoiceLine(
+            StockItemDescription=line.description,
+            InvoicedQuantity=Decimal(1),
+            StockItemPrice=line.net,
+            TaxCode=line.tax_code,
+            GLAccountCode=gl_code,
+            DepartmentID=department,
+        )
+        for line in lines
+    ]
+
+
+def filled_draft(
+    template: Invoice,
+    reference: str,
+    when: datetime,
+    notes: str,
+    order_number: str,
+    department: str | None,
+    lines: list[InvoiceLine],
+) -> Invoice:
+    """A ``GetNew...`` template (the account's defaults) made into one leg's draft."""
+    template.ExternalReference = reference
+    template.InvoiceDate = template.DeliveryDate = when
+    template.OrderNumber = order_number
+    template.Notes = notes
+    template.DepartmentID = department
+    template.Lines = lines
+    return template
+
+
+def credit_note_compensation(
+    gateway: AiqGateway,
+    sales_reference: str,
+    customer_code: str,
+    when: datetime,
+    lines: list[InvoiceLine],
+    department: str | None,
+    why: str,
+) -> Callable[[int], int]:
+    """Reverse a posted sales leg with a credit note ``<reference>-CN``, exactly once: a posted
+    note is found by reference, a draft note is posted, otherwise one is saved and posted."""
+    reference = f"{sales_reference}-CN"
+
+    def credit(_transaction_id: int) -> int:
+        window = (when - timedelta(days=1), when + timedelta(days=1))
+        for found in gateway.transactions_by_external_reference(reference, *window):
+            return found.TransactionID
+        drafts = [n for n in gateway.credit_notes_by_external_reference(reference) if n.Status == "Processed"]
+        if drafts:
+            return gateway.post_credit_note(drafts[0].InvoiceID)
+        note = gateway.new_sales_credit_note(customer_code)
+        note.ExternalReference, note.InvoiceDate, note.DeliveryDate = reference, when, when
+        note.Notes = f"Reverses {sales_reference}: {why}"
+        note.DepartmentID = department
+        note.Lines = lines
+        return gateway.post_credit_note(gateway.save_credit_note(note))
+
+    return credit

@@ -1,29 +1,25 @@
-"""Back-to-back jobs held in a SQL database (SQLite by default, PostgreSQL in production).
-
-A job is read while it is not settled: never synced, left pending (a half pair, a transient
-failure), or changed since its last sync. Write-back records both legs' transaction IDs, the
-status and the message, and never touches ``updated_at`` (or every write-back would re-read it).
-"""
+"""Back-to-back jobs held in a SQL database (SQLite by default, PostgreSQL in production), read
+and written back as a work list (`aiq_flows.sources.pair_worklist`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, or_, select, update
+from sqlalchemy import ForeignKey, Numeric, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from aiq_flows.db import make_engine
-
-SETTLED = ("posted", "quarantined", "failed", "cancelled")
+from aiq_flows.sources import pair_worklist
+from aiq_flows.sources.pair_worklist import PairWriteBack
 
 
 class JobsBase(DeclarativeBase):
     pass
 
 
-class JobRow(JobsBase):
+class JobRow(PairWriteBack, JobsBase):
     __tablename__ = "b2b_jobs"
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str | None] = mapped_column(String(100))
@@ -43,14 +39,7 @@ class JobRow(JobsBase):
     analysis_code6: Mapped[str | None] = mapped_column(String(50))
     closing: Mapped[bool] = mapped_column(default=False)
     cancelled: Mapped[bool] = mapped_column(default=False)
-    updated_at: Mapped[datetime] = mapped_column(index=True)
-    # Written back by the flow.
-    aiq_status: Mapped[str | None] = mapped_column(String(20), index=True)
-    aiq_purchase_transaction_id: Mapped[int | None]
-    aiq_sales_transaction_id: Mapped[int | None]
-    aiq_bi_code: Mapped[str | None] = mapped_column(String(50))
-    aiq_message: Mapped[str | None] = mapped_column(String(2000))
-    aiq_synced_at: Mapped[datetime | None]
+    aiq_bi_code: Mapped[str | None] = mapped_column(String(50))  # the BI code the legs carry
     lines: Mapped[list[JobLineRow]] = relationship(
         order_by="JobLineRow.line_no", cascade="all, delete-orphan"
     )
@@ -111,40 +100,11 @@ class SqlJobs:
 
     def unsettled(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Jobs never synced, left pending, or changed since their last sync, oldest first."""
-        query = (
-            select(JobRow)
-            .options(selectinload(JobRow.lines))
-            .where(
-                or_(
-                    JobRow.aiq_status.is_(None),
-                    JobRow.aiq_status.not_in(SETTLED),
-                    JobRow.aiq_synced_at.is_(None),
-                    JobRow.updated_at > JobRow.aiq_synced_at,
-                )
-            )
-            .order_by(JobRow.updated_at, JobRow.id)
-            .limit(limit)
-        )
-        with Session(self.engine) as session:
-            return [_record(row) for row in session.scalars(query)]
+        return [_record(row) for row in pair_worklist.unsettled(self.engine, JobRow, limit)]
 
     def write_back(self, results: list[dict[str, Any]]) -> None:
-        """Each result: job_id, status, purchase/sales transaction IDs, bi_code, message."""
-        now = datetime.now(UTC).replace(tzinfo=None)
-        with Session(self.engine) as session, session.begin():
-            for result in results:
-                session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == result["job_id"])
-                    .values(
-                        aiq_status=result["status"],
-                        aiq_purchase_transaction_id=result.get("purchase_transaction_id"),
-                        aiq_sales_transaction_id=result.get("sales_transaction_id"),
-                        aiq_bi_code=result.get("bi_code"),
-                        aiq_message=(result.get("message") or "")[:2000] or None,
-                        aiq_synced_at=now,
-                    )
-                )
+        """Each result: id, status, aiq_sales/purchase_transaction_id, aiq_bi_code, message."""
+        pair_worklist.write_back(self.engine, JobRow, results)
 
     def add(self, job: JobRow) -> int:
         with Session(self.engine) as session, session.begin():
@@ -159,10 +119,4 @@ class SqlJobs:
             ).first()
 
     def touch(self, job_id: int, **values: Any) -> None:
-        """Change a job as its owner would (bumps updated_at, so the next run reads it again)."""
-        with Session(self.engine) as session, session.begin():
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id)
-                .values(updated_at=datetime.now(UTC).replace(tzinfo=None), **values)
-            )
+        pair_worklist.touch(self.engine, JobRow, job_id, **values)

@@ -2,7 +2,8 @@
 
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
+from blocks.intercompany import ChargesDatabase
 from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
 
-__all__ = ["AiqConnection", "CrmDatabase", "JobsDatabase", "StateStore"]
+__all__ = ["AiqConnection", "ChargesDatabase", "CrmDatabase", "JobsDatabase", "StateStore"]

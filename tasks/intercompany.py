@@ -1,0 +1,411 @@
+"""Intercompany pairing steps: read and check charges, resolve each one's intercompany connection
+(seen from both entities), raise the sales leg in the seller and the purchase leg in the buyer
+(the pair machinery of back-to-back), check parity, write back, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from aiq_flows.domain.intercompany import Charge, Connection, Parity, Route, Side, route, validate_charge
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
+from aiq_flows.domain.pricing import Markup, Quote, TaxRate, VatMode, price
+from aiq_flows.domain.sales import Rejection
+from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.models import InterCompanyConnection
+from aiq_flows.pairing import (
+    Leg,
+    Pair,
+    PairResult,
+    PairSender,
+    PairStatus,
+    credit_note_compensation,
+    filled_draft,
+    priced_lines,
+)
+from blocks.aiq import AiqConnection
+from blocks.intercompany import ChargesDatabase
+from blocks.store import StateStore
+from tasks.back_to_back import JOB_STATUS, OUTCOME_OF
+from tasks.retry import retry_transient_aiq_errors
+
+
+class IntercompanyNotSettled(RuntimeError):
+    """Half pairs or parity mismatches remain: see the intercompany-summary artifact."""
+
+
+@dataclass(frozen=True)
+class IcSettings:
+    revenue_gl: str = "4000"
+    cost_gl: str = "5000"
+    parity_tolerance: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class RoutedCharge:
+    charge: Charge
+    route: Route
+    quote: Quote  # purchase lines in the buyer, sales lines in the seller, both at the charge's net
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    outcome: SaleOutcome
+    charge: Charge | None = None
+    route: Route | None = None
+    pair: PairResult | None = None
+    parity: Parity | None = None
+
+    @property
+    def status(self) -> str:
+        if self.parity is not None and not self.parity.holds:
+            return "mismatch"
+        if self.pair is not None and self.pair.status in JOB_STATUS:
+            return JOB_STATUS[self.pair.status]
+        return self.outcome.crm_status.value
+
+
+@dataclass
+class CheckedCharges:
+    ready: list[RoutedCharge] = field(default_factory=list)
+    quarantined: list[ChargeOutcome] = field(default_factory=list)
+
+
+def gateways(connections: dict[str, AiqConnection]) -> dict[str, AiqGateway]:
+    return {entity: block.gateway() for entity, block in connections.items()}
+
+
+@task(name="read-unsettled-charges", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+def read_charges(charges: ChargesDatabase, limit: int | None = None) -> list[dict[str, Any]]:
+    source = charges.source()
+    try:
+        records = source.unsettled(limit)
+    finally:
+        source.dispose()
+    get_run_logger().info("Read %d unsettled intercompany charges", len(records))
+    return records
+
+
+def _side(side: Any) -> Side:
+    return Side(
+        side.EntityID, side.EntityBaseCurrencyCode, side.AccountID, side.AccountCode, side.AccountCurrencyCode
+    )
+
+
+def _connections(found: list[InterCompanyConnection]) -> list[Connection]:
+    return [Connection(_side(c.Local), _side(c.Remote)) for c in found]
+
+
+@dataclass(frozen=True)
+class _EntityFacts:
+    """What one entity's AIQ says, read once per run."""
+
+    connections: list[Connection]
+    customers: dict[str, Any]
+    suppliers: dict[str, Any]
+    tax_rates: dict[str, Decimal]
+    active_codes: frozenset[str]
+
+    @classmethod
+    def read(cls, gateway: AiqGateway) -> _EntityFacts:
+        return cls(
+            _connections(gateway.get_intercompany_connections()),
+            {c.Code: c for c in gateway.get_active_customers()},
+            {s.Code: s for s in gateway.get_active_suppliers()},
+            {t.Code: t.Rate for t in gateway.get_tax_codes()},
+            frozenset(d.DepartmentID for d in gateway.get_departments() if d.IsActive),
+        )
+
+
+def _reject(charge: Charge, field_name: str, rule: str) -> Rejection:
+    return Rejection(charge.charge_id, charge.reference, field_name, rule, "charge")
+
+
+def _quarantined(rejection: Rejection) -> ChargeOutcome:
+    return ChargeOutcome(
+        SaleOutcome(rejection.sale_id, rejection.reference, Outcome.QUARANTINED, reason=rejection.message)
+    )
+
+
+def _check(charge: Charge, facts: dict[str, _EntityFacts]) -> RoutedCharge | Rejection:
+    for role, entity in (("seller", charge.seller), ("buyer", charge.buyer)):
+        if entity not in facts:
+            return _reject(charge, role, f"no AIQ connection block for entity {entity} in this deployment")
+    seller, buyer = facts[charge.seller], facts[charge.buyer]
+    routed = route(
+        charge,
+        seller.connections,
+        buyer.connections,
+        {code: c.AccountID for code, c in seller.customers.items()},
+        {code: s.AccountID for code, s in buyer.suppliers.items()},
+    )
+    if isinstance(routed, Rejection):
+        return routed
+    for field_name, code, side in (
+        ("seller_bi_code", charge.seller_bi_code, seller),
+        ("buyer_bi_code", charge.buyer_bi_code, buyer),
+    ):
+        if code is not None and code not in side.active_codes:
+            entity = charge.seller if side is seller else charge.buyer
+            return _reject(charge, field_name, f"BI code '{code}' is not an active BI code in {entity}")
+    sales_code = charge.sales_tax_code or seller.customers[routed.customer_code].DefaultTaxCode
+    purchase_code = charge.purchase_tax_code or buyer.suppliers[routed.supplier_code].DefaultTaxCode
+    for field_name, code, side, entity in (
+        ("sales_tax_code", sales_code, seller, charge.seller),
+        ("purchase_tax_code", purchase_code, buyer, charge.buyer),
+    ):
+        if code not in side.tax_rates:
+            return _reject(charge, field_name, f"'{code}' is not a tax code in {entity}")
+    sales_tax = TaxRate(sales_code, seller.tax_rates[sales_code])
+    purchase_tax = TaxRate(purchase_code, buyer.tax_rates[purchase_code])
+    # At cost: both legs carry the charge's lines; VAT per leg from that entity's tax code.
+    quote = price(
+        charge.costs(), Markup(fee=Decimal(0)), VatMode.PRINCIPAL, purchase_tax, sales_tax, sales_tax
+    )
+    return RoutedCharge(charge, routed, quote)
+
+
+@task(
+    name="check-charges-and-connections",
+    cache_policy=NONE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient_aiq_errors,
+)
+def check_charges(connections: dict[str, AiqConnection], records: list[dict[str, Any]]) -> CheckedCharges:
+    """Validate each charge and resolve its connection, reading each entity's AIQ once."""
+    facts = {entity: _EntityFacts.read(gateway) for entity, gateway in gateways(connections).items()}
+    checked = CheckedCharges()
+    for record in records:
+        charge = validate_charge(record)
+        result = charge if isinstance(charge, Rejection) else _check(charge, facts)
+        if isinstance(result, Rejection):
+            checked.quarantined.append(_quarantined(result))
+        else:
+            checked.ready.append(result)
+    get_run_logger().info("%d charges ready, %d quarantined", len(checked.ready), len(checked.quarantined))
+    return checked
+
+
+def build_pair(gateways_by_entity: dict[str, AiqGateway], item: RoutedCharge, settings: IcSettings) -> Pair:
+    charge, quote, routed = item.charge, item.quote, item.route
+    seller, buyer = gateways_by_entity[charge.seller], gateways_by_entity[charge.buyer]
+    when = datetime.combine(charge.charge_date, time())
+    sales_lines = priced_lines(quote.sales, settings.revenue_gl, charge.seller_bi_code)
+    purchase_lines = priced_lines(quote.purchase, settings.cost_gl, charge.buyer_bi_code)
+
+    def with_currency(template: Any) -> Any:
+        template.CurrencyCode = charge.currency  # the connection's accounts trade in it (checked)
+        return template
+
+    sales = Leg(
+        "sales",
+        charge.seller,
+        charge.sales_reference,
+        seller,
+        lambda: filled_draft(
+            with_currency(seller.new_sales_invoice(routed.customer_code)),
+            charge.sales_reference,
+            when,
+            f"{charge.description}; intercompany to {charge.buyer}, purchase leg {charge.purchase_reference}",
+            charge.reference,
+            charge.seller_bi_code,
+            sales_lines,
+        ),
+        quote.charge,
+        quote.sales_vat,
+        compensate=credit_note_compensation(
+            seller,
+            charge.sales_reference,
+            routed.customer_code,
+            when,
+            sales_lines,
+            charge.seller_bi_code,
+            f"charge {charge.reference} withdrawn",
+        ),
+    )
+    purchase = Leg(
+        "purchase",
+        charge.buyer,
+        charge.purchase_reference,
+        buyer,
+        lambda: filled_draft(
+            with_currency(buyer.new_purchases_invoice(routed.supplier_code)),
+            charge.purchase_reference,
+            when,
+            f"{charge.description}; intercompany from {charge.seller}, sales leg {charge.sales_reference}",
+            charge.reference,
+            charge.buyer_bi_code,
+            purchase_lines,
+        ),
+        quote.cost,
+        quote.purchase_vat,
+    )
+    return Pair(
+        f"IC-{charge.charge_id}", str(charge.charge_id), charge.version, (sales, purchase), charge.cancelled
+    )
+
+
+def _parity(
+    gateways_by_entity: dict[str, AiqGateway], item: RoutedCharge, tolerance: Decimal
+) -> Parity | None:
+    """Compare the two posted legs as AIQ holds them (None if either is not posted)."""
+    charge = item.charge
+    posted = []
+    for entity, reference in (
+        (charge.seller, charge.sales_reference),
+        (charge.buyer, charge.purchase_reference),
+    ):
+        found = [
+            i
+            for i in gateways_by_entity[entity].invoices_by_external_reference(reference)
+            if i.Status == "Posted"
+        ]
+        if len(found) != 1:
+            return None
+        posted.append(found[0])
+    sales, purchase = posted
+    return Parity(
+        charge.currency,
+        sales.NetAmount,
+        purchase.NetAmount,
+        tolerance,
+        Decimal(str((sales.model_extra or {}).get("BCNetAmount", 0))),
+        item.route.seller_base_currency,
+        Decimal(str((purchase.model_extra or {}).get("BCNetAmount", 0))),
+        item.route.buyer_base_currency,
+    )
+
+
+@task(name="raise-intercompany-pairs", task_run_name="raise-ic-pairs-{chunk_number}", cache_policy=NONE)
+def raise_ic_pairs(
+    connections: dict[str, AiqConnection],
+    state: StateStore,
+    ready: list[RoutedCharge],
+    settings: IcSettings,
+    run_id: str,
+    chunk_number: int,
+) -> list[ChargeOutcome]:
+    """Each charge's pair exactly once, then parity of the posted pair as AIQ holds it."""
+    by_entity = gateways(connections)
+    store = state.store()
+    sender = PairSender(store, run_id)
+    try:
+        pairs = [build_pair(by_entity, item, settings) for item in ready]
+        sender.plan(pairs)
+        outcomes = []
+        for item, pair in zip(ready, pairs, strict=True):
+            result = sender.send(pair)
+            complete = result.status in (PairStatus.COMPLETE, PairStatus.ALREADY_COMPLETE)
+            parity = _parity(by_entity, item, settings.parity_tolerance) if complete else None
+            reason = result.reason
+            if parity is not None and not parity.holds:
+                reason = f"parity check failed: {parity.describe()}"
+            outcome = SaleOutcome(
+                item.charge.charge_id,
+                item.charge.reference,
+                OUTCOME_OF[result.status],
+                external_reference=pair.key,
+                customer_code=item.route.customer_code,
+                gross_total=item.quote.charge + item.quote.sales_vat,
+                currency=item.charge.currency,
+                transaction_id=result.posted_transaction("sales"),
+                error_code=result.error_code,
+                reason=reason,
+                retryable=result.retryable,
+            )
+            outcomes.append(ChargeOutcome(outcome, item.charge, item.route, result, parity))
+        return outcomes
+    finally:
+        store.dispose()
+
+
+@task(name="write-back-charges", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])
+def write_back_charges(charges: ChargesDatabase, outcomes: list[ChargeOutcome]) -> None:
+    results = [
+        {
+            "id": o.outcome.sale_id,
+            "status": o.status,
+            "aiq_sales_transaction_id": o.pair.posted_transaction("sales") if o.pair else None,
+            "aiq_purchase_transaction_id": o.pair.posted_transaction("purchase") if o.pair else None,
+            "message": o.outcome.reason,
+        }
+        for o in outcomes
+        if o.outcome.sale_id is not None
+    ]
+    source = charges.source()
+    try:
+        source.write_back(results)
+    finally:
+        source.dispose()
+
+
+def charge_rows(outcomes: list[ChargeOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for o in sorted(outcomes, key=lambda o: (o.outcome.sale_id is None, o.outcome.sale_id or 0)):
+        pair, parity, charge = o.pair, o.parity, o.charge
+        sales = pair.leg("sales") if pair else None
+        purchase = pair.leg("purchase") if pair else None
+        rows.append(
+            {
+                "charge_id": o.outcome.sale_id,
+                "charge": o.outcome.reference or "",
+                "seller": charge.seller if charge else "",
+                "buyer": charge.buyer if charge else "",
+                "currency": charge.currency if charge else "",
+                "sales_leg": f"{sales.reference} {sales.state}" if sales else "",
+                "sales_transaction_id": sales.transaction_id if sales and sales.transaction_id else "",
+                "purchase_leg": f"{purchase.reference} {purchase.state}" if purchase else "",
+                "purchase_transaction_id": purchase.transaction_id
+                if purchase and purchase.transaction_id
+                else "",
+                "sales_net": str(parity.sales_net) if parity else "",
+                "purchase_net": str(parity.purchase_net) if parity else "",
+                "difference": str(parity.difference) if parity else "",
+                "sales_base_net": f"{parity.sales_base_net} {parity.seller_base_currency}" if parity else "",
+                "purchase_base_net": f"{parity.purchase_base_net} {parity.buyer_base_currency}"
+                if parity
+                else "",
+                "parity": ("ok" if parity.holds else "MISMATCH") if parity else "",
+                "outcome": o.status,
+                "reason": o.outcome.reason or "",
+            }
+        )
+    return rows
+
+
+@task(name="publish-intercompany-report", cache_policy=NONE)
+def publish_ic_report(outcomes: list[ChargeOutcome], input_count: int, title: str) -> dict[str, Any]:
+    summary = summarize([o.outcome for o in outcomes], input_count)
+    counts = {kind.value: summary.counts[kind] for kind in Outcome}
+    half = [o for o in outcomes if o.pair is not None and o.pair.status is PairStatus.HALF]
+    mismatched = [o for o in outcomes if o.parity is not None and not o.parity.holds]
+    lines = [f"# {title}", "", "| outcome | charges |", "|---|---:|"]
+    lines += [f"| {kind} | {n} |" for kind, n in counts.items()]
+    lines += [f"| **total** | **{summary.accounted_for}** of {input_count} read |"]
+    for heading, items in (
+        ("Half pairs (one leg posted; the next run completes them)", half),
+        ("Parity mismatches (both legs posted, net amounts differ)", mismatched),
+        (
+            "Needs attention",
+            [o for o in outcomes if o.outcome.outcome in (Outcome.QUARANTINED, Outcome.FAILED)],
+        ),
+    ):
+        if items:
+            lines += ["", f"## {heading}", ""]
+            lines += [
+                f"- `{o.outcome.reference or o.outcome.sale_id}`: {o.outcome.reason}" for o in items[:200]
+            ]
+    create_markdown_artifact(key="intercompany-summary", markdown="\n".join(lines), description=title)
+    create_table_artifact(
+        key="intercompany-pairs", table=charge_rows(outcomes), description=f"{title}: one row per charge"
+    )
+    if not summary.adds_up:
+        raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} charges read")
+    return {"input": input_count, **counts, "half_pairs": len(half), "parity_mismatches": len(mismatched)}

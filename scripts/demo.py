@@ -30,6 +30,7 @@ BIN = Path(sys.executable).parent
 DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
 RELEASE = "deferred-revenue-release/deferred-revenue-release"
 BACK_TO_BACK = "back-to-back-invoicing/back-to-back-invoicing"
+INTERCOMPANY = "intercompany-pairing/intercompany-pairing"
 
 
 def say(message: str) -> None:
@@ -154,20 +155,23 @@ def register_blocks(sandbox_base: str) -> None:
     from pydantic import SecretStr
 
     from aiq_flows.gateway.schema import PATH_1_1
-    from blocks import AiqConnection, CrmDatabase, JobsDatabase, StateStore
+    from blocks import AiqConnection, ChargesDatabase, CrmDatabase, JobsDatabase, StateStore
 
     credentials = json.loads(
         run([str(BIN / "aiq-sandbox"), "credentials", "--db", str(STATE / "sandbox.db")], dict(os.environ))
     )
-    uk = next(e for e in credentials["entities"] if e["company_id"] == "DEMO_UK")
-    AiqConnection(
-        endpoint_url=sandbox_base + PATH_1_1,
-        company_id="DEMO_UK",
-        partner_key=SecretStr(credentials["partner_key"]),
-        user_key=SecretStr(uk["user_key"]),
-    ).save("demo-uk", overwrite=True)
+    for entity in credentials["entities"]:
+        AiqConnection(
+            endpoint_url=sandbox_base + PATH_1_1,
+            company_id=entity["company_id"],
+            partner_key=SecretStr(credentials["partner_key"]),
+            user_key=SecretStr(entity["user_key"]),
+        ).save(
+            entity["company_id"].lower().replace("demo_", "demo-"), overwrite=True
+        )  # demo-uk, demo-ie, ...
     CrmDatabase(url=SecretStr(f"sqlite:///{STATE / 'crm.db'}")).save("demo-crm", overwrite=True)
     JobsDatabase(url=SecretStr(f"sqlite:///{STATE / 'jobs.db'}")).save("demo-jobs", overwrite=True)
+    ChargesDatabase(url=SecretStr(f"sqlite:///{STATE / 'charges.db'}")).save("demo-charges", overwrite=True)
     StateStore(url=SecretStr(f"sqlite:///{STATE / 'store.db'}")).save("demo-store", overwrite=True)
 
 
@@ -192,7 +196,9 @@ def main() -> int:
         os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK")})
         from aiq_flows.sources.crm_sql import SqlCrm
         from aiq_flows.sources.demo_crm import seed_demo_crm
+        from aiq_flows.sources.demo_intercompany import seed_demo_charges
         from aiq_flows.sources.demo_jobs import seed_demo_jobs
+        from aiq_flows.sources.intercompany_sql import SqlCharges
         from aiq_flows.sources.jobs_sql import SqlJobs
 
         say("registering blocks (keys as SecretStr) and seeding the demo CRM")
@@ -201,6 +207,11 @@ def main() -> int:
         say(f"demo CRM: {seeded.sales} sales, {seeded.customers} customers, {len(seeded.bad_rows)} bad rows")
         jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{STATE / 'jobs.db'}"))
         say(f"demo jobs: {len(jobs.job_ids)} back-to-back jobs, {len(jobs.bad)} bad ones")
+        charges = seed_demo_charges(SqlCharges(f"sqlite:///{STATE / 'charges.db'}"))
+        say(
+            f"demo intercompany charges: {len(charges.charge_ids)}, "
+            f"{len(charges.unconnected)} without a connection"
+        )
         say("creating the process work pool and deploying from prefect.yaml")
         run(
             [str(BIN / "prefect"), "work-pool", "create", "aiq-process", "--type", "process", "--overwrite"],
@@ -255,6 +266,16 @@ def main() -> int:
             print(f"  Prefect UI     : {ui}/runs/flow-run/{pairs.id}\n")
             if not (pairs.state and pairs.state.is_completed()):
                 say(f"the back-to-back run did not complete; see {STATE}/worker.log")
+                return 1
+            say(f"running {INTERCOMPANY} (DEMO_UK, DEMO_IE, DEMO_UK2)")
+            group = run_deployment(INTERCOMPANY, timeout=600, poll_interval=2)
+            rows = report(str(group.id), "intercompany-pairs")
+            paired = [row for row in rows if row["parity"] == "ok"]
+            print(f"\n  intercompany   : {group.name} -> {group.state.name if group.state else 'unknown'}")
+            print(f"  pairs in parity: {len(paired)} of {len(rows)} charges")
+            print(f"  Prefect UI     : {ui}/runs/flow-run/{group.id}\n")
+            if not (group.state and group.state.is_completed()):
+                say(f"the intercompany run did not complete; see {STATE}/worker.log")
                 return 1
             if os.environ.get("DEMO_EXIT") == "1":
                 return 0

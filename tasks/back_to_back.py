@@ -10,45 +10,29 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from aiq_flows.domain.bi_codes import BiCodes, KnownCode, Resolved, resolve
 from aiq_flows.domain.jobs import Job, validate_job
-from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome
 from aiq_flows.domain.pricing import Quote, TaxRate
 from aiq_flows.domain.sales import Rejection
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
-from aiq_flows.pairing import (
-    Leg,
-    Pair,
-    PairResult,
-    PairSender,
-    PairStatus,
-    credit_note_compensation,
-    filled_draft,
-    priced_lines,
-)
+from aiq_flows.pairing import Leg, Pair, PairSender, credit_note_compensation, filled_draft, priced_lines
 from blocks.aiq import AiqConnection
 from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
+from tasks.pairs import (
+    PairedOutcome,
+    leg_columns,
+    pair_outcome,
+    publish_pairs_report,
+    quarantined,
+    read_unsettled,
+    write_back,
+)
 from tasks.retry import retry_transient_aiq_errors
-
-OUTCOME_OF = {
-    PairStatus.COMPLETE: Outcome.CREATED,
-    PairStatus.ALREADY_COMPLETE: Outcome.ALREADY_PRESENT,
-    PairStatus.UNWOUND: Outcome.CREATED,
-    PairStatus.HALF: Outcome.FAILED,
-    PairStatus.FAILED: Outcome.FAILED,
-    PairStatus.HELD: Outcome.HELD,
-}
-JOB_STATUS = {
-    PairStatus.COMPLETE: "posted",
-    PairStatus.ALREADY_COMPLETE: "posted",
-    PairStatus.UNWOUND: "cancelled",
-    PairStatus.HALF: "half",
-}
 
 
 class HalfPairsLeft(RuntimeError):
@@ -74,18 +58,10 @@ class ReadyJob:
 
 
 @dataclass(frozen=True)
-class JobOutcome:
-    outcome: SaleOutcome
+class JobOutcome(PairedOutcome):
     job: Job | None = None
     quote: Quote | None = None
     bi_code: str | None = None
-    pair: PairResult | None = None
-
-    @property
-    def job_status(self) -> str:
-        if self.pair is not None and self.pair.status in JOB_STATUS:
-            return JOB_STATUS[self.pair.status]
-        return self.outcome.crm_status.value
 
 
 @dataclass
@@ -95,21 +71,12 @@ class CheckedJobs:
 
 
 def _quarantined(rejection: Rejection) -> JobOutcome:
-    outcome = SaleOutcome(
-        rejection.sale_id, rejection.reference, Outcome.QUARANTINED, reason=rejection.message
-    )
-    return JobOutcome(outcome)
+    return JobOutcome(quarantined(rejection.sale_id, rejection.reference, rejection.message))
 
 
 @task(name="read-unsettled-jobs", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
 def read_jobs(jobs: JobsDatabase, limit: int | None = None) -> list[dict[str, Any]]:
-    source = jobs.source()
-    try:
-        records = source.unsettled(limit)
-    finally:
-        source.dispose()
-    get_run_logger().info("Read %d unsettled jobs", len(records))
-    return records
+    return read_unsettled(jobs.source(), "jobs", limit)
 
 
 def _bi_codes(gateway: AiqGateway) -> BiCodes:
@@ -288,24 +255,23 @@ def raise_pairs(
                         error_code=error.error_code,
                         reason=reason,
                     )
-                    outcomes.append(JobOutcome(outcome, item.job, item.quote, item.bi_code.code))
+                    outcomes.append(
+                        JobOutcome(outcome, job=item.job, quote=item.quote, bi_code=item.bi_code.code)
+                    )
                     continue
             result = sender.send(pair)
-            sales = result.leg("sales")
-            outcome = SaleOutcome(
+            outcome = pair_outcome(
                 item.job.job_id,
                 item.job.reference,
-                OUTCOME_OF[result.status],
-                external_reference=pair.key,
+                pair.key,
+                result,
                 customer_code=item.job.customer_code,
                 gross_total=item.quote.charge + item.quote.sales_vat,
                 currency=item.job.currency,
-                transaction_id=sales.transaction_id if sales else None,
-                error_code=result.error_code,
-                reason=result.reason,
-                retryable=result.retryable,
             )
-            outcomes.append(JobOutcome(outcome, item.job, item.quote, item.bi_code.code, result))
+            outcomes.append(
+                JobOutcome(outcome, result, job=item.job, quote=item.quote, bi_code=item.bi_code.code)
+            )
         return outcomes
     finally:
         store.dispose()
@@ -317,7 +283,7 @@ def retire_bi_codes(aiq: AiqConnection, outcomes: list[JobOutcome]) -> list[str]
     closing = {
         o.bi_code
         for o in outcomes
-        if o.job is not None and o.job.closing and o.bi_code and o.job_status in ("posted", "cancelled")
+        if o.job is not None and o.job.closing and o.bi_code and o.status in ("posted", "cancelled")
     }
     if not closing:
         return []
@@ -333,49 +299,26 @@ def retire_bi_codes(aiq: AiqConnection, outcomes: list[JobOutcome]) -> list[str]
 
 @task(name="write-back-jobs", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])
 def write_back_jobs(jobs: JobsDatabase, outcomes: list[JobOutcome]) -> None:
-    results = [
-        {
-            "id": o.outcome.sale_id,
-            "status": o.job_status,
-            "aiq_sales_transaction_id": o.pair.posted_transaction("sales") if o.pair else None,
-            "aiq_purchase_transaction_id": o.pair.posted_transaction("purchase") if o.pair else None,
-            "aiq_bi_code": o.bi_code,
-            "message": o.outcome.reason,
-        }
-        for o in outcomes
-        if o.outcome.sale_id is not None
-    ]
-    source = jobs.source()
-    try:
-        source.write_back(results)
-    finally:
-        source.dispose()
+    write_back(jobs.source(), outcomes, lambda o: {"aiq_bi_code": o.bi_code})
 
 
 def pair_rows(outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
     rows = []
     for o in sorted(outcomes, key=lambda o: (o.outcome.sale_id is None, o.outcome.sale_id or 0)):
-        pair, quote = o.pair, o.quote
-        sales = pair.leg("sales") if pair else None
-        purchase = pair.leg("purchase") if pair else None
+        quote = o.quote
         rows.append(
             {
                 "job_id": o.outcome.sale_id,
                 "job": o.outcome.reference or "",
                 "bi_code": o.bi_code or "",
-                "sales_leg": f"{sales.reference} {sales.state}" if sales else "",
-                "sales_transaction_id": sales.transaction_id if sales and sales.transaction_id else "",
-                "purchase_leg": f"{purchase.reference} {purchase.state}" if purchase else "",
-                "purchase_transaction_id": purchase.transaction_id
-                if purchase and purchase.transaction_id
-                else "",
+                **leg_columns(o.pair),
                 "cost": str(quote.cost) if quote else "",
                 "charge": str(quote.charge) if quote else "",
                 "margin": str(quote.margin) if quote else "",
                 "margin_percent": str(quote.margin_percent)
                 if quote and quote.margin_percent is not None
                 else "",
-                "outcome": o.job_status,
+                "outcome": o.status,
                 "reason": o.outcome.reason or "",
             }
         )
@@ -384,29 +327,8 @@ def pair_rows(outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
 
 @task(name="publish-pair-report", cache_policy=NONE)
 def publish_pair_report(outcomes: list[JobOutcome], input_count: int, title: str) -> dict[str, Any]:
-    summary = summarize([o.outcome for o in outcomes], input_count)
-    counts = {kind.value: summary.counts[kind] for kind in Outcome}
-    half = [o for o in outcomes if o.pair is not None and o.pair.status is PairStatus.HALF]
     rows = pair_rows(outcomes)
-    lines = [f"# {title}", "", "| outcome | jobs |", "|---|---:|"]
-    lines += [f"| {kind} | {n} |" for kind, n in counts.items()]
-    lines += [f"| **total** | **{summary.accounted_for}** of {input_count} read |"]
     margin = sum((Decimal(r["margin"]) for r in rows if r["margin"] and r["outcome"] == "posted"), Decimal(0))
-    lines += ["", f"Margin on posted pairs: **{margin}**"]
-    if half:
-        lines += ["", "## Half pairs (one leg posted; the next run completes them)", ""]
-        lines += [f"- job `{o.outcome.reference}`: {o.outcome.reason}" for o in half]
-    problems = [
-        o for o in outcomes if o.outcome.outcome in (Outcome.QUARANTINED, Outcome.FAILED) and o not in half
-    ]
-    if problems:
-        lines += ["", "## Needs attention", ""]
-        lines += [
-            f"- `{o.outcome.reference or o.outcome.sale_id}` {o.outcome.outcome.value}: {o.outcome.reason}"
-            for o in problems[:200]
-        ]
-    create_markdown_artifact(key="back-to-back-summary", markdown="\n".join(lines), description=title)
-    create_table_artifact(key="back-to-back-pairs", table=rows, description=f"{title}: one row per job")
-    if not summary.adds_up:
-        raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} jobs read")
-    return {"input": input_count, **counts, "half_pairs": len(half), "margin": str(margin)}
+    note = f"\nMargin on posted pairs: **{margin}**"
+    summary = publish_pairs_report(outcomes, input_count, title, "back-to-back", "jobs", rows, notes=[note])
+    return {**summary, "margin": str(margin)}

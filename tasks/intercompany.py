@@ -10,11 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from aiq_flows.domain.intercompany import Charge, Connection, Parity, Route, Side, route, validate_charge
-from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
 from aiq_flows.domain.pricing import Markup, Quote, TaxRate, VatMode, price
 from aiq_flows.domain.sales import Rejection
 from aiq_flows.gateway.client import AiqGateway
@@ -22,7 +20,6 @@ from aiq_flows.gateway.models import InterCompanyConnection
 from aiq_flows.pairing import (
     Leg,
     Pair,
-    PairResult,
     PairSender,
     PairStatus,
     credit_note_compensation,
@@ -32,7 +29,15 @@ from aiq_flows.pairing import (
 from blocks.aiq import AiqConnection
 from blocks.intercompany import ChargesDatabase
 from blocks.store import StateStore
-from tasks.back_to_back import JOB_STATUS, OUTCOME_OF
+from tasks.pairs import (
+    PairedOutcome,
+    leg_columns,
+    pair_outcome,
+    publish_pairs_report,
+    quarantined,
+    read_unsettled,
+    write_back,
+)
 from tasks.retry import retry_transient_aiq_errors
 
 
@@ -55,20 +60,16 @@ class RoutedCharge:
 
 
 @dataclass(frozen=True)
-class ChargeOutcome:
-    outcome: SaleOutcome
+class ChargeOutcome(PairedOutcome):
     charge: Charge | None = None
     route: Route | None = None
-    pair: PairResult | None = None
     parity: Parity | None = None
 
     @property
     def status(self) -> str:
         if self.parity is not None and not self.parity.holds:
             return "mismatch"
-        if self.pair is not None and self.pair.status in JOB_STATUS:
-            return JOB_STATUS[self.pair.status]
-        return self.outcome.crm_status.value
+        return super().status
 
 
 @dataclass
@@ -83,13 +84,7 @@ def gateways(connections: dict[str, AiqConnection]) -> dict[str, AiqGateway]:
 
 @task(name="read-unsettled-charges", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
 def read_charges(charges: ChargesDatabase, limit: int | None = None) -> list[dict[str, Any]]:
-    source = charges.source()
-    try:
-        records = source.unsettled(limit)
-    finally:
-        source.dispose()
-    get_run_logger().info("Read %d unsettled intercompany charges", len(records))
-    return records
+    return read_unsettled(charges.source(), "intercompany charges", limit)
 
 
 def _side(side: Any) -> Side:
@@ -128,9 +123,7 @@ def _reject(charge: Charge, field_name: str, rule: str) -> Rejection:
 
 
 def _quarantined(rejection: Rejection) -> ChargeOutcome:
-    return ChargeOutcome(
-        SaleOutcome(rejection.sale_id, rejection.reference, Outcome.QUARANTINED, reason=rejection.message)
-    )
+    return ChargeOutcome(quarantined(rejection.sale_id, rejection.reference, rejection.message))
 
 
 def _check(charge: Charge, facts: dict[str, _EntityFacts]) -> RoutedCharge | Rejection:
@@ -307,20 +300,19 @@ def raise_ic_pairs(
             reason = result.reason
             if parity is not None and not parity.holds:
                 reason = f"parity check failed: {parity.describe()}"
-            outcome = SaleOutcome(
+            outcome = pair_outcome(
                 item.charge.charge_id,
                 item.charge.reference,
-                OUTCOME_OF[result.status],
-                external_reference=pair.key,
+                pair.key,
+                result,
                 customer_code=item.route.customer_code,
                 gross_total=item.quote.charge + item.quote.sales_vat,
                 currency=item.charge.currency,
-                transaction_id=result.posted_transaction("sales"),
-                error_code=result.error_code,
                 reason=reason,
-                retryable=result.retryable,
             )
-            outcomes.append(ChargeOutcome(outcome, item.charge, item.route, result, parity))
+            outcomes.append(
+                ChargeOutcome(outcome, result, charge=item.charge, route=item.route, parity=parity)
+            )
         return outcomes
     finally:
         store.dispose()
@@ -328,30 +320,13 @@ def raise_ic_pairs(
 
 @task(name="write-back-charges", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])
 def write_back_charges(charges: ChargesDatabase, outcomes: list[ChargeOutcome]) -> None:
-    results = [
-        {
-            "id": o.outcome.sale_id,
-            "status": o.status,
-            "aiq_sales_transaction_id": o.pair.posted_transaction("sales") if o.pair else None,
-            "aiq_purchase_transaction_id": o.pair.posted_transaction("purchase") if o.pair else None,
-            "message": o.outcome.reason,
-        }
-        for o in outcomes
-        if o.outcome.sale_id is not None
-    ]
-    source = charges.source()
-    try:
-        source.write_back(results)
-    finally:
-        source.dispose()
+    write_back(charges.source(), outcomes)
 
 
 def charge_rows(outcomes: list[ChargeOutcome]) -> list[dict[str, Any]]:
     rows = []
     for o in sorted(outcomes, key=lambda o: (o.outcome.sale_id is None, o.outcome.sale_id or 0)):
-        pair, parity, charge = o.pair, o.parity, o.charge
-        sales = pair.leg("sales") if pair else None
-        purchase = pair.leg("purchase") if pair else None
+        parity, charge = o.parity, o.charge
         rows.append(
             {
                 "charge_id": o.outcome.sale_id,
@@ -359,12 +334,7 @@ def charge_rows(outcomes: list[ChargeOutcome]) -> list[dict[str, Any]]:
                 "seller": charge.seller if charge else "",
                 "buyer": charge.buyer if charge else "",
                 "currency": charge.currency if charge else "",
-                "sales_leg": f"{sales.reference} {sales.state}" if sales else "",
-                "sales_transaction_id": sales.transaction_id if sales and sales.transaction_id else "",
-                "purchase_leg": f"{purchase.reference} {purchase.state}" if purchase else "",
-                "purchase_transaction_id": purchase.transaction_id
-                if purchase and purchase.transaction_id
-                else "",
+                **leg_columns(o.pair),
                 "sales_net": str(parity.sales_net) if parity else "",
                 "purchase_net": str(parity.purchase_net) if parity else "",
                 "difference": str(parity.difference) if parity else "",
@@ -382,30 +352,15 @@ def charge_rows(outcomes: list[ChargeOutcome]) -> list[dict[str, Any]]:
 
 @task(name="publish-intercompany-report", cache_policy=NONE)
 def publish_ic_report(outcomes: list[ChargeOutcome], input_count: int, title: str) -> dict[str, Any]:
-    summary = summarize([o.outcome for o in outcomes], input_count)
-    counts = {kind.value: summary.counts[kind] for kind in Outcome}
-    half = [o for o in outcomes if o.pair is not None and o.pair.status is PairStatus.HALF]
     mismatched = [o for o in outcomes if o.parity is not None and not o.parity.holds]
-    lines = [f"# {title}", "", "| outcome | charges |", "|---|---:|"]
-    lines += [f"| {kind} | {n} |" for kind, n in counts.items()]
-    lines += [f"| **total** | **{summary.accounted_for}** of {input_count} read |"]
-    for heading, items in (
-        ("Half pairs (one leg posted; the next run completes them)", half),
-        ("Parity mismatches (both legs posted, net amounts differ)", mismatched),
-        (
-            "Needs attention",
-            [o for o in outcomes if o.outcome.outcome in (Outcome.QUARANTINED, Outcome.FAILED)],
-        ),
-    ):
-        if items:
-            lines += ["", f"## {heading}", ""]
-            lines += [
-                f"- `{o.outcome.reference or o.outcome.sale_id}`: {o.outcome.reason}" for o in items[:200]
-            ]
-    create_markdown_artifact(key="intercompany-summary", markdown="\n".join(lines), description=title)
-    create_table_artifact(
-        key="intercompany-pairs", table=charge_rows(outcomes), description=f"{title}: one row per charge"
+    heading = "Parity mismatches (both legs posted, net amounts differ)"
+    summary = publish_pairs_report(
+        outcomes,
+        input_count,
+        title,
+        "intercompany",
+        "charges",
+        charge_rows(outcomes),
+        [(heading, mismatched)],
     )
-    if not summary.adds_up:
-        raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} charges read")
-    return {"input": input_count, **counts, "half_pairs": len(half), "parity_mismatches": len(mismatched)}
+    return {**summary, "parity_mismatches": len(mismatched)}

@@ -191,6 +191,18 @@ def report(flow_run_id: str, key: str = "nightly-sales-sync-report") -> list[dic
     return list(json.loads(data) if isinstance(data, str) else data)
 
 
+def pairs_line(flow_run_id: str) -> str:
+    rows = report(flow_run_id, "back-to-back-pairs")
+    posted = [row for row in rows if row["outcome"] == "posted"]
+    margin = sum((Decimal(row["margin"]) for row in posted), Decimal(0))
+    return f"  pairs posted   : {len(posted)} of {len(rows)} jobs (margin {margin})"
+
+
+def parity_line(flow_run_id: str) -> str:
+    rows = report(flow_run_id, "intercompany-pairs")
+    return f"  pairs in parity: {len([row for row in rows if row['parity'] == 'ok'])} of {len(rows)} charges"
+
+
 def main() -> int:
     with demo_stack() as (env, sandbox_base, api):
         os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK")})
@@ -248,35 +260,22 @@ def main() -> int:
             if not (state and state.is_completed()):
                 say(f"the run did not complete; see {STATE}/worker.log")
                 return 1
-            say(f"running {RELEASE} (months of deferred subscriptions due by today)")
-            release = run_deployment(RELEASE, timeout=600, poll_interval=2)
-            release_state = release.state.name if release.state else "unknown"
-            print(f"\n  release run    : {release.name} -> {release_state}")
-            print(f"  Prefect UI     : {ui}/runs/flow-run/{release.id}\n")
-            if not (release.state and release.state.is_completed()):
-                say(f"the release did not complete; see {STATE}/worker.log")
-                return 1
-            say(f"running {BACK_TO_BACK} (purchase and sales legs with markup and BI codes)")
-            pairs = run_deployment(BACK_TO_BACK, timeout=600, poll_interval=2)
-            rows = report(str(pairs.id), "back-to-back-pairs")
-            posted = [row for row in rows if row["outcome"] == "posted"]
-            margin = sum((Decimal(row["margin"]) for row in posted), Decimal(0))
-            print(f"\n  back-to-back   : {pairs.name} -> {pairs.state.name if pairs.state else 'unknown'}")
-            print(f"  pairs posted   : {len(posted)} of {len(rows)} jobs (margin {margin})")
-            print(f"  Prefect UI     : {ui}/runs/flow-run/{pairs.id}\n")
-            if not (pairs.state and pairs.state.is_completed()):
-                say(f"the back-to-back run did not complete; see {STATE}/worker.log")
-                return 1
-            say(f"running {INTERCOMPANY} (DEMO_UK, DEMO_IE, DEMO_UK2)")
-            group = run_deployment(INTERCOMPANY, timeout=600, poll_interval=2)
-            rows = report(str(group.id), "intercompany-pairs")
-            paired = [row for row in rows if row["parity"] == "ok"]
-            print(f"\n  intercompany   : {group.name} -> {group.state.name if group.state else 'unknown'}")
-            print(f"  pairs in parity: {len(paired)} of {len(rows)} charges")
-            print(f"  Prefect UI     : {ui}/runs/flow-run/{group.id}\n")
-            if not (group.state and group.state.is_completed()):
-                say(f"the intercompany run did not complete; see {STATE}/worker.log")
-                return 1
+            runs = (
+                (RELEASE, "months of deferred subscriptions due by today", None),
+                (BACK_TO_BACK, "purchase and sales legs with markup and BI codes", pairs_line),
+                (INTERCOMPANY, "DEMO_UK, DEMO_IE, DEMO_UK2", parity_line),
+            )
+            for deployment, what, describe in runs:
+                say(f"running {deployment} ({what})")
+                other = run_deployment(deployment, timeout=600, poll_interval=2)
+                name = deployment.split("/")[0]
+                print(f"\n  {name:<15}: {other.name} -> {other.state.name if other.state else 'unknown'}")
+                if describe is not None:
+                    print(describe(str(other.id)))
+                print(f"  Prefect UI     : {ui}/runs/flow-run/{other.id}\n")
+                if not (other.state and other.state.is_completed()):
+                    say(f"{deployment} did not complete; see {STATE}/worker.log")
+                    return 1
             if os.environ.get("DEMO_EXIT") == "1":
                 return 0
             say(f"the UI stays up at {ui} until you press Ctrl-C")

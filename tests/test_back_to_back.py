@@ -5,7 +5,6 @@ half when the first post is refused, re-runs that change nothing."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from blocks import JobsDatabase
 from flows.back_to_back_invoicing import back_to_back_invoicing
 from tasks.back_to_back import HalfPairsLeft
 from tests.conftest import DemoBlocks
+from tests.support.artifacts import latest_table
 from tests.support.processes import Sandbox
 from tests.test_gateway_sandbox import gateway_for
 
@@ -83,17 +83,7 @@ def lines_of(sandbox: Sandbox, transaction_id: int) -> list[Any]:
 
 
 def report_rows() -> list[dict[str, Any]]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        [artifact] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["back-to-back-pairs"])),
-            limit=1,
-            sort="CREATED_DESC",
-        )
-    data = artifact.data
-    return list(json.loads(data) if isinstance(data, str) else data)
+    return latest_table("back-to-back-pairs")
 
 
 def test_demo_jobs_post_both_legs_once_with_the_bi_code_and_the_margin_of_the_ledger(

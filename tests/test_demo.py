@@ -30,10 +30,10 @@ def test_demo_deploys_runs_and_cleans_up(tmp_path: Path) -> None:
     assert re.search(r"flow run\s+: \S+ -> Completed", output), output[-3000:]
     assert re.search(r"sales read\s+: 240", output)
     assert re.search(r"adds up\s+: True", output)
-    assert re.search(r"release run\s+: \S+ -> Completed", output), output[-3000:]
-    assert re.search(r"back-to-back\s+: \S+ -> Completed", output), output[-3000:]
+    assert re.search(r"deferred-revenue-release: \S+ -> Completed", output), output[-3000:]
+    assert re.search(r"back-to-back-invoicing: \S+ -> Completed", output), output[-3000:]
     assert re.search(r"pairs posted\s+: 16 of 20 jobs", output), output[-3000:]
-    assert re.search(r"intercompany\s+: \S+ -> Completed", output), output[-3000:]
+    assert re.search(r"intercompany-pairing: \S+ -> Completed", output), output[-3000:]
     assert re.search(r"pairs in parity: 9 of 10 charges", output), output[-3000:]
     created = int(re.search(r"created\s+: (\d+)", output).group(1))  # type: ignore[union-attr]
     assert created > 150

@@ -5,7 +5,6 @@ by the next run, and a parity mismatch planted in AIQ and reported."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from datetime import date, datetime
@@ -22,6 +21,7 @@ from blocks import AiqConnection, ChargesDatabase
 from flows.intercompany_pairing import intercompany_pairing
 from tasks.intercompany import IntercompanyNotSettled
 from tests.conftest import DemoBlocks
+from tests.support.artifacts import latest_table
 from tests.support.processes import Sandbox
 from tests.test_gateway_sandbox import gateway_for
 
@@ -96,17 +96,7 @@ def documents(sandbox: Sandbox, charge_id: int, seller: str, buyer: str) -> tupl
 
 
 def report_rows() -> dict[int, dict[str, Any]]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        [artifact] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["intercompany-pairs"])),
-            limit=1,
-            sort="CREATED_DESC",
-        )
-    data = artifact.data
-    return {row["charge_id"]: row for row in (json.loads(data) if isinstance(data, str) else data)}
+    return {row["charge_id"]: row for row in latest_table("intercompany-pairs")}
 
 
 def balanced(sandbox: Sandbox) -> bool:

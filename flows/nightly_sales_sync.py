@@ -39,7 +39,8 @@ def nightly_sales_sync(
     aiq_connection: str = "demo-uk",
     crm_database: str = "demo-crm",
     state_store: str = "demo-store",
-    chunk_size: int = 100,
+    chunk_size: int = 200,
+    bulk: bool = True,
     overlap_minutes: int = 60,
     max_sales: int | None = None,
     deferred_revenue_gl: str = "2400",
@@ -47,6 +48,8 @@ def nightly_sales_sync(
     deferral_allocation: Allocation = Allocation.LARGEST_REMAINDER,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
+    `bulk` posts each chunk of `chunk_size` invoices in one call after one sweep of AIQ for the
+    chunk's dates; without it, one lookup and one call per invoice.
     Sales with a service period are invoiced to `deferred_revenue_gl` and released monthly by
     the deferred-revenue-release flow."""
     install_redaction()
@@ -72,7 +75,7 @@ def nightly_sales_sync(
     outcomes = [*checked.quarantined, *refused]
     for number, chunk in enumerate(chunked(ready, chunk_size), start=1):
         outcomes += post_batch_invoices(
-            aiq, state, chunk, customers.accounts, reference, run_id, number, deferrals
+            aiq, state, chunk, customers.accounts, reference, run_id, number, deferrals, bulk
         )
 
     write_back_outcomes(crm, state, aiq.company_id, outcomes)

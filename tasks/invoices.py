@@ -6,6 +6,7 @@ and its monthly release schedule is stored with the invoice's transaction ID.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -13,18 +14,18 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from aiq_flows.delivery import Document, ExactlyOnceSender
+from aiq_flows.delivery import BulkDocument, BulkSender, Delivery, Document, ExactlyOnceSender
 from aiq_flows.domain.deferrals import deferral_schedule
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Customer
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Customer, RowResult
 from aiq_flows.store.outbox import DocumentRecord
 from aiq_flows.store.schedules import ScheduleStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
-from tasks.lookups import find_transaction
+from tasks.lookups import find_by_sweep, find_transaction
 
 DOCUMENT_KIND = "batch_sales_invoice"
 SALES_INVOICE_TYPE = "SI"
@@ -103,7 +104,7 @@ class InvoicePoster:
             ),
         )
 
-    def post(self, sale: Sale, document: Document, record: DocumentRecord | None) -> SaleOutcome:
+    def _currency_problem(self, sale: Sale) -> SaleOutcome | None:
         customer = self.accounts[sale.customer_code]
         if customer.CurrencyCode and customer.CurrencyCode != sale.currency:
             return outcome_for(
@@ -113,15 +114,62 @@ class InvoicePoster:
                 reason=f"sale {sale.reference!r} (id {sale.sale_id}): currency: {sale.currency} "
                 f"differs from AIQ customer {customer.Code}'s currency {customer.CurrencyCode}",
             )
-        delivery = self.sender.send(document, record)
-        return outcome_for(
-            sale,
-            delivery.outcome,
-            transaction_id=delivery.transaction_id,
-            error_code=delivery.error_code,
-            reason=delivery.reason,
-            retryable=delivery.retryable,
-        )
+        return None
+
+    def post(self, sale: Sale, document: Document, record: DocumentRecord | None) -> SaleOutcome:
+        return self._currency_problem(sale) or _delivered(sale, self.sender.send(document, record))
+
+    def post_many(self, sales: list[Sale], sender: BulkSender, chunk_size: int) -> list[SaleOutcome]:
+        """The bulk path: one sweep of AIQ for the chunk's dates, then
+        ``CreateBatchSalesInvoiceBulkGetBackTransactionIDs``, each row mapped back to its sale."""
+        outcomes: dict[int, SaleOutcome] = {}
+        ready: dict[str, Sale] = {}
+        for sale in sales:
+            problem = self._currency_problem(sale)
+            if problem is not None:
+                outcomes[sale.sale_id] = problem
+            else:
+                ready[sale.external_reference] = sale
+        documents = [
+            BulkDocument(ref, DOCUMENT_KIND, str(sale.sale_id), source_version(sale))
+            for ref, sale in ready.items()
+        ]
+
+        def find(chunk: Sequence[BulkDocument]) -> dict[str, int]:
+            dates = {d.reference: ready[d.reference].sale_date for d in chunk}
+            return find_by_sweep(self.gateway, dates, [SALES_INVOICE_TYPE])
+
+        def create(chunk: Sequence[BulkDocument]) -> list[RowResult]:
+            invoices = [
+                batch_invoice(
+                    self._template(ready[d.reference].customer_code),
+                    ready[d.reference],
+                    self.reference,
+                    self.deferred_revenue_gl,
+                )
+                for d in chunk
+            ]
+            return self.gateway.create_batch_sales_invoices(invoices)
+
+        def find_one(document: BulkDocument) -> int | None:
+            day = datetime.combine(ready[document.reference].sale_date, time())
+            return find_transaction(self.gateway, document.reference, day, [SALES_INVOICE_TYPE])
+
+        deliveries = sender.send_all(documents, find, find_one, create, chunk_size)
+        for ref, sale in ready.items():
+            outcomes[sale.sale_id] = _delivered(sale, deliveries[ref])
+        return [outcomes[sale.sale_id] for sale in sales]
+
+
+def _delivered(sale: Sale, delivery: Delivery) -> SaleOutcome:
+    return outcome_for(
+        sale,
+        delivery.outcome,
+        transaction_id=delivery.transaction_id,
+        error_code=delivery.error_code,
+        reason=delivery.reason,
+        retryable=delivery.retryable,
+    )
 
 
 def record_schedules(
@@ -162,18 +210,23 @@ def post_batch_invoices(
     run_id: str,
     chunk_number: int,
     deferrals: DeferralSettings | None = None,
+    bulk: bool = True,
 ) -> list[SaleOutcome]:
+    """A chunk of sales: in one bulk call (``bulk``), or one call per invoice."""
     deferrals = deferrals or DeferralSettings()
     store = state.store()
     try:
         sender = ExactlyOnceSender(store, aiq.company_id, run_id)
         poster = InvoicePoster(aiq.gateway(), sender, accounts, reference, deferrals.deferred_revenue_gl)
-        documents = [poster.document(sale) for sale in sales]
-        known = sender.plan(documents)
-        outcomes = [
-            poster.post(sale, document, known.get(document.reference))
-            for sale, document in zip(sales, documents, strict=True)
-        ]
+        if bulk:
+            outcomes = poster.post_many(sales, BulkSender(store, aiq.company_id, run_id), max(len(sales), 1))
+        else:
+            documents = [poster.document(sale) for sale in sales]
+            known = sender.plan(documents)
+            outcomes = [
+                poster.post(sale, document, known.get(document.reference))
+                for sale, document in zip(sales, documents, strict=True)
+            ]
         deferred = record_schedules(state.schedules(store), aiq.company_id, sales, outcomes, deferrals)
     finally:
         store.dispose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
 
 from prefect import get_run_logger
 
@@ -26,3 +27,27 @@ def find_transaction(gateway: AiqGateway, reference: str, around: datetime, type
             [t.TransactionID for t in found],
         )
     return min((t.TransactionID for t in found), default=None)
+
+
+def find_by_sweep(gateway: AiqGateway, wanted: Mapping[str, date], types: list[str]) -> dict[str, int]:
+    """The AIQ transactions under many external references at once ({reference: its date}): one
+    paged sweep of the dates they span, instead of one lookup per reference. A document whose
+    date moved outside that span is not seen here; the store is what remembers those."""
+    if not wanted:
+        return {}
+    start = datetime.combine(min(wanted.values()), time())
+    end = datetime.combine(max(wanted.values()), time())
+    found: dict[str, list[int]] = {}
+    for summary in gateway.transactions_between(start, end, types=types):
+        reference = summary.ExternalReference
+        if reference in wanted:
+            found.setdefault(reference, []).append(summary.TransactionID)
+    for reference, ids in found.items():
+        if len(ids) > 1:
+            get_run_logger().error(
+                "AIQ holds %d transactions with reference %s (ids %s): keeping the first; reverse the others",
+                len(ids),
+                reference,
+                ids,
+            )
+    return {reference: min(ids) for reference, ids in found.items()}

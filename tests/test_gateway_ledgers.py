@@ -4,7 +4,7 @@ with the exact postings each document leaves and the ErrorCode of each rule."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -271,3 +271,28 @@ def test_bulk_batch_invoices_map_each_row_and_one_bad_row_sinks_nothing(
     for reference, row in zip(("BULK-1", "BULK-2", "BULK-3", "BULK-4"), rows, strict=True):
         documents = shared_sandbox.documents(external_reference=reference)
         assert [d["transaction_id"] for d in documents] == ([row.transaction_id] if row.ok else [])
+
+
+def test_transactions_between_sweeps_every_page_with_filters(gateway: AiqGateway) -> None:
+    from tests.test_gateway_sandbox import invoice, line
+
+    day = datetime(2026, 10, 7)
+    batch = []
+    for n in range(1050):  # more than one page of 1,000
+        document = invoice(f"SWEEP-{n}", line("1.00", None))
+        document.InvoiceDate = day
+        batch.append(document)
+    for start in range(0, len(batch), 250):
+        assert all(row.ok for row in gateway.create_batch_sales_invoices(batch[start : start + 250]))
+    gateway.create_general_journal(journal("SWEEP-GJ", ("2400", "1.00"), ("4100", "-1.00"), when=day))
+    swept = list(gateway.transactions_between(day, day, types=["SI"]))
+    references = [t.ExternalReference for t in swept]
+    assert len(references) == len(set(references)) == 1050
+    assert {f"SWEEP-{n}" for n in range(1050)} == set(references)
+    everything = {t.ExternalReference for t in gateway.transactions_between(day, day)}
+    assert "SWEEP-GJ" in everything
+    later = datetime.now() + timedelta(days=1)
+    assert (
+        list(gateway.transactions_between(day, day, created_from=later, created_to=later + timedelta(days=1)))
+        == []
+    )

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,37 @@ from tests.conftest import DemoBlocks
 from tests.support.processes import REPO, Sandbox
 
 CREATE = "CreateBatchSalesInvoiceGetBackTransactionID"
+BULK_CREATE = "CreateBatchSalesInvoiceBulkGetBackTransactionIDs"
+
+
+@dataclass(frozen=True)
+class Posting:
+    """How the sync posts: in bulk calls (the default), or one call per invoice."""
+
+    bulk: bool
+    create: str  # the operation that creates the invoices
+    chunk_size: int
+
+    def run(self, blocks: DemoBlocks, **parameters: Any) -> dict[str, Any]:
+        return run_sync(blocks, bulk=self.bulk, chunk_size=self.chunk_size, **parameters)
+
+
+@pytest.fixture(params=["bulk", "single"])
+def posting(request: pytest.FixtureRequest) -> Posting:
+    # Small bulk chunks, so that faults hit some calls and spare others.
+    return Posting(True, BULK_CREATE, 10) if request.param == "bulk" else Posting(False, CREATE, 100)
+
+
+def attempts(blocks: DemoBlocks, references: list[str]) -> dict[str, int]:
+    from aiq_flows.store.outbox import DocumentStore
+
+    store = DocumentStore(blocks.store_url)
+    try:
+        return {ref: record.attempts for ref, record in store.get("DEMO_UK", references).items()}
+    finally:
+        store.dispose()
+
+
 SALES = 120
 QUARANTINED_KINDS = {
     "negative_amount",
@@ -137,31 +169,35 @@ def test_report_artifact_has_a_row_per_sale(sandbox: Sandbox, demo_blocks: DemoB
     assert all(row["aiq_transaction_id"] != "" for row in rows if row["outcome"] == "created")
 
 
-def test_running_twice_creates_nothing_the_second_time(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+def test_running_twice_creates_nothing_the_second_time(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting
+) -> None:
     crm = seed(demo_blocks, sales=60)
-    first = run_sync(demo_blocks)
-    creates, documents = sandbox.calls()[CREATE], len(sandbox.documents())
-    second = run_sync(demo_blocks)
+    first = posting.run(demo_blocks)
+    creates, documents = sandbox.calls()[posting.create], len(sandbox.documents())
+    second = posting.run(demo_blocks)
     assert second["created"] == 0 and first["created"] > 0
-    assert sandbox.calls()[CREATE] == creates
+    assert sandbox.calls()[posting.create] == creates
     assert len(sandbox.documents()) == documents
     assert_each_posted_sale_exists_once(sandbox, crm)
 
 
-def test_answers_lost_after_commit_never_duplicate(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+def test_answers_lost_after_commit_never_duplicate(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting
+) -> None:
     crm = seed(demo_blocks, sales=80)
-    sandbox.faults({"kind": "drop_response", "operation": CREATE, "rate": 0.3}, seed=11)
-    first = run_sync(demo_blocks)
+    sandbox.faults({"kind": "drop_response", "operation": posting.create, "rate": 0.3}, seed=4)
+    first = posting.run(demo_blocks)
     dropped = next(r["fired"] for r in sandbox._request("GET", "/_sandbox/faults"))
-    assert dropped > 5
+    assert dropped >= (2 if posting.bulk else 6)
     sandbox.clear_faults()
-    run_sync(demo_blocks)
+    posting.run(demo_blocks)
     posted = assert_each_posted_sale_exists_once(sandbox, crm)
     assert len(posted) == first["created"]  # each lost answer was read back, none resent
 
 
 def test_unknown_outcome_is_verified_in_aiq_before_any_resend(
-    sandbox: Sandbox, demo_blocks: DemoBlocks
+    sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting
 ) -> None:
     """The store says a previous run sent S-n but never heard back, and AIQ did commit it."""
     from aiq_flows.store.outbox import DocumentStore
@@ -174,67 +210,81 @@ def test_unknown_outcome_is_verified_in_aiq_before_any_resend(
     store = DocumentStore(demo_blocks.store_url)
     store.plan("DEMO_UK", [("S-3", "batch_sales_invoice", "3")])
     assert store.claim("DEMO_UK", "S-3", "crashed-run")
+    store.mark_attempt("DEMO_UK", "S-3")
     store.mark_unknown("DEMO_UK", "S-3", "answer lost")
     store.dispose()
 
-    run_sync(demo_blocks)
+    posting.run(demo_blocks)
     assert [d["transaction_id"] for d in sandbox.documents(external_reference="S-3")] == [transaction_id]
     assert crm_sales(crm)[3].aiq_transaction_id == transaction_id
 
 
-def test_a_lost_store_does_not_duplicate(sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path) -> None:
+def test_a_lost_store_does_not_duplicate(sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting) -> None:
     crm = seed(demo_blocks, sales=50)
-    first = run_sync(demo_blocks)
+    first = posting.run(demo_blocks)
     Path(demo_blocks.store_url.removeprefix("sqlite:///")).unlink()
     with Session(crm.engine) as session, session.begin():  # and the CRM forgot the write-backs
         session.execute(update(CrmSale).values(aiq_status=None, aiq_transaction_id=None))
-    second = run_sync(demo_blocks)
+    second = posting.run(demo_blocks)
     assert second["created"] == 0 and second["already_present"] == first["created"]
     assert_each_posted_sale_exists_once(sandbox, crm)
 
 
-def test_token_expiry_in_the_middle_of_a_run_is_survived(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+def test_token_expiry_in_the_middle_of_a_run_is_survived(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting
+) -> None:
     crm = seed(demo_blocks, sales=60)
+    lookup = "GetTransactionsBy" if posting.bulk else "GetTransactionsByExternalReference"
     sandbox.faults(
-        {"kind": "expire_token", "operation": CREATE, "rate": 0.2},
-        {"kind": "expire_token", "operation": "GetTransactionsByExternalReference", "count": 3},
+        {"kind": "expire_token", "operation": posting.create, "rate": 0.2 if not posting.bulk else 0.5},
+        {"kind": "expire_token", "operation": lookup, "count": 3},
         seed=5,
     )
     logins_before = sandbox.calls().get("Login", 0)
-    summary = run_sync(demo_blocks)
+    summary = posting.run(demo_blocks)
     assert sandbox.calls()["Login"] - logins_before > 3
     posted = assert_each_posted_sale_exists_once(sandbox, crm)
     assert summary["created"] == len(posted) > 40
 
 
 def test_transient_failures_leave_sales_pending_for_the_next_run(
-    sandbox: Sandbox, demo_blocks: DemoBlocks
+    sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting
 ) -> None:
     crm = seed(demo_blocks, sales=40)
-    sandbox.faults({"kind": "http_error", "operation": CREATE, "status": 503, "rate": 0.25}, seed=3)
-    first = run_sync(demo_blocks)
+    sandbox.faults({"kind": "http_error", "operation": posting.create, "status": 503, "rate": 0.25}, seed=3)
+    first = posting.run(demo_blocks)
     pending = [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
     assert pending and first["failed"] >= len(pending)
     sandbox.clear_faults()
-    second = run_sync(demo_blocks)
+    second = posting.run(demo_blocks)
     assert second["created"] == len(pending)
     assert not [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
     assert_each_posted_sale_exists_once(sandbox, crm)
 
 
 def test_two_runs_at_once_post_each_invoice_once(
-    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path
+    sandbox: Sandbox, demo_blocks: DemoBlocks, posting: Posting
 ) -> None:
     crm = seed(demo_blocks, sales=80)
-    sandbox.faults({"kind": "latency", "operation": CREATE, "latency_ms": 15})
+    sandbox.faults({"kind": "latency", "operation": posting.create, "latency_ms": 15})
     script = (
         "import json, sys; from flows.nightly_sales_sync import nightly_sales_sync as sync; "
         "print('SUMMARY=' + json.dumps(sync(aiq_connection=sys.argv[1], crm_database=sys.argv[2], "
-        "state_store=sys.argv[3])))"
+        "state_store=sys.argv[3], bulk=sys.argv[4] == 'bulk', chunk_size=int(sys.argv[5]))))"
     )
+    mode = "bulk" if posting.bulk else "single"
     runs = [
         subprocess.Popen(
-            [sys.executable, "-c", script, demo_blocks.aiq, demo_blocks.crm, demo_blocks.store],
+            [
+                sys.executable,
+                "-c",
+                script,
+                demo_blocks.aiq,
+                demo_blocks.crm,
+                demo_blocks.store,
+                mode,
+                str(posting.chunk_size),
+            ],
             cwd=REPO,
             env={**os.environ},
             stdout=subprocess.PIPE,
@@ -251,12 +301,16 @@ def test_two_runs_at_once_post_each_invoice_once(
     ]
     posted = assert_each_posted_sale_exists_once(sandbox, crm)
     assert sum(s["created"] for s in summaries) == len(posted)
-    # Exactly one attempt at each invoice: the posted ones and the one AIQ refuses (closed period).
-    assert sandbox.calls()[CREATE] == len(posted) + 1
+    # Exactly one attempt at each invoice (the store counts them), whichever run made it.
+    tried = attempts(demo_blocks, [f"S-{sale_id}" for sale_id in posted])
+    assert set(tried.values()) == {1} and len(tried) == len(posted)
+    calls = sandbox.calls()[posting.create]
+    if not posting.bulk:  # one call per invoice: the posted ones and the one AIQ refuses (closed period)
+        assert calls == len(posted) + 1
     # The run that lost a claim may report a sale as pending; the next run settles every sale.
-    settled = run_sync(demo_blocks)
+    settled = posting.run(demo_blocks)
     assert settled["created"] == 0 and settled["held"] == 0
-    assert sandbox.calls()[CREATE] == len(posted) + 1
+    assert sandbox.calls()[posting.create] == calls
     assert not [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
 
 
@@ -326,7 +380,7 @@ def test_no_key_or_token_in_logs_store_or_crm(
         {"kind": "expire_token", "operation": CREATE, "count": 2},
         {"kind": "drop_response", "operation": CREATE, "count": 1},
     )
-    run_sync(demo_blocks)
+    run_sync(demo_blocks, bulk=False)
     out, err = capfd.readouterr()
     with sqlite3.connect(sandbox.db) as db:
         tokens = [row[0] for row in db.execute("SELECT token FROM tokens")]
@@ -376,7 +430,7 @@ def test_the_sync_runs_the_same_over_api_2_0(sandbox: Sandbox, demo_blocks: Demo
         timeout_seconds=10,
     ).save(demo_blocks.aiq, overwrite=True)
     crm = seed(demo_blocks, sales=60)
-    sandbox.faults({"kind": "expire_token", "operation": CREATE, "count": 1})
+    sandbox.faults({"kind": "expire_token", "operation": BULK_CREATE, "count": 1})
     summary = run_sync(demo_blocks)
     assert summary["created"] > 0 and summary["input"] == 60
     assert_each_posted_sale_exists_once(sandbox, crm)

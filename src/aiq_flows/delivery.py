@@ -5,16 +5,22 @@ goes through the same steps: the store first (already posted, or refused and unc
 claim (nobody else is sending it), then AIQ by external reference (posted by an earlier run whose
 answer was lost, or by hand?), and only then the create. A create whose answer is lost is read
 back at once; if AIQ does not show it yet, the document is marked ``unknown`` and the next
-attempt reads again before sending. Invoices, journals and (later) two-leg pairs all use this.
+attempt reads again before sending. Invoices and journals use this.
+
+`BulkSender` does the same for many documents at once, for bulk operations: the store is read
+and claimed in a few statements, AIQ is read with one sweep of the documents' date range (not one
+lookup per reference), and the documents go out in bulk calls; a bulk call whose answer is lost is
+resolved by sweeping again for its documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiq_flows.domain.outcomes import Outcome
 from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
+from aiq_flows.gateway.models import RowResult
 from aiq_flows.store.outbox import DONE, DocumentRecord, DocumentStore
 
 
@@ -37,6 +43,25 @@ class Delivery:
     retryable: bool = False
 
 
+def settled(reference: str, source_version: str, record: DocumentRecord | None) -> Delivery | None:
+    """What the store alone says: posted already, or refused and unchanged since (no resend)."""
+    if record is not None and record.state in DONE:
+        return Delivery(Outcome.ALREADY_PRESENT, record.transaction_id, reason="already posted (store)")
+    if record is not None and record.refused_unchanged(source_version):
+        return Delivery(
+            Outcome.FAILED,
+            error_code=record.error_code,
+            reason=f"AIQ refused {reference}: {record.error_code}: {record.message} "
+            "(unchanged since; fix the source to resend)",
+        )
+    return None
+
+
+HELD_BY_ANOTHER_RUN = Delivery(
+    Outcome.HELD, retryable=True, reason="another run is sending this document; checked again next run"
+)
+
+
 class ExactlyOnceSender:
     def __init__(self, store: DocumentStore, entity: str, run_id: str) -> None:
         self.store, self.entity, self.run_id = store, entity, run_id
@@ -47,16 +72,7 @@ class ExactlyOnceSender:
         return self.store.get(self.entity, [d.reference for d in documents])
 
     def _settled(self, document: Document, record: DocumentRecord | None) -> Delivery | None:
-        if record is not None and record.state in DONE:
-            return Delivery(Outcome.ALREADY_PRESENT, record.transaction_id, reason="already posted (store)")
-        if record is not None and record.refused_unchanged(document.source_version):
-            return Delivery(
-                Outcome.FAILED,
-                error_code=record.error_code,
-                reason=f"AIQ refused {document.reference}: {record.error_code}: {record.message} "
-                "(unchanged since; fix the source to resend)",
-            )
-        return None
+        return settled(document.reference, document.source_version, record)
 
     def send(self, document: Document, record: DocumentRecord | None) -> Delivery:
         settled = self._settled(document, record)
@@ -65,12 +81,8 @@ class ExactlyOnceSender:
         ref = document.reference
         if not self.store.claim(self.entity, ref, self.run_id, source_version=document.source_version):
             # Another run got there first: it may have finished since `record` was read.
-            settled = self._settled(document, self.store.get(self.entity, [ref]).get(ref))
-            return settled or Delivery(
-                Outcome.HELD,
-                retryable=True,
-                reason="another run is sending this document; checked again next run",
-            )
+            now = self._settled(document, self.store.get(self.entity, [ref]).get(ref))
+            return now or HELD_BY_ANOTHER_RUN
         try:
             existing = document.find()
             if existing is not None:
@@ -117,3 +129,153 @@ class ExactlyOnceSender:
             reason=f"{lost}; not visible in AIQ yet, verified before any resend",
             retryable=True,
         )
+
+
+@dataclass(frozen=True)
+class BulkDocument:
+    reference: str
+    kind: str
+    source_id: str
+    source_version: str
+
+
+# Sweep AIQ for documents already there: {reference: transaction ID} for those found.
+FindMany = Callable[[Sequence[BulkDocument]], dict[str, int]]
+# Look one document up in AIQ by its reference (a wide date window): its transaction ID, if any.
+FindOne = Callable[[BulkDocument], int | None]
+# Send documents in one bulk call: one row per document, in order.
+CreateMany = Callable[[Sequence[BulkDocument]], list[RowResult]]
+
+
+class BulkSender:
+    """Exactly-once for bulk operations: the same steps as `ExactlyOnceSender`, a chunk at a time."""
+
+    def __init__(self, store: DocumentStore, entity: str, run_id: str) -> None:
+        self.store, self.entity, self.run_id = store, entity, run_id
+
+    def send_all(
+        self,
+        documents: Sequence[BulkDocument],
+        find: FindMany,
+        find_one: FindOne,
+        create: CreateMany,
+        chunk_size: int = 200,
+    ) -> dict[str, Delivery]:
+        """``find`` sweeps AIQ for documents never sent before; a document an earlier attempt may
+        have sent (its answer lost) is looked up on its own with ``find_one``, date moves and all."""
+        self.store.plan(self.entity, [(d.reference, d.kind, d.source_id) for d in documents])
+        records = self.store.get(self.entity, [d.reference for d in documents])
+        deliveries: dict[str, Delivery] = {}
+        pending = []
+        for document in documents:
+            known = settled(document.reference, document.source_version, records.get(document.reference))
+            if known is not None:
+                deliveries[document.reference] = known
+            else:
+                pending.append(document)
+        claimed = self.store.claim_many(
+            self.entity, {d.reference: d.source_version for d in pending}, self.run_id
+        )
+        mine = [d for d in pending if d.reference in claimed]
+        others = [d for d in pending if d.reference not in claimed]
+        now = self.store.get(self.entity, [d.reference for d in others])
+        for document in others:  # another run got there first; it may have finished since
+            known = settled(document.reference, document.source_version, now.get(document.reference))
+            deliveries[document.reference] = known or HELD_BY_ANOTHER_RUN
+        if not mine:
+            return deliveries
+        tried = {d.reference for d in mine if (r := records.get(d.reference)) is not None and r.attempts > 0}
+        try:
+            existing = find([d for d in mine if d.reference not in tried])
+            for document in (d for d in mine if d.reference in tried):
+                transaction_id = find_one(document)
+                if transaction_id is not None:
+                    existing[document.reference] = transaction_id
+        except AiqTransientError as error:
+            self.store.release_many(self.entity, [d.reference for d in mine])
+            retry = Delivery(
+                Outcome.FAILED, error_code="TRANSIENT", reason=f"{error}; retried next run", retryable=True
+            )
+            return deliveries | {d.reference: retry for d in mine}
+        self.store.mark_posted_many(self.entity, {ref: tx for ref, tx in existing.items()})
+        for ref, tx in existing.items():
+            deliveries[ref] = Delivery(
+                Outcome.ALREADY_PRESENT, tx, reason="already in AIQ (found by external reference)"
+            )
+        to_send = [d for d in mine if d.reference not in existing]
+        for start in range(0, len(to_send), chunk_size):
+            deliveries |= self._send_chunk(to_send[start : start + chunk_size], find, create)
+        return deliveries
+
+    def _send_chunk(
+        self, chunk: Sequence[BulkDocument], find: FindMany, create: CreateMany
+    ) -> dict[str, Delivery]:
+        references = [d.reference for d in chunk]
+        self.store.mark_attempt_many(self.entity, references)
+        try:
+            rows = create(chunk)
+        except AiqUnknownOutcome as lost:
+            return self._recover_lost_answer(chunk, find, lost)
+        except AiqTransientError as error:
+            self.store.release_many(self.entity, references)
+            retry = Delivery(
+                Outcome.FAILED, error_code="TRANSIENT", reason=f"{error}; retried next run", retryable=True
+            )
+            return {ref: retry for ref in references}
+        except AiqBusinessError as error:
+            reason = f"AIQ refused the bulk call: {error.error_code}: {error.error_message}"
+            self.store.mark_failed_many(
+                self.entity,
+                {d.reference: (error.error_code, error.error_message, d.source_version) for d in chunk},
+            )
+            return {
+                ref: Delivery(Outcome.FAILED, error_code=error.error_code, reason=reason)
+                for ref in references
+            }
+        posted: dict[str, int] = {}
+        refused: dict[str, tuple[str, str, str | None]] = {}
+        deliveries: dict[str, Delivery] = {}
+        for document, row in zip(chunk, rows, strict=True):
+            ref = document.reference
+            if row.ok and row.transaction_id is not None:
+                posted[ref] = row.transaction_id
+                deliveries[ref] = Delivery(Outcome.CREATED, row.transaction_id)
+            elif not row.ok:
+                message = row.error_message or ""
+                refused[ref] = (row.error_code, message, document.source_version)
+                deliveries[ref] = Delivery(
+                    Outcome.FAILED,
+                    error_code=row.error_code,
+                    reason=f"AIQ refused {ref}: {row.error_code}: {message}",
+                )
+        self.store.mark_posted_many(self.entity, posted)
+        self.store.mark_failed_many(self.entity, refused)
+        unclear = [d for d in chunk if d.reference not in deliveries]  # "ok" without an ID
+        if unclear:
+            deliveries |= self._recover_lost_answer(
+                unclear, find, AiqUnknownOutcome("bulk", "a row without an ID")
+            )
+        return deliveries
+
+    def _recover_lost_answer(
+        self, chunk: Sequence[BulkDocument], find: FindMany, lost: AiqUnknownOutcome
+    ) -> dict[str, Delivery]:
+        """Read before retrying: sweep AIQ for the chunk's documents."""
+        try:
+            found = find(chunk)
+        except (AiqTransientError, AiqBusinessError):
+            found = {}
+        self.store.mark_posted_many(self.entity, found)
+        missing = [d.reference for d in chunk if d.reference not in found]
+        self.store.mark_unknown_many(self.entity, missing, str(lost))
+        deliveries = {
+            ref: Delivery(Outcome.CREATED, tx, reason="answer lost; found in AIQ by external reference")
+            for ref, tx in found.items()
+        }
+        unknown = Delivery(
+            Outcome.FAILED,
+            error_code="UNKNOWN_OUTCOME",
+            reason=f"{lost}; not visible in AIQ yet, verified before any resend",
+            retryable=True,
+        )
+        return deliveries | {ref: unknown for ref in missing}

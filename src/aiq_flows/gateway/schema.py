@@ -196,6 +196,13 @@ BCAmount:decimal! TaxID DepartmentID CurrencyCode IsReconciled:boolean! Descript
 TransactionDate:dateTime!? PeriodDate:dateTime!? DueDate:dateTime? ExchangeRate:decimal!
 """
 
+TRANSACTIONS_BY_QUERY = """
+FromDate:dateTime! ToDate:dateTime! FromCreationDate:dateTime! ToCreationDate:dateTime! Skip:int!
+TypesFilter:ArrayOfString AccountIDsFilter:ArrayOfInt TransactionIDsFilter:ArrayOfInt
+DepartmentIDsFilter:ArrayOfString FromPeriodDate:dateTime!? ToPeriodDate:dateTime!? FromDueDate:dateTime?
+ToDueDate:dateTime? ExcludeReconciliationInformation:boolean!
+"""
+
 TRANSACTIONS_QUERY = """
 ExternalReference FromDate:dateTime! ToDate:dateTime! TypesFilter:ArrayOfString
 AccountIDsFilter:ArrayOfInt TransactionIDsFilter:ArrayOfInt DepartmentIDsFilter:ArrayOfString
@@ -530,6 +537,7 @@ def _build() -> Schema:
     add("Transaction", "Lines:ArrayOfTransactionLine TransactionType:Type! DueDate:dateTime?")
     add("TransactionLine", TRANSACTION_LINE)
     add("WSGetTransactionsByExternalReferenceQuery", TRANSACTIONS_QUERY)
+    add("WSGetTransactionsByQuery", TRANSACTIONS_BY_QUERY)
     add("WSTransactionSummary", TRANSACTION_SUMMARY)
     add("WSTransactionDetail", TRANSACTION_DETAIL)
     add("InvoiceBase", INVOICE_BASE, base="ObjectBase", abstract=True)
@@ -636,6 +644,7 @@ def _build() -> Schema:
         result_of("ArrayOfWSTransactionSummary"),
     )
     op("GetTransaction", "token transactionID:int!", result_of("Transaction"))
+    op("GetTransactionsBy", "token query:WSGetTransactionsByQuery", result_of("ArrayOfWSTransactionSummary"))
     op("GetSupplier", "token supplierCode", result_of("Supplier"))
     op("GetActiveSupplierList", "token", result_of("ArrayOfSupplier"))
     op("GetNewSupplierFromDefaults", "token", result_of("Supplier"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import String, Text, select, update
+from sqlalchemy import String, Text, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -244,6 +244,137 @@ class DocumentStore:
                 )
                 .values(state=DocumentState.PLANNED.value, claimed_by=None, updated_at=_now())
             )
+
+    # --- the same, for many documents at once (bulk posting) -------------------------------------
+
+    def claim_many(
+        self, entity: str, versions: dict[str, str], owner: str, lease: timedelta = DEFAULT_LEASE
+    ) -> set[str]:
+        """`claim` for many documents ({reference: source version}) in a few statements; the
+        references this owner now holds."""
+        now = _now()
+        open_states = [DocumentState.PLANNED.value, DocumentState.UNKNOWN.value]
+        expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
+        mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
+        taken = {
+            "state": DocumentState.SENDING.value,
+            "claimed_by": owner,
+            "claimed_at": now,
+            "updated_at": now,
+        }
+        with self.engine.begin() as connection:
+            for chunk in _chunks(versions):
+                connection.execute(
+                    update(DocumentRow)
+                    .where(
+                        DocumentRow.entity == entity,
+                        DocumentRow.external_reference.in_(chunk),
+                        DocumentRow.state.in_(open_states) | expired | mine,
+                    )
+                    .values(**taken)
+                )
+            refused = [
+                row.external_reference
+                for chunk in _chunks(versions)
+                for row in connection.execute(
+                    select(DocumentRow.external_reference, DocumentRow.source_version).where(
+                        DocumentRow.entity == entity,
+                        DocumentRow.external_reference.in_(chunk),
+                        DocumentRow.state == DocumentState.FAILED.value,
+                    )
+                )
+                if row.source_version != versions[row.external_reference]
+            ]
+            for chunk in _chunks(refused):  # refused before, and the source changed since
+                connection.execute(
+                    update(DocumentRow)
+                    .where(
+                        DocumentRow.entity == entity,
+                        DocumentRow.external_reference.in_(chunk),
+                        DocumentRow.state == DocumentState.FAILED.value,
+                    )
+                    .values(**taken)
+                )
+            return {
+                ref
+                for chunk in _chunks(versions)
+                for ref in connection.scalars(
+                    select(DocumentRow.external_reference).where(
+                        DocumentRow.entity == entity,
+                        DocumentRow.external_reference.in_(chunk),
+                        DocumentRow.state == DocumentState.SENDING.value,
+                        DocumentRow.claimed_by == owner,
+                        DocumentRow.claimed_at == now,
+                    )
+                )
+            }
+
+    def _set_many(self, entity: str, references: Iterable[str], **values: object) -> None:
+        with self.engine.begin() as connection:
+            for chunk in _chunks(references):
+                connection.execute(
+                    update(DocumentRow)
+                    .where(DocumentRow.entity == entity, DocumentRow.external_reference.in_(chunk))
+                    .values(updated_at=_now(), **values)
+                )
+
+    def mark_attempt_many(self, entity: str, references: Iterable[str]) -> None:
+        self._set_many(entity, references, attempts=DocumentRow.attempts + 1)
+
+    def release_many(self, entity: str, references: Iterable[str]) -> None:
+        self._set_many(entity, references, state=DocumentState.PLANNED.value, claimed_by=None)
+
+    def mark_unknown_many(self, entity: str, references: Iterable[str], message: str) -> None:
+        self._set_many(
+            entity,
+            references,
+            state=DocumentState.UNKNOWN.value,
+            claimed_by=None,
+            error_code="UNKNOWN_OUTCOME",
+            message=message,
+        )
+
+    def mark_posted_many(self, entity: str, transactions: dict[str, int]) -> None:
+        """Many documents posted: {reference: transaction ID}, in one database transaction."""
+        if not transactions:
+            return
+        statement = (
+            update(DocumentRow)
+            .where(DocumentRow.entity == entity, DocumentRow.external_reference == bindparam("ref"))
+            .values(
+                state=DocumentState.POSTED.value,
+                transaction_id=bindparam("tx"),
+                claimed_by=None,
+                error_code=None,
+                message=None,
+                updated_at=_now(),
+            )
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement, [{"ref": ref, "tx": tx} for ref, tx in transactions.items()])
+
+    def mark_failed_many(self, entity: str, refusals: dict[str, tuple[str, str, str | None]]) -> None:
+        """Many documents refused: {reference: (error code, message, source version)}."""
+        if not refusals:
+            return
+        statement = (
+            update(DocumentRow)
+            .where(DocumentRow.entity == entity, DocumentRow.external_reference == bindparam("ref"))
+            .values(
+                state=DocumentState.FAILED.value,
+                claimed_by=None,
+                error_code=bindparam("code"),
+                message=bindparam("msg"),
+                source_version=bindparam("version"),
+                updated_at=_now(),
+            )
+        )
+        rows = [
+            {"ref": ref, "code": code, "msg": message, "version": version}
+            for ref, (code, message, version) in refusals.items()
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(statement, rows)
 
     def mark_written_back(self, entity: str, references: Iterable[str]) -> None:
         with self.engine.begin() as connection:

@@ -431,6 +431,51 @@ def get_transactions_by_reference(svc: SandboxService, call: Call) -> Reply:
     return Reply({"WSTransactionSummary": found} if found else None)
 
 
+TRANSACTIONS_PAGE = 1000  # rows per GetTransactionsBy call; the caller pages with Skip
+NO_DATE = datetime(1, 1, 1)
+
+
+def _within(value: str | None, start: datetime | None, end: datetime | None) -> bool:
+    """An unset bound (.NET's DateTime.MinValue, or nil) does not filter."""
+    if value is None:
+        return start in (None, NO_DATE) and end in (None, NO_DATE)
+    when = datetime.fromisoformat(value)
+    after = start in (None, NO_DATE) or when >= start.replace(tzinfo=None)  # type: ignore[union-attr]
+    before = end in (None, NO_DATE) or when <= end.replace(tzinfo=None)  # type: ignore[union-attr]
+    return after and before
+
+
+@handles("GetTransactionsBy")
+def get_transactions_by(svc: SandboxService, call: Call) -> Reply:
+    """Transactions in a date range (transaction, creation, period and due dates), filtered by
+    type, account, transaction and department, in transaction ID order, a page at a time."""
+    query = call.params.get("query") or {}
+    types = set(items(query.get("TypesFilter"), "string"))
+    accounts = set(items(query.get("AccountIDsFilter"), "int"))
+    ids = set(items(query.get("TransactionIDsFilter"), "int"))
+    departments = set(items(query.get("DepartmentIDsFilter"), "string"))
+    selected = []
+    for row in svc.ledger.documents(call.entity):
+        if not (
+            _within(row["transaction_date"], query.get("FromDate"), query.get("ToDate"))
+            and _within(row["creation_date"], query.get("FromCreationDate"), query.get("ToCreationDate"))
+            and _within(row["transaction_date"], query.get("FromPeriodDate"), query.get("ToPeriodDate"))
+            and _within(row["due_date"], query.get("FromDueDate"), query.get("ToDueDate"))
+            and (not types or row["type_code"] in types)
+            and (not accounts or row["account_id"] in accounts)
+            and (not ids or row["transaction_id"] in ids)
+        ):
+            continue
+        if departments:
+            tagged = {line["department_id"] for line in svc.ledger.lines(row["transaction_id"])}
+            if not tagged & departments:
+                continue
+        selected.append(row)
+    skip = max(int(query.get("Skip") or 0), 0)
+    page = [_summary(svc, row) for row in selected[skip : skip + TRANSACTIONS_PAGE]]
+    return Reply({"WSTransactionSummary": page} if page else None)
+
+
 @handles("GetTransaction")
 def get_transaction(svc: SandboxService, call: Call) -> Reply:
     transaction_id = int(call.params.get("transactionID") or 0)

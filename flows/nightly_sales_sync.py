@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.secrets import install_redaction
@@ -22,7 +24,7 @@ from blocks.crm import CrmDatabase
 from blocks.store import StateStore
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
 from tasks.customers import ensure_customers
-from tasks.invoices import DeferralSettings, post_batch_invoices, publish_deferral_schedules
+from tasks.invoices import DeferralSettings, post_batch_invoices, publish_deferral_schedules, sweep_aiq
 from tasks.reporting import publish_sync_report
 from tasks.sales import load_reference_data, read_changed_sales, validate_sales
 
@@ -34,7 +36,12 @@ def chunked(items: list[T], size: int) -> Iterator[list[T]]:
         yield items[start : start + size]
 
 
-@flow(name="nightly-sales-sync")
+# Chunks are posted by up to this many task runs at once: each prepares its chunk while AIQ works
+# on another's bulk call.
+POSTING_THREADS = 4
+
+
+@flow(name="nightly-sales-sync", task_runner=ThreadPoolTaskRunner(max_workers=POSTING_THREADS))
 def nightly_sales_sync(
     aiq_connection: str = "demo-uk",
     crm_database: str = "demo-crm",
@@ -48,8 +55,8 @@ def nightly_sales_sync(
     deferral_allocation: Allocation = Allocation.LARGEST_REMAINDER,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
-    `bulk` posts each chunk of `chunk_size` invoices in one call after one sweep of AIQ for the
-    chunk's dates; without it, one lookup and one call per invoice.
+    `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
+    `chunk_size` invoices in one call; without it, one lookup and one call per invoice.
     Sales with a service period are invoiced to `deferred_revenue_gl` and released monthly by
     the deferred-revenue-release flow."""
     install_redaction()
@@ -68,22 +75,37 @@ def nightly_sales_sync(
     deferrals = DeferralSettings(
         deferred_revenue_gl, Method(deferral_method), Allocation(deferral_allocation)
     )
-    checked = validate_sales(batch.records, reference)
-    customers = ensure_customers(aiq, checked.sales)
+    # quote(): Prefect would otherwise walk every sale of a large run looking for futures.
+    checked = validate_sales(quote(batch.records), reference)
+    customers = ensure_customers(aiq, quote(checked.sales))
     ready, refused = customers.split(checked.sales)
 
     outcomes = [*checked.quarantined, *refused]
-    for number, chunk in enumerate(chunked(ready, chunk_size), start=1):
-        outcomes += post_batch_invoices(
-            aiq, state, chunk, customers.accounts, reference, run_id, number, deferrals, bulk
+    in_aiq = sweep_aiq(aiq, state, quote(ready)) if bulk else None
+    posting = [
+        post_batch_invoices.submit(
+            aiq,
+            state,
+            quote(chunk),
+            quote(customers),
+            reference,
+            run_id,
+            number,
+            deferrals,
+            bulk,
+            quote(in_aiq),
         )
+        for number, chunk in enumerate(chunked(ready, chunk_size), start=1)
+    ]
+    for chunk_outcomes in posting:  # in chunk order
+        outcomes += chunk_outcomes.result()
 
-    write_back_outcomes(crm, state, aiq.company_id, outcomes)
+    write_back_outcomes(crm, state, aiq.company_id, quote(outcomes))
     advance_watermark(state, watermark_name, batch.high_watermark)
     summary = publish_sync_report(
-        outcomes, len(batch.records), f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
+        quote(outcomes), len(batch.records), f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
     )
-    publish_deferral_schedules(ready, outcomes, deferrals)
+    publish_deferral_schedules(quote(ready), quote(outcomes), deferrals)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
 

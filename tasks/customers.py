@@ -11,7 +11,7 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import CustomerDetails, Sale
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
-from aiq_flows.gateway.models import Customer
+from aiq_flows.gateway.models import BatchSalesInvoice, Customer
 from blocks.aiq import AiqConnection
 
 
@@ -20,6 +20,8 @@ class CustomerResolution:
     accounts: dict[str, Customer] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
     failed: dict[str, AiqBusinessError] = field(default_factory=dict)
+    # AIQ's batch invoice template per customer (its currency, rate, terms), read once per run.
+    templates: dict[str, BatchSalesInvoice] = field(default_factory=dict)
 
     def split(self, sales: list[Sale]) -> tuple[list[Sale], list[SaleOutcome]]:
         """Sales whose customer is ready, and outcomes for those whose customer AIQ refused."""
@@ -92,6 +94,7 @@ def ensure_customers(aiq: AiqConnection, sales: list[Sale]) -> CustomerResolutio
             logger.warning("AIQ refused customer %s: %s %s", code, error.error_code, error.error_message)
             continue
         resolution.accounts[code] = customer
+        resolution.templates[code] = gateway.new_batch_sales_invoice(code)
         if created:
             resolution.created.append(code)
     logger.info(

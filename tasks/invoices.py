@@ -20,12 +20,14 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Customer, RowResult
-from aiq_flows.store.outbox import DocumentRecord
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, RowResult
+from aiq_flows.store.outbox import DONE, DocumentRecord
 from aiq_flows.store.schedules import ScheduleStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
+from tasks.customers import CustomerResolution
 from tasks.lookups import find_by_sweep, find_transaction
+from tasks.retry import retry_transient_aiq_errors
 
 DOCUMENT_KIND = "batch_sales_invoice"
 SALES_INVOICE_TYPE = "SI"
@@ -76,13 +78,13 @@ class InvoicePoster:
         self,
         gateway: AiqGateway,
         sender: ExactlyOnceSender,
-        accounts: dict[str, Customer],
+        customers: CustomerResolution,
         reference: ReferenceData,
         deferred_revenue_gl: str,
     ) -> None:
-        self.gateway, self.sender, self.accounts = gateway, sender, accounts
+        self.gateway, self.sender, self.accounts = gateway, sender, customers.accounts
         self.reference, self.deferred_revenue_gl = reference, deferred_revenue_gl
-        self._templates: dict[str, BatchSalesInvoice] = {}
+        self._templates: dict[str, BatchSalesInvoice] = dict(customers.templates)
 
     def _template(self, customer_code: str) -> BatchSalesInvoice:
         if customer_code not in self._templates:
@@ -119,9 +121,12 @@ class InvoicePoster:
     def post(self, sale: Sale, document: Document, record: DocumentRecord | None) -> SaleOutcome:
         return self._currency_problem(sale) or _delivered(sale, self.sender.send(document, record))
 
-    def post_many(self, sales: list[Sale], sender: BulkSender, chunk_size: int) -> list[SaleOutcome]:
-        """The bulk path: one sweep of AIQ for the chunk's dates, then
-        ``CreateBatchSalesInvoiceBulkGetBackTransactionIDs``, each row mapped back to its sale."""
+    def post_many(
+        self, sales: list[Sale], sender: BulkSender, chunk_size: int, in_aiq: dict[str, int] | None = None
+    ) -> list[SaleOutcome]:
+        """The bulk path: ``CreateBatchSalesInvoiceBulkGetBackTransactionIDs``, each row mapped back
+        to its sale. ``in_aiq`` is the run's sweep of AIQ (`sweep_aiq`); without it, the chunk's
+        dates are swept here."""
         outcomes: dict[int, SaleOutcome] = {}
         ready: dict[str, Sale] = {}
         for sale in sales:
@@ -136,6 +141,8 @@ class InvoicePoster:
         ]
 
         def find(chunk: Sequence[BulkDocument]) -> dict[str, int]:
+            if in_aiq is not None:
+                return {d.reference: in_aiq[d.reference] for d in chunk if d.reference in in_aiq}
             dates = {d.reference: ready[d.reference].sale_date for d in chunk}
             return find_by_sweep(self.gateway, dates, [SALES_INVOICE_TYPE])
 
@@ -205,21 +212,23 @@ def post_batch_invoices(
     aiq: AiqConnection,
     state: StateStore,
     sales: list[Sale],
-    accounts: dict[str, Customer],
+    customers: CustomerResolution,
     reference: ReferenceData,
     run_id: str,
     chunk_number: int,
     deferrals: DeferralSettings | None = None,
     bulk: bool = True,
+    in_aiq: dict[str, int] | None = None,
 ) -> list[SaleOutcome]:
     """A chunk of sales: in one bulk call (``bulk``), or one call per invoice."""
     deferrals = deferrals or DeferralSettings()
     store = state.store()
     try:
         sender = ExactlyOnceSender(store, aiq.company_id, run_id)
-        poster = InvoicePoster(aiq.gateway(), sender, accounts, reference, deferrals.deferred_revenue_gl)
+        poster = InvoicePoster(aiq.gateway(), sender, customers, reference, deferrals.deferred_revenue_gl)
         if bulk:
-            outcomes = poster.post_many(sales, BulkSender(store, aiq.company_id, run_id), max(len(sales), 1))
+            bulk_sender = BulkSender(store, aiq.company_id, run_id)
+            outcomes = poster.post_many(sales, bulk_sender, max(len(sales), 1), in_aiq)
         else:
             documents = [poster.document(sale) for sale in sales]
             known = sender.plan(documents)
@@ -239,6 +248,31 @@ def post_batch_invoices(
         deferred,
     )
     return outcomes
+
+
+@task(
+    name="sweep-aiq-for-the-run",
+    cache_policy=NONE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient_aiq_errors,
+)
+def sweep_aiq(aiq: AiqConnection, state: StateStore, sales: list[Sale]) -> dict[str, int]:
+    """Read before write, for the whole run at once: the sales the store does not know as posted
+    are looked for in AIQ with one paged sweep of the dates they span (`GetTransactionsBy`)."""
+    store = state.store()
+    try:
+        known = store.get(aiq.company_id, [sale.external_reference for sale in sales])
+    finally:
+        store.dispose()
+    unknown = {
+        sale.external_reference: sale.sale_date
+        for sale in sales
+        if (record := known.get(sale.external_reference)) is None or record.state not in DONE
+    }
+    found = find_by_sweep(aiq.gateway(), unknown, [SALES_INVOICE_TYPE])
+    get_run_logger().info("Swept AIQ for %d sales: %d already there", len(unknown), len(found))
+    return found
 
 
 @task(name="publish-deferral-schedules", cache_policy=NONE)

@@ -8,9 +8,9 @@ back at once; if AIQ does not show it yet, the document is marked ``unknown`` an
 attempt reads again before sending. Invoices and journals use this.
 
 `BulkSender` does the same for many documents at once, for bulk operations: the store is read
-and claimed in a few statements, AIQ is read with one sweep of the documents' date range (not one
-lookup per reference), and the documents go out in bulk calls; a bulk call whose answer is lost is
-resolved by sweeping again for its documents.
+and claimed in a few statements, AIQ is read once for all the documents never sent before (a sweep
+of their date range, not one lookup per reference), and the documents go out in bulk calls; the
+documents of a bulk call whose answer is lost are looked up one by one before anything is resent.
 """
 
 from __future__ import annotations
@@ -204,18 +204,18 @@ class BulkSender:
             )
         to_send = [d for d in mine if d.reference not in existing]
         for start in range(0, len(to_send), chunk_size):
-            deliveries |= self._send_chunk(to_send[start : start + chunk_size], find, create)
+            deliveries |= self._send_chunk(to_send[start : start + chunk_size], find_one, create)
         return deliveries
 
     def _send_chunk(
-        self, chunk: Sequence[BulkDocument], find: FindMany, create: CreateMany
+        self, chunk: Sequence[BulkDocument], find_one: FindOne, create: CreateMany
     ) -> dict[str, Delivery]:
         references = [d.reference for d in chunk]
         self.store.mark_attempt_many(self.entity, references)
         try:
             rows = create(chunk)
         except AiqUnknownOutcome as lost:
-            return self._recover_lost_answer(chunk, find, lost)
+            return self._recover_lost_answer(chunk, find_one, lost)
         except AiqTransientError as error:
             self.store.release_many(self.entity, references)
             retry = Delivery(
@@ -253,18 +253,22 @@ class BulkSender:
         unclear = [d for d in chunk if d.reference not in deliveries]  # "ok" without an ID
         if unclear:
             deliveries |= self._recover_lost_answer(
-                unclear, find, AiqUnknownOutcome("bulk", "a row without an ID")
+                unclear, find_one, AiqUnknownOutcome("bulk", "a row without an ID")
             )
         return deliveries
 
     def _recover_lost_answer(
-        self, chunk: Sequence[BulkDocument], find: FindMany, lost: AiqUnknownOutcome
+        self, chunk: Sequence[BulkDocument], find_one: FindOne, lost: AiqUnknownOutcome
     ) -> dict[str, Delivery]:
-        """Read before retrying: sweep AIQ for the chunk's documents."""
-        try:
-            found = find(chunk)
-        except (AiqTransientError, AiqBusinessError):
-            found = {}
+        """Read before retrying: look each of the chunk's documents up in AIQ."""
+        found: dict[str, int] = {}
+        for document in chunk:
+            try:
+                transaction_id = find_one(document)
+            except (AiqTransientError, AiqBusinessError):
+                continue  # unknown, then: verified again before any resend
+            if transaction_id is not None:
+                found[document.reference] = transaction_id
         self.store.mark_posted_many(self.entity, found)
         missing = [d.reference for d in chunk if d.reference not in found]
         self.store.mark_unknown_many(self.entity, missing, str(lost))

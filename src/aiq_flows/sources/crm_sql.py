@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, or_, select, update
+from sqlalchemy import ForeignKey, Numeric, String, bindparam, or_, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from aiq_flows.db import make_engine
@@ -163,22 +163,40 @@ class SqlCrm:
             return [_record(sale) for sale in session.scalars(query)]
 
     def write_back(self, outcomes: list[SaleOutcome]) -> int:
+        """Status, message and transaction ID per sale, in one statement per kind (executemany).
+        A sale already posted is never downgraded."""
         now = datetime.now(UTC).replace(tzinfo=None)
+        posted = [o for o in outcomes if o.crm_status is CrmStatus.POSTED]
+        others = [o for o in outcomes if o.crm_status is not CrmStatus.POSTED]
+        statement = update(CrmSale).where(CrmSale.id == bindparam("sale_id"))
+        values = {
+            "aiq_status": bindparam("status"),
+            "aiq_message": bindparam("message"),
+            "aiq_synced_at": now,
+        }
         written = 0
         with Session(self.engine) as session, session.begin():
-            for outcome in outcomes:
-                status = outcome.crm_status
-                statement = update(CrmSale).where(CrmSale.id == outcome.sale_id)
-                if status is not CrmStatus.POSTED:
-                    statement = statement.where(
+            connection = session.connection()
+            for group, query, extra in (
+                (posted, statement.values(**values, aiq_transaction_id=bindparam("tx")), True),
+                (
+                    others,
+                    statement.where(
                         or_(CrmSale.aiq_status.is_(None), CrmSale.aiq_status != CrmStatus.POSTED.value)
-                    )
-                values: dict[str, Any] = {
-                    "aiq_status": status.value,
-                    "aiq_message": (outcome.reason or outcome.outcome.value)[:2000],
-                    "aiq_synced_at": now,
-                }
-                if outcome.transaction_id is not None:
-                    values["aiq_transaction_id"] = outcome.transaction_id
-                written += session.execute(statement.values(**values)).rowcount or 0
+                    ).values(**values),
+                    False,
+                ),
+            ):
+                if not group:
+                    continue
+                rows = [
+                    {
+                        "sale_id": o.sale_id,
+                        "status": o.crm_status.value,
+                        "message": (o.reason or o.outcome.value)[:2000],
+                        **({"tx": o.transaction_id} if extra else {}),
+                    }
+                    for o in group
+                ]
+                written += connection.execute(query, rows).rowcount or 0
         return written

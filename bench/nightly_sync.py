@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import date, datetime
+from datetime import datetime
 from datetime import time as day_start
 from decimal import Decimal
 from pathlib import Path

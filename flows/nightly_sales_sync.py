@@ -17,13 +17,18 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from aiq_flows.domain.credit import CreditPolicy
+from aiq_flows.domain.outcomes import SaleOutcome
+from aiq_flows.domain.sales import Sale
 from aiq_flows.domain.spreading import Allocation, Method
+from aiq_flows.domain.watermark import Watermark
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from blocks.store import StateStore
+from tasks.credit import credit_check
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
-from tasks.customers import ensure_customers
+from tasks.customers import CustomerResolution, ensure_customers
 from tasks.invoices import DeferralSettings, post_batch_invoices, publish_deferral_schedules, sweep_aiq
 from tasks.reporting import publish_sync_report
 from tasks.sales import load_reference_data, read_changed_sales, validate_sales
@@ -50,15 +55,21 @@ def nightly_sales_sync(
     bulk: bool = True,
     overlap_minutes: int = 60,
     max_sales: int | None = None,
+    page_size: int = 5000,
     deferred_revenue_gl: str = "2400",
     deferral_method: Method = Method.EQUAL_MONTHS,
     deferral_allocation: Allocation = Allocation.LARGEST_REMAINDER,
+    credit_policy: CreditPolicy = CreditPolicy.POST,
+    credit_overdue_days: int | None = None,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
     `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
     `chunk_size` invoices in one call; without it, one lookup and one call per invoice.
     Sales with a service period are invoiced to `deferred_revenue_gl` and released monthly by
-    the deferred-revenue-release flow."""
+    the deferred-revenue-release flow. `credit_policy`: `post` (no check), `hold` (a sale that
+    would take its customer over the credit limit, or whose customer owes more than
+    `credit_overdue_days` past due, is held and tried again next run) or `post_and_warn`.
+    The CRM is read `page_size` sales at a time, each page written back before the next."""
     install_redaction()
     aiq = AiqConnection.load(aiq_connection)
     crm = CrmDatabase.load(crm_database)
@@ -66,7 +77,6 @@ def nightly_sales_sync(
     run_id = str(flow_run.id or uuid.uuid4())
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
 
-    batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, max_sales)
     reference = load_reference_data(aiq)
     if deferred_revenue_gl not in reference.gl_codes:
         raise ValueError(
@@ -75,37 +85,59 @@ def nightly_sales_sync(
     deferrals = DeferralSettings(
         deferred_revenue_gl, Method(deferral_method), Allocation(deferral_allocation)
     )
-    # quote(): Prefect would otherwise walk every sale of a large run looking for futures.
-    checked = validate_sales(quote(batch.records), reference)
-    customers = ensure_customers(aiq, quote(checked.sales))
-    ready, refused = customers.split(checked.sales)
-
-    outcomes = [*checked.quarantined, *refused]
-    in_aiq = sweep_aiq(aiq, state, quote(ready)) if bulk else None
-    posting = [
-        post_batch_invoices.submit(
-            aiq,
-            state,
-            quote(chunk),
-            quote(customers),
-            reference,
-            run_id,
-            number,
-            deferrals,
-            bulk,
-            quote(in_aiq),
+    customers = CustomerResolution()
+    outcomes: list[SaleOutcome] = []
+    deferred: list[Sale] = []
+    read = chunks = 0
+    high: Watermark | None = None
+    # Page through the CRM, so that memory stays flat however many sales the night brings.
+    while max_sales is None or read < max_sales:
+        page = min(page_size, max_sales - read) if max_sales is not None else page_size
+        batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page, high)
+        if not batch.records:
+            break
+        read += len(batch.records)
+        high = batch.high_watermark
+        # quote(): Prefect would otherwise walk every sale of a page looking for futures.
+        checked = validate_sales(quote(batch.records), reference)
+        customers = ensure_customers(aiq, quote(checked.sales), quote(customers))
+        valid, refused = customers.split(checked.sales)
+        credit = credit_check(
+            aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy), credit_overdue_days
         )
-        for number, chunk in enumerate(chunked(ready, chunk_size), start=1)
-    ]
-    for chunk_outcomes in posting:  # in chunk order
-        outcomes += chunk_outcomes.result()
+        ready = credit.cleared
+        page_outcomes = [*checked.quarantined, *refused, *credit.held]
+        in_aiq = sweep_aiq(aiq, state, quote(ready)) if bulk else None
+        posting = [
+            post_batch_invoices.submit(
+                aiq,
+                state,
+                quote(chunk),
+                quote(customers),
+                reference,
+                run_id,
+                number,
+                deferrals,
+                bulk,
+                quote(in_aiq),
+            )
+            for number, chunk in enumerate(chunked(ready, chunk_size), start=chunks + 1)
+        ]
+        chunks += len(posting)
+        for chunk_outcomes in posting:  # in chunk order
+            page_outcomes += credit.with_warnings(chunk_outcomes.result())
+        write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
+        outcomes += page_outcomes
+        deferred += [sale for sale in ready if sale.is_deferred]
+        if len(batch.records) < page:
+            break
 
-    write_back_outcomes(crm, state, aiq.company_id, quote(outcomes))
-    advance_watermark(state, watermark_name, batch.high_watermark)
+    # Only now, every outcome written back: the watermark moves (forward only).
+    advance_watermark(state, watermark_name, high)
     summary = publish_sync_report(
-        quote(outcomes), len(batch.records), f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
+        quote(outcomes), read, f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
     )
-    publish_deferral_schedules(quote(ready), quote(outcomes), deferrals)
+    publish_deferral_schedules(quote(deferred), quote(outcomes), deferrals)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
 

@@ -81,11 +81,18 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
 
 
 @task(name="ensure-customers-in-aiq", cache_policy=NONE)
-def ensure_customers(aiq: AiqConnection, sales: list[Sale]) -> CustomerResolution:
+def ensure_customers(
+    aiq: AiqConnection, sales: list[Sale], known: CustomerResolution | None = None
+) -> CustomerResolution:
+    """`known`: customers an earlier page of the same run resolved (not asked again)."""
     gateway = aiq.gateway()
     logger = get_run_logger()
-    resolution = CustomerResolution()
-    unique = {sale.customer_code: sale.customer for sale in sales}
+    resolution = known or CustomerResolution()
+    unique = {
+        sale.customer_code: sale.customer
+        for sale in sales
+        if sale.customer_code not in resolution.accounts and sale.customer_code not in resolution.failed
+    }
     for code, details in sorted(unique.items()):
         try:
             customer, created = ensure_customer(gateway, details)

@@ -37,12 +37,14 @@ def read_changed_sales(
     watermark_name: str,
     overlap_minutes: int,
     max_sales: int | None = None,
+    after: Watermark | None = None,
 ) -> SalesBatch:
-    """Sales changed since the watermark (with an overlap window), plus any never synced or pending."""
+    """Sales changed since the watermark (with an overlap window), plus any never synced or
+    pending: a page of at most `max_sales`, after the last sale of the previous page."""
     store, source = state.store(), crm.source()
     try:
         since = store.watermark(watermark_name)
-        records = source.changed_sales(since, timedelta(minutes=overlap_minutes), max_sales)
+        records = source.changed_sales(since, timedelta(minutes=overlap_minutes), max_sales, after)
     finally:
         store.dispose()
         source.dispose()

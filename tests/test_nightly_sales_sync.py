@@ -91,7 +91,7 @@ def planted(sales: int = SALES) -> dict[int, str]:
 
 def crm_sales(crm: SqlCrm) -> dict[int, CrmSale]:
     with Session(crm.engine) as session:
-        query = select(CrmSale).options(selectinload(CrmSale.lines))
+        query = select(CrmSale).options(selectinload(CrmSale.lines), selectinload(CrmSale.customer))
         return {sale.id: sale for sale in session.scalars(query)}
 
 
@@ -436,3 +436,95 @@ def test_the_sync_runs_the_same_over_api_2_0(sandbox: Sandbox, demo_blocks: Demo
     assert_each_posted_sale_exists_once(sandbox, crm)
     calls = sandbox.calls()
     assert "Login" not in calls and calls["TokenGet"] == 1 and calls["TokenRefresh"] == 1
+
+
+# --- credit check ------------------------------------------------------------------------------------
+
+
+def _set_credit_limits(sandbox: Sandbox, limits: dict[str, str], others: str | None = None) -> None:
+    """Set the given customers' credit limits, and every other active customer's to ``others``."""
+    from tests.test_gateway_sandbox import gateway_for
+
+    gateway = gateway_for(sandbox)
+    try:
+        for customer in gateway.get_active_customers():
+            limit = limits.get(customer.Code or "", others)
+            if limit is not None:
+                customer.CreditLimit = Decimal(limit)
+                gateway.update_customer(customer, create=False)
+    finally:
+        gateway.close()
+
+
+def test_a_credit_hold_is_released_on_the_next_run(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    from aiq_flows.domain.customer_codes import aiq_customer_code
+
+    crm = seed(demo_blocks, sales=60)
+    _set_credit_limits(sandbox, {"ACME01": "1.00"}, others="0")
+    first = run_sync(demo_blocks, credit_policy="hold")
+    sales = crm_sales(crm)
+    bad = planted(60)
+    acme = {
+        i
+        for i, s in sales.items()
+        if s.customer and aiq_customer_code(s.customer.account_key) == "ACME01" and i not in bad
+    }
+    held = {i for i, s in sales.items() if s.aiq_status == "pending"}
+    assert acme and acme <= held and first["held"] == len(held)
+    assert all("credit hold" in (sales[i].aiq_message or "") for i in held)
+    assert not [d for d in sandbox.documents() if int(d["external_reference"][2:]) in held]
+
+    _set_credit_limits(sandbox, {}, others="0")  # limits lifted: the held sales go through
+    second = run_sync(demo_blocks, credit_policy="hold")
+    refused_by_aiq = {i for i, kind in bad.items() if kind == "closed_period"}  # valid, but a closed period
+    assert second["held"] == 0 and second["created"] == len(held - refused_by_aiq)
+    assert not [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
+    assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+def test_post_and_warn_posts_over_the_limit_and_says_so(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    crm = seed(demo_blocks, sales=30)
+    _set_credit_limits(sandbox, {"ACME01": "1.00"}, others="0")
+    summary = run_sync(demo_blocks, credit_policy="post_and_warn")
+    assert summary["held"] == 0
+    from aiq_flows.domain.customer_codes import aiq_customer_code
+
+    sales = crm_sales(crm).values()
+    warned = [s for s in sales if (s.aiq_message or "").startswith("credit warning")]
+    assert warned and all(s.aiq_status == "posted" for s in warned)
+    acme = [s for s in sales if s.customer and aiq_customer_code(s.customer.account_key) == "ACME01"]
+    posted_acme = [s for s in acme if s.aiq_status == "posted"]
+    assert posted_acme and all("ACME01 would owe" in (s.aiq_message or "") for s in posted_acme)
+
+
+def test_overdue_debt_holds_the_customer(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    from aiq_flows.domain.customer_codes import aiq_customer_code
+    from tests.test_gateway_sandbox import gateway_for, invoice, line
+
+    crm = seed(demo_blocks, sales=30)
+    gateway = gateway_for(sandbox)
+    old = invoice("OLD-DEBT", line("100.00", "20.00"), customer="CORAL03")
+    old.InvoiceDate, old.DueDate = datetime(2026, 6, 1), datetime(2026, 7, 1)  # months overdue
+    gateway.create_batch_sales_invoice(old)
+    gateway.close()
+    run_sync(demo_blocks, credit_policy="hold", credit_overdue_days=60)
+    sales = crm_sales(crm).values()
+    coral = [s for s in sales if s.customer and aiq_customer_code(s.customer.account_key) == "CORAL03"]
+    assert coral and all(s.aiq_status in ("pending", "quarantined") for s in coral)
+    assert any("overdue" in (s.aiq_message or "") for s in coral)
+
+
+def test_paging_through_the_crm_loses_and_repeats_nothing_even_on_equal_timestamps(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
+    crm = seed(demo_blocks, sales=40)
+    with Session(crm.engine) as session, session.begin():  # ten sales share each timestamp
+        for sale in session.scalars(select(CrmSale)):
+            sale.updated_at = datetime(2026, 11, 24, 22, sale.id // 10)
+    summary = run_sync(demo_blocks, page_size=7)  # pages end in the middle of equal timestamps
+    assert summary["input"] == 40
+    sales = crm_sales(crm)
+    assert all(s.aiq_synced_at is not None for s in sales.values())
+    assert_each_posted_sale_exists_once(sandbox, crm)
+    again = run_sync(demo_blocks, page_size=7)
+    assert again["created"] == 0

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, bindparam, or_, select, update
+from sqlalchemy import ForeignKey, Numeric, String, and_, bindparam, or_, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from aiq_flows.db import make_engine
@@ -140,10 +140,15 @@ class SqlCrm:
         self.engine.dispose()
 
     def changed_sales(
-        self, since: Watermark, overlap: timedelta, limit: int | None = None
+        self,
+        since: Watermark,
+        overlap: timedelta,
+        limit: int | None = None,
+        after: Watermark | None = None,
     ) -> list[dict[str, Any]]:
         """Sales changed since the watermark (minus an overlap for late commits), plus every sale
-        never synced or left pending, in change order."""
+        never synced or left pending, in change order; a page of `limit` of them after `after`
+        (the last sale of the previous page: write-back never changes that order)."""
         window_start = since.updated_at - overlap
         query = (
             select(CrmSale)
@@ -157,6 +162,13 @@ class SqlCrm:
             .options(selectinload(CrmSale.lines), selectinload(CrmSale.customer))
             .order_by(CrmSale.updated_at, CrmSale.id)
         )
+        if after is not None:
+            query = query.where(
+                or_(
+                    CrmSale.updated_at > after.updated_at,
+                    and_(CrmSale.updated_at == after.updated_at, CrmSale.id > after.record_id),
+                )
+            )
         if limit:
             query = query.limit(limit)
         with Session(self.engine) as session:

@@ -1,0 +1,65 @@
+"""The credit check before posting: would this run's invoices take a customer over its credit
+limit (counting the invoices already accepted in the same run), or is the customer's debt
+overdue beyond the policy's days? Pure rules; AIQ's balances are read by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class CreditPolicy(StrEnum):
+    POST = "post"  # no check
+    HOLD = "hold"  # hold the sales that fail it; the next run tries them again
+    POST_AND_WARN = "post_and_warn"  # post them, and say so in the report
+
+
+@dataclass(frozen=True)
+class CreditPosition:
+    balance: Decimal  # what the customer owes now (AIQ)
+    limit: Decimal  # 0: no limit
+    overdue: Decimal = Decimal(0)  # owed for longer than the policy allows (AIQ's statement)
+
+
+@dataclass(frozen=True)
+class Charge:
+    key: int  # the sale
+    customer: str
+    gross: Decimal
+
+
+@dataclass(frozen=True)
+class CreditVerdict:
+    key: int
+    customer: str
+    exposure: Decimal  # balance + this run's accepted invoices + this one
+    reason: str
+
+
+def check(charges: Iterable[Charge], positions: Mapping[str, CreditPosition]) -> dict[int, CreditVerdict]:
+    """The charges that fail, in the order given: a charge fails when its customer has overdue
+    debt, or when the customer's balance, plus the charges already accepted in this run, plus
+    this one, exceed a non-zero limit. A failed charge adds nothing to the exposure, so a later,
+    smaller one may still fit."""
+    accepted: dict[str, Decimal] = {}
+    failed: dict[int, CreditVerdict] = {}
+    for charge in charges:
+        position = positions.get(charge.customer)
+        if position is None:
+            continue
+        exposure = position.balance + accepted.get(charge.customer, Decimal(0)) + charge.gross
+        if position.overdue > 0:
+            reason = f"{charge.customer} has {position.overdue} overdue beyond the policy's days"
+        elif position.limit > 0 and exposure > position.limit:
+            reason = (
+                f"{charge.customer} would owe {exposure} against a credit limit of {position.limit} "
+                f"(over by {exposure - position.limit})"
+            )
+        else:
+            accepted[charge.customer] = accepted.get(charge.customer, Decimal(0)) + charge.gross
+            continue
+        failed[charge.key] = CreditVerdict(charge.key, charge.customer, exposure, reason)
+    return failed

@@ -13,23 +13,31 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
+from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
-from aiq_flows.domain.sales import Sale
+from aiq_flows.domain.sales import ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from blocks.store import StateStore
-from tasks.credit import credit_check
+from tasks.credit import CreditResult, credit_check
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
 from tasks.customers import CustomerResolution, ensure_customers
-from tasks.invoices import DeferralSettings, post_batch_invoices, publish_deferral_schedules, sweep_aiq
+from tasks.invoices import (
+    DeferralSettings,
+    PostingSettings,
+    post_batch_invoices,
+    publish_deferral_schedules,
+    sweep_aiq,
+)
+from tasks.plan import PlanApproval, publish_plan
 from tasks.reporting import publish_sync_report
 from tasks.sales import load_reference_data, read_changed_sales, validate_sales
 
@@ -61,6 +69,9 @@ def nightly_sales_sync(
     deferral_allocation: Allocation = Allocation.LARGEST_REMAINDER,
     credit_policy: CreditPolicy = CreditPolicy.POST,
     credit_overdue_days: int | None = None,
+    dry_run: bool = False,
+    approval: bool = False,
+    approval_timeout_minutes: int = 12 * 60,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
     `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
@@ -69,12 +80,16 @@ def nightly_sales_sync(
     the deferred-revenue-release flow. `credit_policy`: `post` (no check), `hold` (a sale that
     would take its customer over the credit limit, or whose customer owes more than
     `credit_overdue_days` past due, is held and tried again next run) or `post_and_warn`.
-    The CRM is read `page_size` sales at a time, each page written back before the next."""
+    The CRM is read `page_size` sales at a time, each page written back before the next.
+    `dry_run` publishes the plan (customers to create, invoices with totals, holds, quarantine)
+    and writes nothing anywhere; `approval` publishes it, waits for a typed approval in the UI,
+    then posts exactly that plan."""
     install_redaction()
     aiq = AiqConnection.load(aiq_connection)
     crm = CrmDatabase.load(crm_database)
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
+    settings = PostingSettings(bulk, chunk_size)
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
 
     reference = load_reference_data(aiq)
@@ -88,8 +103,11 @@ def nightly_sales_sync(
     customers = CustomerResolution()
     outcomes: list[SaleOutcome] = []
     deferred: list[Sale] = []
-    read = chunks = 0
+    planned: list[Sale] = []  # dry run and approval: the sales the plan would post
+    read = 0
+    chunks = [0]
     high: Watermark | None = None
+    planning = dry_run or approval
     # Page through the CRM, so that memory stays flat however many sales the night brings.
     while max_sales is None or read < max_sales:
         page = min(page_size, max_sales - read) if max_sales is not None else page_size
@@ -100,37 +118,46 @@ def nightly_sales_sync(
         high = batch.high_watermark
         # quote(): Prefect would otherwise walk every sale of a page looking for futures.
         checked = validate_sales(quote(batch.records), reference)
-        customers = ensure_customers(aiq, quote(checked.sales), quote(customers))
+        customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
         valid, refused = customers.split(checked.sales)
         credit = credit_check(
             aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy), credit_overdue_days
         )
-        ready = credit.cleared
         page_outcomes = [*checked.quarantined, *refused, *credit.held]
-        in_aiq = sweep_aiq(aiq, state, quote(ready)) if bulk else None
-        posting = [
-            post_batch_invoices.submit(
-                aiq,
-                state,
-                quote(chunk),
-                quote(customers),
-                reference,
-                run_id,
-                number,
-                deferrals,
-                bulk,
-                quote(in_aiq),
+        if planning:
+            outcomes += page_outcomes
+            planned += credit.cleared
+        else:
+            page_outcomes += post_sales(
+                aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks
             )
-            for number, chunk in enumerate(chunked(ready, chunk_size), start=chunks + 1)
-        ]
-        chunks += len(posting)
-        for chunk_outcomes in posting:  # in chunk order
-            page_outcomes += credit.with_warnings(chunk_outcomes.result())
-        write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
-        outcomes += page_outcomes
-        deferred += [sale for sale in ready if sale.is_deferred]
+            write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
+            outcomes += page_outcomes
+            deferred += [sale for sale in credit.cleared if sale.is_deferred]
         if len(batch.records) < page:
             break
+
+    if planning:
+        in_aiq = sweep_aiq(aiq, state, quote(planned))
+        plan = publish_plan(quote(planned), quote(outcomes), quote(customers), quote(in_aiq), read)
+        if dry_run:
+            get_run_logger().info("Dry run: nothing was written to AIQ or the CRM: %s", plan.summary)
+            return plan.summary
+        decision = pause_flow_run(
+            wait_for_input=PlanApproval.with_initial_data(description=plan.markdown, approver=""),
+            timeout=approval_timeout_minutes * 60,
+        )
+        if not plan.approved_by(decision):
+            get_run_logger().warning("Plan not approved (%s): nothing posted", decision.approver or "nobody")
+            return {**plan.summary, "approved": False}
+        get_run_logger().info("Plan approved by %s: posting exactly it", decision.approver)
+        customers = ensure_customers(aiq, quote(planned), quote(customers.without_planned()))
+        approved = CreditResult(cleared=[s for s in planned if s.customer_code in customers.accounts])
+        refused_now = [o for o in customers.split(planned)[1]]
+        posted = post_sales(aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks)
+        write_back_outcomes(crm, state, aiq.company_id, quote([*outcomes, *refused_now, *posted]))
+        outcomes += [*refused_now, *posted]
+        deferred += [sale for sale in approved.cleared if sale.is_deferred]
 
     # Only now, every outcome written back: the watermark moves (forward only).
     advance_watermark(state, watermark_name, high)
@@ -140,6 +167,42 @@ def nightly_sales_sync(
     publish_deferral_schedules(quote(deferred), quote(outcomes), deferrals)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
+
+
+def post_sales(
+    aiq: AiqConnection,
+    state: StateStore,
+    credit: CreditResult,
+    customers: CustomerResolution,
+    reference: ReferenceData,
+    run_id: str,
+    deferrals: DeferralSettings,
+    settings: PostingSettings,
+    chunks: list[int],
+) -> list[SaleOutcome]:
+    """Post the cleared sales: one sweep of AIQ, then the chunks in concurrent task runs."""
+    ready = credit.cleared
+    in_aiq = sweep_aiq(aiq, state, quote(ready)) if settings.bulk else None
+    posting = [
+        post_batch_invoices.submit(
+            aiq,
+            state,
+            quote(chunk),
+            quote(customers),
+            reference,
+            run_id,
+            number,
+            deferrals,
+            settings.bulk,
+            quote(in_aiq),
+        )
+        for number, chunk in enumerate(chunked(ready, settings.chunk_size), start=chunks[0] + 1)
+    ]
+    chunks[0] += len(posting)
+    outcomes: list[SaleOutcome] = []
+    for chunk_outcomes in posting:  # in chunk order
+        outcomes += credit.with_warnings(chunk_outcomes.result())
+    return outcomes
 
 
 if __name__ == "__main__":

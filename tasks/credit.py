@@ -77,12 +77,16 @@ def credit_check(
     gateway = aiq.gateway()
     now = datetime.now()
     codes = sorted({sale.customer_code for sale in sales})
-    ids = {customers.accounts[code].AccountID: code for code in codes}
+    ids = {customers.accounts[code].AccountID: code for code in codes if code not in customers.would_create}
     positions = {
         ids[b.AccountID]: CreditPosition(b.Balance, b.CreditLimit) for b in gateway.account_balances(now, ids)
     }
+    for code in customers.would_create:  # a dry run's new customer: nothing owed, AIQ's default limit
+        if code in codes:
+            positions[code] = CreditPosition(Decimal(0), customers.accounts[code].CreditLimit)
     if overdue_days is not None:
-        for statement in gateway.customer_statements(now, codes, show_zeros=True):
+        existing = [code for code in codes if code not in customers.would_create]
+        for statement in gateway.customer_statements(now, existing, show_zeros=True) if existing else []:
             position = positions.get(statement.customer_code)
             if position is not None:
                 overdue = overdue_beyond(statement, overdue_days)

@@ -22,6 +22,13 @@ class CustomerResolution:
     failed: dict[str, AiqBusinessError] = field(default_factory=dict)
     # AIQ's batch invoice template per customer (its currency, rate, terms), read once per run.
     templates: dict[str, BatchSalesInvoice] = field(default_factory=dict)
+    # Dry run: customers that would be created (their accounts above are AIQ's defaults, unsaved).
+    would_create: list[str] = field(default_factory=list)
+
+    def without_planned(self) -> CustomerResolution:
+        """What is real in AIQ: the would-be customers forgotten, to be created for real."""
+        accounts = {code: a for code, a in self.accounts.items() if code not in self.would_create}
+        return CustomerResolution(accounts, list(self.created), dict(self.failed), dict(self.templates))
 
     def split(self, sales: list[Sale]) -> tuple[list[Sale], list[SaleOutcome]]:
         """Sales whose customer is ready, and outcomes for those whose customer AIQ refused."""
@@ -82,9 +89,10 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
 
 @task(name="ensure-customers-in-aiq", cache_policy=NONE)
 def ensure_customers(
-    aiq: AiqConnection, sales: list[Sale], known: CustomerResolution | None = None
+    aiq: AiqConnection, sales: list[Sale], known: CustomerResolution | None = None, dry_run: bool = False
 ) -> CustomerResolution:
-    """`known`: customers an earlier page of the same run resolved (not asked again)."""
+    """`known`: customers an earlier page of the same run resolved (not asked again). A dry run
+    only reads: a missing customer is listed in `would_create`, shown as AIQ's defaults."""
     gateway = aiq.gateway()
     logger = get_run_logger()
     resolution = known or CustomerResolution()
@@ -94,6 +102,15 @@ def ensure_customers(
         if sale.customer_code not in resolution.accounts and sale.customer_code not in resolution.failed
     }
     for code, details in sorted(unique.items()):
+        if dry_run:
+            existing = gateway.get_customer(code)
+            if existing is None:
+                resolution.accounts[code] = _new_customer(gateway, details)
+                resolution.would_create.append(code)
+            else:
+                resolution.accounts[code] = existing
+                resolution.templates[code] = gateway.new_batch_sales_invoice(code)
+            continue
         try:
             customer, created = ensure_customer(gateway, details)
         except AiqBusinessError as error:

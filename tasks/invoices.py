@@ -34,6 +34,12 @@ SALES_INVOICE_TYPE = "SI"
 
 
 @dataclass(frozen=True)
+class PostingSettings:
+    bulk: bool = True  # one bulk call per chunk (after one sweep of AIQ), or one call per invoice
+    chunk_size: int = 200
+
+
+@dataclass(frozen=True)
 class DeferralSettings:
     deferred_revenue_gl: str = "2400"
     method: Method = Method.EQUAL_MONTHS

@@ -528,3 +528,104 @@ def test_paging_through_the_crm_loses_and_repeats_nothing_even_on_equal_timestam
     assert_each_posted_sale_exists_once(sandbox, crm)
     again = run_sync(demo_blocks, page_size=7)
     assert again["created"] == 0
+
+
+# --- dry run and approval ------------------------------------------------------------------------------
+
+WRITE_PREFIXES = ("Create", "Update", "Save", "Post", "Cancel", "Attach")
+
+
+def write_calls(sandbox: Sandbox) -> int:
+    return sum(n for op, n in sandbox.calls().items() if op.startswith(WRITE_PREFIXES))
+
+
+def test_a_dry_run_publishes_the_plan_and_writes_nothing(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    from tests.support.artifacts import latest_table
+
+    crm = seed(demo_blocks, sales=40)
+    before = write_calls(sandbox)
+    plan = run_sync(demo_blocks, dry_run=True, credit_policy="hold")
+    assert write_calls(sandbox) == before  # counted at the sandbox: not one write
+    assert all(s.aiq_status is None and s.aiq_synced_at is None for s in crm_sales(crm).values())
+    rows = latest_table("nightly-sales-sync-plan-rows")
+    assert len(rows) == plan["input"] == 40
+    to_create = [row for row in rows if row["action"] == "create invoice"]
+    assert plan["to_create"] == len(to_create) and plan["customers_to_create"] > 0
+    assert plan["confirmation"] == f"POST {len(to_create)} INVOICES"
+    run_sync(demo_blocks, credit_policy="hold")  # the plan was right, but for AIQ's own refusals
+    sales = crm_sales(crm)
+    became = {"create invoice": {"posted", "failed"}, "held": {"pending"}, "quarantined": {"quarantined"}}
+    for row in rows:
+        if not row["customer"].startswith("JUNIPER"):  # a customer AIQ refuses: no plan can know
+            assert sales[row["sale_id"]].aiq_status in became[row["action"]], row
+    assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+def _paused_run(timeout: float = 60) -> Any:
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            paused = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                )
+            )
+            if paused:
+                return paused[0]
+            time.sleep(0.5)
+    raise AssertionError("the run never paused for approval")
+
+
+@pytest.mark.parametrize("typed", ["right", "wrong"])
+def test_approval_waits_in_the_ui_and_posts_exactly_the_plan(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, typed: str
+) -> None:
+    import threading
+
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.support.artifacts import latest_table
+
+    crm = seed(demo_blocks, sales=30)
+    before = write_calls(sandbox)
+    result: dict[str, Any] = {}
+    run = threading.Thread(target=lambda: result.update(run_sync(demo_blocks, approval=True)))
+    run.start()
+    paused = _paused_run()
+    assert write_calls(sandbox) == before  # nothing written while it waits
+    rows = latest_table("nightly-sales-sync-plan-rows")
+    planned = [row["external_reference"] for row in rows if row["action"] == "create invoice"]
+    refused_customer = {row["external_reference"] for row in rows if row["customer"].startswith("JUNIPER")}
+    # A sale changed after the plan is not in the approved plan: it waits for the next run.
+    with Session(crm.engine) as session, session.begin():
+        session.add(
+            CrmSale(
+                id=999,
+                reference="SO-LATE",
+                customer_id=1,
+                sale_date=date(2026, 11, 24),
+                currency="GBP",
+                description="late",
+                updated_at=datetime(2026, 11, 25, 7),
+            )
+        )
+    phrase = f"POST {len(planned)} INVOICES" if typed == "right" else "POST EVERYTHING"
+    resume_flow_run(
+        paused.id, run_input={"approved": True, "approver": "finance.controller", "confirmation": phrase}
+    )
+    run.join(timeout=120)
+    assert not run.is_alive()
+    posted = {d["external_reference"] for d in sandbox.documents()}
+    if typed == "wrong":
+        assert result["approved"] is False and posted == set() and write_calls(sandbox) == before
+        return
+    closed_period = {f"S-{i}" for i, kind in planted(30).items() if kind == "closed_period"}
+    assert posted == set(planned) - closed_period - refused_customer  # AIQ refuses those two kinds
+    assert "S-999" not in posted
+    assert_each_posted_sale_exists_once(sandbox, crm)

@@ -174,6 +174,24 @@ class SqlCrm:
         with Session(self.engine) as session:
             return [_record(sale) for sale in session.scalars(query)]
 
+    def sales_between(self, start: date, end: date) -> list[dict[str, Any]]:
+        """Every sale dated in the range (inclusive), with what the sync wrote back."""
+        query = (
+            select(CrmSale)
+            .where(CrmSale.sale_date >= start, CrmSale.sale_date <= end)
+            .options(selectinload(CrmSale.lines), selectinload(CrmSale.customer))
+            .order_by(CrmSale.id)
+        )
+        with Session(self.engine) as session:
+            return [
+                {
+                    **_record(sale),
+                    "aiq_status": sale.aiq_status,
+                    "aiq_transaction_id": sale.aiq_transaction_id,
+                }
+                for sale in session.scalars(query)
+            ]
+
     def write_back(self, outcomes: list[SaleOutcome]) -> int:
         """Status, message and transaction ID per sale, in one statement per kind (executemany).
         A sale already posted is never downgraded."""

@@ -1,0 +1,41 @@
+"""Reconciliation: the CRM compared with AccountsIQ for a date range. Sales without an AIQ
+invoice, invoices without a sale, amount or customer mismatches, duplicate external references
+and written-back IDs AIQ does not have are reported; the run fails when any exists."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from aiq_flows.secrets import install_redaction
+from blocks.aiq import AiqConnection
+from blocks.crm import CrmDatabase
+from tasks.reconciliation import ReconciliationDifferences, compare, publish_reconciliation
+
+
+@flow(name="reconciliation")
+def reconciliation(
+    aiq_connection: str = "demo-uk",
+    crm_database: str = "demo-crm",
+    from_date: date | None = None,
+    to_date: date | None = None,
+    days: int = 45,
+) -> dict[str, Any]:
+    """Without dates: the last `days` days up to today."""
+    install_redaction()
+    aiq = AiqConnection.load(aiq_connection)
+    crm = CrmDatabase.load(crm_database)
+    end = to_date or date.today()
+    start = from_date or end - timedelta(days=days)
+    findings = compare(aiq, crm, start, end)
+    counts = publish_reconciliation(findings, start, end, aiq.company_id)
+    get_run_logger().info("Reconciliation: %s", counts or "no differences")
+    if findings:
+        raise ReconciliationDifferences(f"{len(findings)} differences: see the reconciliation artifacts")
+    return {"from": str(start), "to": str(end), "differences": 0}
+
+
+if __name__ == "__main__":
+    reconciliation()

@@ -27,6 +27,7 @@ from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from blocks.store import StateStore
+from tasks.attachments import BreakdownFormat, DocumentSettings, attach_and_fetch, publish_pdf_links
 from tasks.credit import CreditResult, credit_check
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
 from tasks.customers import CustomerResolution, ensure_customers
@@ -69,6 +70,8 @@ def nightly_sales_sync(
     deferral_allocation: Allocation = Allocation.LARGEST_REMAINDER,
     credit_policy: CreditPolicy = CreditPolicy.POST,
     credit_overdue_days: int | None = None,
+    attach_breakdown: BreakdownFormat | None = None,
+    pdf_folder: str | None = None,
     dry_run: bool = False,
     approval: bool = False,
     approval_timeout_minutes: int = 12 * 60,
@@ -81,6 +84,8 @@ def nightly_sales_sync(
     would take its customer over the credit limit, or whose customer owes more than
     `credit_overdue_days` past due, is held and tried again next run) or `post_and_warn`.
     The CRM is read `page_size` sales at a time, each page written back before the next.
+    `attach_breakdown` (csv or xlsx) attaches each invoice's lines to it in AIQ; `pdf_folder`
+    fetches each invoice's PDF there, linked from the run's artifacts.
     `dry_run` publishes the plan (customers to create, invoices with totals, holds, quarantine)
     and writes nothing anywhere; `approval` publishes it, waits for a typed approval in the UI,
     then posts exactly that plan."""
@@ -90,6 +95,8 @@ def nightly_sales_sync(
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     settings = PostingSettings(bulk, chunk_size)
+    documents = DocumentSettings(attach_breakdown, pdf_folder)
+    pdfs: dict[str, str] = {}
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
 
     reference = load_reference_data(aiq)
@@ -132,6 +139,8 @@ def nightly_sales_sync(
                 aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks
             )
             write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
+            if documents.breakdown or documents.pdf_folder:
+                pdfs |= attach_and_fetch(aiq, quote(credit.cleared), quote(page_outcomes), documents)
             outcomes += page_outcomes
             deferred += [sale for sale in credit.cleared if sale.is_deferred]
         if len(batch.records) < page:
@@ -156,6 +165,8 @@ def nightly_sales_sync(
         refused_now = [o for o in customers.split(planned)[1]]
         posted = post_sales(aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks)
         write_back_outcomes(crm, state, aiq.company_id, quote([*outcomes, *refused_now, *posted]))
+        if documents.breakdown or documents.pdf_folder:
+            pdfs |= attach_and_fetch(aiq, quote(approved.cleared), quote(posted), documents)
         outcomes += [*refused_now, *posted]
         deferred += [sale for sale in approved.cleared if sale.is_deferred]
 
@@ -165,6 +176,7 @@ def nightly_sales_sync(
         quote(outcomes), read, f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
     )
     publish_deferral_schedules(quote(deferred), quote(outcomes), deferrals)
+    publish_pdf_links(quote(pdfs), aiq.company_id)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
 

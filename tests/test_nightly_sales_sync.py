@@ -629,3 +629,39 @@ def test_approval_waits_in_the_ui_and_posts_exactly_the_plan(
     assert posted == set(planned) - closed_period - refused_customer  # AIQ refuses those two kinds
     assert "S-999" not in posted
     assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+# --- attachments and PDFs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+def test_breakdowns_are_attached_once_and_pdfs_fetched(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path, file_format: str
+) -> None:
+    import io
+
+    import pandas as pd
+    from pypdf import PdfReader
+
+    crm = seed(demo_blocks, sales=12)
+    folder = tmp_path / "pdfs"
+    summary = run_sync(demo_blocks, attach_breakdown=file_format, pdf_folder=str(folder))
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert summary["created"] == len(posted) == sandbox.calls()["AttachDocument"]
+    pdfs = sorted((folder / "DEMO_UK").glob("S-*.pdf"))
+    assert [p.stem for p in pdfs] == sorted(f"S-{i}" for i in posted)
+    first = sorted(posted)[0]
+    text = PdfReader(io.BytesIO((folder / "DEMO_UK" / f"S-{first}.pdf").read_bytes())).pages[0].extract_text()
+    assert f"S-{first}" in text and str(posted[first].aiq_transaction_id) in text
+    with sqlite3.connect(sandbox.db) as db:
+        name, content = db.execute(
+            "SELECT filename, content FROM attachments WHERE master_id = ?",
+            (str(posted[first].aiq_transaction_id),),
+        ).fetchone()
+    assert name == f"S-{first}-lines.{file_format}"
+    frame = pd.read_csv(io.BytesIO(content)) if file_format == "csv" else pd.read_excel(io.BytesIO(content))
+    assert len(frame) == len(posted[first].lines)
+    # A re-run changes nothing: AIQ refuses a second file of the same name, the PDFs are kept.
+    run_sync(demo_blocks, attach_breakdown=file_format, pdf_folder=str(folder))
+    with sqlite3.connect(sandbox.db) as db:
+        assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == len(posted)

@@ -1,0 +1,113 @@
+"""After posting: a breakdown of each invoice's lines attached to it in AIQ (CSV or Excel), and
+its PDF fetched into a folder the report links to. Both are safe to repeat: AIQ refuses a second
+file of the same name on a transaction, and a PDF already on disk is kept."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome
+from aiq_flows.domain.sales import Sale
+from aiq_flows.gateway.errors import AiqBusinessError
+from blocks.aiq import AiqConnection
+
+BreakdownFormat = Literal["csv", "xlsx"]
+ALREADY_ATTACHED = "DOCUMENT_CANNOT_BE_SAVED_NAME_NOT_UNIQUE"
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    breakdown: BreakdownFormat | None = None  # attach the lines as CSV or Excel; None: do not
+    pdf_folder: str | None = None  # fetch each invoice's PDF into <folder>/<entity>/<reference>.pdf
+
+
+def breakdown(sale: Sale, file_format: BreakdownFormat) -> bytes:
+    """The sale's lines as a CSV or an Excel workbook."""
+    frame = pd.DataFrame(
+        [
+            {
+                "line": line.line_no,
+                "description": line.description,
+                "gl_account": line.gl_account_code,
+                "tax_code": line.tax_code,
+                "net": str(line.net_amount),
+                "tax": str(line.tax_amount),
+                "gross": str(line.gross_amount),
+                "bi_code": line.department_id or "",
+            }
+            for line in sale.lines
+        ]
+    )
+    if file_format == "csv":
+        return frame.to_csv(index=False).encode()
+    buffer = io.BytesIO()
+    frame.to_excel(buffer, index=False, sheet_name=sale.external_reference)
+    return buffer.getvalue()
+
+
+@task(name="attach-breakdowns-and-fetch-pdfs", cache_policy=NONE)
+def attach_and_fetch(
+    aiq: AiqConnection, sales: list[Sale], outcomes: list[SaleOutcome], settings: DocumentSettings
+) -> dict[str, str]:
+    """For each invoice created or found in this run: its breakdown and its PDF. Returns
+    {external reference: PDF path}."""
+    gateway = aiq.gateway()
+    posted = {
+        o.sale_id: o.transaction_id
+        for o in outcomes
+        if o.outcome in (Outcome.CREATED, Outcome.ALREADY_PRESENT)
+    }
+    folder = Path(settings.pdf_folder) / aiq.company_id if settings.pdf_folder else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    pdfs: dict[str, str] = {}
+    attached = 0
+    for sale in sales:
+        transaction_id = posted.get(sale.sale_id)
+        if transaction_id is None:
+            continue
+        if settings.breakdown:
+            name = f"{sale.external_reference}-lines.{settings.breakdown}"
+            try:
+                gateway.attach_document(
+                    "Transaction", transaction_id, name, breakdown(sale, settings.breakdown)
+                )
+                attached += 1
+            except AiqBusinessError as error:
+                if error.error_code != ALREADY_ATTACHED:
+                    get_run_logger().warning("Could not attach %s: %s", name, error)
+        if folder is not None:
+            path = folder / f"{sale.external_reference}.pdf"
+            if not path.exists():
+                partial = path.with_suffix(".pdf.part")  # never a half-written PDF under the real name
+                partial.write_bytes(gateway.invoice_pdf(transaction_id))
+                partial.replace(path)
+            pdfs[sale.external_reference] = str(path)
+    get_run_logger().info("Attached %d breakdowns, %d PDFs in %s", attached, len(pdfs), folder)
+    return pdfs
+
+
+@task(name="publish-pdf-links", cache_policy=NONE)
+def publish_pdf_links(pdfs: dict[str, str], entity: str) -> None:
+    if not pdfs:
+        return
+    lines = [
+        f"# Invoice PDFs ({entity})",
+        "",
+        f"{len(pdfs)} PDFs in `{Path(next(iter(pdfs.values()))).parent}`",
+        "",
+    ]
+    lines += [
+        f"- [{reference}]({Path(path).resolve().as_uri()})" for reference, path in sorted(pdfs.items())[:500]
+    ]
+    create_markdown_artifact(
+        key="nightly-sales-sync-pdfs", markdown="\n".join(lines), description="Invoice PDFs"
+    )

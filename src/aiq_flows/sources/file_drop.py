@@ -1,0 +1,195 @@
+"""A drop folder of CRM exports (CSV or Excel), one row per sale line, as a second source of
+sales beside the SQL CRM.
+
+``<folder>/incoming/`` holds the files to process. Each file becomes plain sale records for the
+domain to validate (the same shape the SQL CRM gives). Columns: sale_id, reference, sale_date,
+currency, description, customer_key, customer_name, line_no, line_description, gl_account_code,
+tax_code, net_amount, tax_amount; optional: customer_email/phone/address1/city/postcode/country,
+department_id, service_start, service_months. Once a run is done with a file, the file
+moves to ``<folder>/archive/`` with a results file beside it (one row per sale: outcome, AIQ
+transaction ID, message). A file that cannot be read at all (no such columns, not a spreadsheet)
+moves to ``<folder>/rejected/`` with a results file saying why, and the other files go on.
+
+Amounts are read as text and become `Decimal`, never float.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from aiq_flows.domain.outcomes import SaleOutcome
+from aiq_flows.domain.spreading import service_end
+
+SALE_COLUMNS = (
+    "sale_id",
+    "reference",
+    "sale_date",
+    "currency",
+    "description",
+    "customer_key",
+    "customer_name",
+)
+LINE_COLUMNS = ("line_no", "line_description", "gl_account_code", "tax_code", "net_amount", "tax_amount")
+PATTERNS = ("*.csv", "*.xlsx")
+
+
+@dataclass
+class DroppedFile:
+    path: Path
+    sale_ids: list[int] = field(default_factory=list)
+    problem: str | None = None  # the whole file could not be read
+
+
+@dataclass
+class DropBatch:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    files: list[DroppedFile] = field(default_factory=list)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _decimal(value: Any) -> Decimal | str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return text  # left for the domain to refuse, naming the field
+
+
+def _date(value: Any) -> date | str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return text
+
+
+def _id_text(value: int | None) -> str:
+    return "" if value is None else str(value)  # not a float column with NaN for the missing ones
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.read_excel(path, dtype=str, keep_default_na=False)
+
+
+def _records(frame: pd.DataFrame, file: DroppedFile) -> list[dict[str, Any]]:
+    records: dict[int, dict[str, Any]] = {}
+    for row in frame.to_dict(orient="records"):
+        sale_id = int(str(row["sale_id"]).strip())
+        record = records.get(sale_id)
+        if record is None:
+            start = _date(row.get("service_start"))
+            months = _text(row.get("service_months"))
+            end = service_end(start, int(months)) if isinstance(start, date) and months else None
+            record = records[sale_id] = {
+                "sale_id": sale_id,
+                "reference": _text(row["reference"]),
+                "sale_date": _date(row["sale_date"]),
+                "currency": _text(row["currency"]),
+                "description": _text(row["description"]),
+                "updated_at": datetime.fromtimestamp(file.path.stat().st_mtime, UTC).replace(tzinfo=None),
+                "service_start": start,
+                "service_end": end,
+                "credited": False,
+                "customer": {
+                    "key": _text(row["customer_key"]),
+                    "name": _text(row["customer_name"]),
+                    **{
+                        name: _text(row.get(f"customer_{name}"))
+                        for name in ("email", "phone", "address1", "city", "postcode", "country")
+                    },
+                },
+                "lines": [],
+            }
+            file.sale_ids.append(sale_id)
+        if _text(row.get("line_no")) is None:
+            continue  # a sale row without a line: the domain refuses a sale with no lines
+        record["lines"].append(
+            {
+                "line_no": int(str(row["line_no"]).strip()),
+                "description": _text(row["line_description"]),
+                "gl_account_code": _text(row["gl_account_code"]),
+                "tax_code": _text(row["tax_code"]),
+                "net_amount": _decimal(row["net_amount"]),
+                "tax_amount": _decimal(row["tax_amount"]),
+                "department_id": _text(row.get("department_id")),
+            }
+        )
+    return list(records.values())
+
+
+class DropFolder:
+    def __init__(self, folder: str | Path) -> None:
+        self.root = Path(folder)
+        self.incoming, self.archive, self.rejected = (
+            self.root / n for n in ("incoming", "archive", "rejected")
+        )
+        for directory in (self.incoming, self.archive, self.rejected):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def read(self) -> DropBatch:
+        """Every file waiting in ``incoming/``, oldest first."""
+        batch = DropBatch()
+        paths = sorted(
+            (p for pattern in PATTERNS for p in self.incoming.glob(pattern)), key=lambda p: p.stat().st_mtime
+        )
+        for path in paths:
+            file = DroppedFile(path)
+            batch.files.append(file)
+            try:
+                frame = _read(path)
+                missing = [c for c in (*SALE_COLUMNS, *LINE_COLUMNS) if c not in frame.columns]
+                if missing:
+                    raise ValueError(f"missing columns {missing}")
+                batch.records += _records(frame, file)
+            except Exception as error:
+                file.problem = f"{path.name} cannot be read: {error}"
+                file.sale_ids.clear()
+        return batch
+
+    def settle(self, batch: DropBatch, outcomes: list[SaleOutcome]) -> list[Path]:
+        """Move each file out of ``incoming/`` with its results file beside it."""
+        by_sale = {o.sale_id: o for o in outcomes}
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        written = []
+        for file in batch.files:
+            target = (self.rejected if file.problem else self.archive) / f"{stamp}-{file.path.name}"
+            rows = (
+                [{"file": file.path.name, "outcome": "rejected", "message": file.problem}]
+                if file.problem
+                else [
+                    {
+                        "sale_id": sale_id,
+                        "reference": by_sale[sale_id].reference if sale_id in by_sale else "",
+                        "outcome": by_sale[sale_id].outcome.value if sale_id in by_sale else "not processed",
+                        "aiq_transaction_id": _id_text(
+                            by_sale[sale_id].transaction_id if sale_id in by_sale else None
+                        ),
+                        "message": by_sale[sale_id].reason if sale_id in by_sale else "",
+                    }
+                    for sale_id in file.sale_ids
+                ]
+            )
+            results = target.with_name(f"{target.stem}.results.csv")
+            pd.DataFrame(rows).to_csv(results, index=False)
+            shutil.move(str(file.path), target)
+            written.append(results)
+        return written

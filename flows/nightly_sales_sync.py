@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
-from aiq_flows.domain.sales import ReferenceData, Sale
+from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.secrets import install_redaction
@@ -62,6 +62,7 @@ def nightly_sales_sync(
     state_store: str = "demo-store",
     chunk_size: int = 200,
     bulk: bool = True,
+    invoice_kind: InvoiceKind = "batch",
     overlap_minutes: int = 60,
     max_sales: int | None = None,
     page_size: int = 5000,
@@ -79,6 +80,8 @@ def nightly_sales_sync(
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
     `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
     `chunk_size` invoices in one call; without it, one lookup and one call per invoice.
+    `invoice_kind` (batch or item) applies to sales whose CRM row does not choose; item invoices
+    always go through the bulk draft-and-post operations.
     Sales with a service period are invoiced to `deferred_revenue_gl` and released monthly by
     the deferred-revenue-release flow. `credit_policy`: `post` (no check), `hold` (a sale that
     would take its customer over the credit limit, or whose customer owes more than
@@ -94,7 +97,7 @@ def nightly_sales_sync(
     crm = CrmDatabase.load(crm_database)
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    settings = PostingSettings(bulk, chunk_size)
+    settings = PostingSettings(bulk, chunk_size, invoice_kind)
     documents = DocumentSettings(attach_breakdown, pdf_folder)
     pdfs: dict[str, str] = {}
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
@@ -207,6 +210,7 @@ def post_sales(
             deferrals,
             settings.bulk,
             quote(in_aiq),
+            settings.invoice_kind,
         )
         for number, chunk in enumerate(chunked(ready, settings.chunk_size), start=chunks[0] + 1)
     ]

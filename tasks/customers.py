@@ -51,17 +51,56 @@ class CustomerResolution:
         return ready, refused
 
 
+# AIQ's field for each CRM detail the sync keeps in step.
+DETAILS = {
+    "Name": "name",
+    "Email": "email",
+    "Phone": "phone",
+    "Address1": "address1",
+    "City": "city",
+    "PostCode": "postcode",
+    "Country": "country",
+}
+
+
+def _with_details(customer: Customer, details: CustomerDetails) -> Customer:
+    for aiq_field, crm_field in DETAILS.items():
+        setattr(customer, aiq_field, getattr(details, crm_field))
+    return customer
+
+
 def _new_customer(gateway: AiqGateway, details: CustomerDetails) -> Customer:
     customer = gateway.new_customer_from_defaults()
     customer.Code = details.aiq_code
-    customer.Name = details.name
-    customer.Email = details.email
-    customer.Phone = details.phone
-    customer.Address1 = details.address1
-    customer.City = details.city
-    customer.PostCode = details.postcode
-    customer.Country = details.country
-    return customer
+    return _with_details(customer, details)
+
+
+def changed_details(customer: Customer, details: CustomerDetails) -> list[str]:
+    """The AIQ fields whose value differs from the CRM's (a detail the CRM leaves empty is kept)."""
+    return [
+        aiq_field
+        for aiq_field, crm_field in DETAILS.items()
+        if getattr(details, crm_field) is not None
+        and getattr(customer, aiq_field) != getattr(details, crm_field)
+    ]
+
+
+def update_customer_details(gateway: AiqGateway, customer: Customer, details: CustomerDetails) -> Customer:
+    """Bring an AIQ customer in step with the CRM. AIQ wants the RowVersionNumber it last gave:
+    a stale one is refused as Conflicted, and the customer is read again and updated once more."""
+    for attempt in range(2):
+        try:
+            gateway.update_customer(_with_details(customer, details), create=False)
+            break
+        except AiqBusinessError as error:
+            if error.status != "Conflicted" or attempt:
+                raise
+            fresh = gateway.get_customer(details.aiq_code)
+            if fresh is None:
+                raise
+            customer = fresh
+    updated = gateway.get_customer(details.aiq_code)
+    return updated or customer
 
 
 def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Customer, bool]:
@@ -70,6 +109,8 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
     as Conflicted or already in use, and the customer is read again."""
     existing = gateway.get_customer(details.aiq_code)
     if existing is not None:
+        if changed_details(existing, details):
+            existing = update_customer_details(gateway, existing, details)
         return existing, False
     try:
         gateway.update_customer(_new_customer(gateway, details), create=True)

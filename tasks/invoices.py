@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from decimal import Decimal
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -17,10 +18,10 @@ from prefect.cache_policies import NONE
 from aiq_flows.delivery import BulkDocument, BulkSender, Delivery, Document, ExactlyOnceSender
 from aiq_flows.domain.deferrals import deferral_schedule
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
-from aiq_flows.domain.sales import ReferenceData, Sale
+from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, RowResult
+from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
 from aiq_flows.store.outbox import DONE, DocumentRecord
 from aiq_flows.store.schedules import ScheduleStore
 from blocks.aiq import AiqConnection
@@ -30,6 +31,7 @@ from tasks.lookups import find_by_sweep, find_transaction
 from tasks.retry import retry_transient_aiq_errors
 
 DOCUMENT_KIND = "batch_sales_invoice"
+ITEM_DOCUMENT_KIND = "item_sales_invoice"
 SALES_INVOICE_TYPE = "SI"
 
 
@@ -37,6 +39,7 @@ SALES_INVOICE_TYPE = "SI"
 class PostingSettings:
     bulk: bool = True  # one bulk call per chunk (after one sweep of AIQ), or one call per invoice
     chunk_size: int = 200
+    invoice_kind: InvoiceKind = "batch"  # when the sale does not say
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,35 @@ def batch_invoice(
     )
 
 
+def item_invoice(template: Invoice, sale: Sale, deferred_revenue_gl: str) -> Invoice:
+    """The item invoice for a sale: order number, delivery date and a line note each; quantity 1
+    at the line's net, so the net is the CRM's. AIQ computes the VAT from the tax code (the CRM's
+    may differ by the rounding AIQ warns about)."""
+    when = datetime.combine(sale.sale_date, time())
+    return template.model_copy(
+        update={
+            "ExternalReference": sale.external_reference,
+            "InvoiceDate": when,
+            "DeliveryDate": when,
+            "OrderNumber": sale.reference,
+            "Notes": sale.description,
+            "Lines": [
+                InvoiceLine(
+                    StockItemDescription=line.description,
+                    Notes=f"{sale.reference} line {line.line_no}",
+                    InvoicedQuantity=Decimal(1),
+                    StockItemPrice=line.net_amount,
+                    TaxCode=line.tax_code,
+                    GLAccountCode=deferred_revenue_gl if sale.is_deferred else line.gl_account_code,
+                    DepartmentID=line.department_id,
+                )
+                for line in sale.lines
+            ],
+        },
+        deep=True,
+    )
+
+
 def source_version(sale: Sale) -> str:
     return sale.updated_at.isoformat()
 
@@ -91,6 +123,53 @@ class InvoicePoster:
         self.gateway, self.sender, self.accounts = gateway, sender, customers.accounts
         self.reference, self.deferred_revenue_gl = reference, deferred_revenue_gl
         self._templates: dict[str, BatchSalesInvoice] = dict(customers.templates)
+        self._item_templates: dict[str, Invoice] = {}
+
+    def _item_templates_for(self, codes: set[str]) -> dict[str, Invoice]:
+        """Item invoice templates, many customers in one call (``GetNewSalesInvoices``)."""
+        missing = sorted(codes - set(self._item_templates))
+        if missing:
+            for code, template in zip(missing, self.gateway.new_sales_invoices(missing), strict=True):
+                if template is not None:
+                    self._item_templates[code] = template
+        return self._item_templates
+
+    def _create_items(self, sales: list[Sale]) -> list[RowResult]:
+        """Drafts saved in one call, then posted in one call; a draft whose post AIQ refuses is
+        cancelled, so no stray draft is left behind. One row per sale, in order."""
+        templates = self._item_templates_for({sale.customer_code for sale in sales})
+        drafts = [
+            item_invoice(templates[sale.customer_code], sale, self.deferred_revenue_gl) for sale in sales
+        ]
+        saved = self.gateway.create_invoices(drafts)
+        draft_ids = [row.document_id for row in saved if row.ok and row.document_id]
+        posted = iter(self.gateway.post_invoices(draft_ids) if draft_ids else [])
+        rows = []
+        for row in saved:
+            if not (row.ok and row.document_id):
+                rows.append(row)
+                continue
+            result = next(posted)
+            if not result.ok:
+                self.gateway.cancel_invoice(row.document_id, f"not posted: {result.error_code}")
+            rows.append(result)
+        return rows
+
+    def _find_item(self, sale: Sale) -> int | None:
+        """A posted item invoice under the sale's reference; or its draft, posted now (a run that
+        lost its answer left it saved): we hold the claim, so this is the only sender."""
+        day = datetime.combine(sale.sale_date, time())
+        found = find_transaction(self.gateway, sale.external_reference, day, [SALES_INVOICE_TYPE])
+        if found is not None:
+            return found
+        drafts = [
+            i
+            for i in self.gateway.invoices_by_external_reference(sale.external_reference)
+            if i.Status == "Processed"
+        ]
+        for stray in drafts[1:]:
+            self.gateway.cancel_invoice(stray.InvoiceID, f"duplicate draft of {sale.external_reference}")
+        return self.gateway.post_invoice(drafts[0].InvoiceID) if drafts else None
 
     def _template(self, customer_code: str) -> BatchSalesInvoice:
         if customer_code not in self._templates:
@@ -128,11 +207,17 @@ class InvoicePoster:
         return self._currency_problem(sale) or _delivered(sale, self.sender.send(document, record))
 
     def post_many(
-        self, sales: list[Sale], sender: BulkSender, chunk_size: int, in_aiq: dict[str, int] | None = None
+        self,
+        sales: list[Sale],
+        sender: BulkSender,
+        chunk_size: int,
+        in_aiq: dict[str, int] | None = None,
+        invoice_kind: InvoiceKind = "batch",
     ) -> list[SaleOutcome]:
-        """The bulk path: ``CreateBatchSalesInvoiceBulkGetBackTransactionIDs``, each row mapped back
-        to its sale. ``in_aiq`` is the run's sweep of AIQ (`sweep_aiq`); without it, the chunk's
-        dates are swept here."""
+        """The bulk path: batch invoices through ``CreateBatchSalesInvoiceBulkGetBackTransactionIDs``,
+        item invoices through ``CreateInvoicesGetBackInvoiceIDs`` + ``PostInvoicesGetBackTransactionIDs``
+        (the sale's own kind, or `invoice_kind`), each row mapped back to its sale. ``in_aiq`` is
+        the run's sweep of AIQ (`sweep_aiq`); without it, the chunk's dates are swept here."""
         outcomes: dict[int, SaleOutcome] = {}
         ready: dict[str, Sale] = {}
         for sale in sales:
@@ -141,8 +226,12 @@ class InvoicePoster:
                 outcomes[sale.sale_id] = problem
             else:
                 ready[sale.external_reference] = sale
+
+        def kind(sale: Sale) -> str:
+            return ITEM_DOCUMENT_KIND if (sale.invoice_kind or invoice_kind) == "item" else DOCUMENT_KIND
+
         documents = [
-            BulkDocument(ref, DOCUMENT_KIND, str(sale.sale_id), source_version(sale))
+            BulkDocument(ref, kind(sale), str(sale.sale_id), source_version(sale))
             for ref, sale in ready.items()
         ]
 
@@ -153,19 +242,32 @@ class InvoicePoster:
             return find_by_sweep(self.gateway, dates, [SALES_INVOICE_TYPE])
 
         def create(chunk: Sequence[BulkDocument]) -> list[RowResult]:
+            items = [ready[d.reference] for d in chunk if d.kind == ITEM_DOCUMENT_KIND]
+            batch = [ready[d.reference] for d in chunk if d.kind != ITEM_DOCUMENT_KIND]
             invoices = [
                 batch_invoice(
-                    self._template(ready[d.reference].customer_code),
-                    ready[d.reference],
-                    self.reference,
-                    self.deferred_revenue_gl,
+                    self._template(sale.customer_code), sale, self.reference, self.deferred_revenue_gl
                 )
-                for d in chunk
+                for sale in batch
             ]
-            return self.gateway.create_batch_sales_invoices(invoices)
+            results = dict(
+                zip(
+                    (s.external_reference for s in batch),
+                    self.gateway.create_batch_sales_invoices(invoices) if invoices else [],
+                    strict=True,
+                )
+            )
+            if items:
+                results |= dict(
+                    zip((s.external_reference for s in items), self._create_items(items), strict=True)
+                )
+            return [results[d.reference] for d in chunk]
 
         def find_one(document: BulkDocument) -> int | None:
-            day = datetime.combine(ready[document.reference].sale_date, time())
+            sale = ready[document.reference]
+            if document.kind == ITEM_DOCUMENT_KIND:
+                return self._find_item(sale)
+            day = datetime.combine(sale.sale_date, time())
             return find_transaction(self.gateway, document.reference, day, [SALES_INVOICE_TYPE])
 
         deliveries = sender.send_all(documents, find, find_one, create, chunk_size)
@@ -225,6 +327,7 @@ def post_batch_invoices(
     deferrals: DeferralSettings | None = None,
     bulk: bool = True,
     in_aiq: dict[str, int] | None = None,
+    invoice_kind: InvoiceKind = "batch",
 ) -> list[SaleOutcome]:
     """A chunk of sales: in one bulk call (``bulk``), or one call per invoice."""
     deferrals = deferrals or DeferralSettings()
@@ -232,16 +335,19 @@ def post_batch_invoices(
     try:
         sender = ExactlyOnceSender(store, aiq.company_id, run_id)
         poster = InvoicePoster(aiq.gateway(), sender, customers, reference, deferrals.deferred_revenue_gl)
-        if bulk:
-            bulk_sender = BulkSender(store, aiq.company_id, run_id)
-            outcomes = poster.post_many(sales, bulk_sender, max(len(sales), 1), in_aiq)
-        else:
-            documents = [poster.document(sale) for sale in sales]
-            known = sender.plan(documents)
-            outcomes = [
-                poster.post(sale, document, known.get(document.reference))
-                for sale, document in zip(sales, documents, strict=True)
-            ]
+        # Item invoices always go in bulk (draft, then post); batch ones one by one unless `bulk`.
+        items = [sale for sale in sales if bulk or (sale.invoice_kind or invoice_kind) == "item"]
+        singles = [sale for sale in sales if sale not in items]
+        bulk_sender = BulkSender(store, aiq.company_id, run_id)
+        by_sale = {
+            o.sale_id: o
+            for o in poster.post_many(items, bulk_sender, max(len(items), 1), in_aiq, invoice_kind)
+        }
+        documents = [poster.document(sale) for sale in singles]
+        known = sender.plan(documents)
+        for sale, document in zip(singles, documents, strict=True):
+            by_sale[sale.sale_id] = poster.post(sale, document, known.get(document.reference))
+        outcomes = [by_sale[sale.sale_id] for sale in sales]
         deferred = record_schedules(state.schedules(store), aiq.company_id, sales, outcomes, deferrals)
     finally:
         store.dispose()

@@ -665,3 +665,65 @@ def test_breakdowns_are_attached_once_and_pdfs_fetched(
     run_sync(demo_blocks, attach_breakdown=file_format, pdf_folder=str(folder))
     with sqlite3.connect(sandbox.db) as db:
         assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == len(posted)
+
+
+# --- item invoices ---------------------------------------------------------------------------------------
+
+
+def test_item_invoices_and_batch_invoices_side_by_side_each_once(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
+    from tests.test_gateway_sandbox import gateway_for
+
+    crm = seed(demo_blocks, sales=40)
+    with Session(crm.engine) as session, session.begin():  # the CRM asks for batch on a few sales
+        session.execute(update(CrmSale).where(CrmSale.id % 5 == 0).values(invoice_kind="batch"))
+    sandbox.faults({"kind": "drop_response", "operation": "PostInvoicesGetBackTransactionIDs", "count": 1})
+    first = run_sync(demo_blocks, invoice_kind="item", chunk_size=10)
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert first["created"] == len(posted)
+    kinds = {d["external_reference"]: d["type"] for d in sandbox.documents()}
+    for sale_id in posted:
+        assert kinds[f"S-{sale_id}"] == ("SalesBatchInvoice" if sale_id % 5 == 0 else "SalesInvoice")
+    gateway = gateway_for(sandbox)
+    item = next(i for i in sorted(posted) if i % 5)
+    [invoice] = gateway.invoices_by_external_reference(f"S-{item}")
+    assert invoice.Status == "Posted" and invoice.OrderNumber == posted[item].reference
+    drafts = [
+        i
+        for s in posted
+        if s % 5
+        for i in gateway.invoices_by_external_reference(f"S-{s}")
+        if i.Status != "Posted"
+    ]
+    gateway.close()
+    assert drafts == []  # the lost answer was read back: no draft saved twice, none left behind
+    again = run_sync(demo_blocks, invoice_kind="item")
+    assert again["created"] == 0
+    assert_each_posted_sale_exists_once(sandbox, crm)
+
+
+def test_a_customer_changed_in_the_crm_is_updated_in_aiq_once(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
+    from aiq_flows.sources.crm_sql import CrmCustomer
+    from tests.test_gateway_sandbox import gateway_for
+
+    def updates_in_a_run() -> int:
+        before = sandbox.calls().get("UpdateCustomer", 0)
+        run_sync(demo_blocks)
+        return sandbox.calls().get("UpdateCustomer", 0) - before
+
+    crm = seed(demo_blocks, sales=20)
+    run_sync(demo_blocks)
+    unchanged = updates_in_a_run()  # a customer AIQ refuses is tried again each run; nobody else
+    with Session(crm.engine) as session, session.begin():
+        customer = session.get(CrmCustomer, 1)
+        assert customer is not None and customer.account_key == "acme01"
+        customer.city, customer.email = "Harrogate", "ledger@acme.example"
+    assert updates_in_a_run() == unchanged + 1
+    gateway = gateway_for(sandbox)
+    acme = gateway.get_customer("ACME01")
+    gateway.close()
+    assert acme is not None and (acme.City, acme.Email) == ("Harrogate", "ledger@acme.example")
+    assert updates_in_a_run() == unchanged  # in step now: not updated again

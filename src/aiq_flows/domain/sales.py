@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,7 @@ Currency = Annotated[
     BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
     StringConstraints(pattern=r"^[A-Z]{3}$"),
 ]
+InvoiceKind = Literal["batch", "item"]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=50)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Text50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
@@ -91,6 +92,9 @@ class Sale(BaseModel):
     service_start: date | None = None
     service_end: date | None = None
     credited: bool = False
+    # batch (fast, VAT as the CRM computed it) or item (order number, delivery date, line notes;
+    # AIQ computes the VAT); None: the deployment's choice.
+    invoice_kind: InvoiceKind | None = None
 
     @model_validator(mode="after")
     def _service_period_is_whole(self) -> Sale:

@@ -52,6 +52,7 @@ class CrmSale(CrmBase):
     service_end: Mapped[date | None]
     service_months: Mapped[int | None]  # instead of service_end: that many whole months from the start
     credited_at: Mapped[datetime | None]
+    invoice_kind: Mapped[str | None] = mapped_column(String(10))  # batch or item; empty: the deployment's
     # Written back by the sync; never touch updated_at, or every write-back would re-trigger it.
     aiq_transaction_id: Mapped[int | None]
     aiq_status: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -102,6 +103,7 @@ def _record(sale: CrmSale) -> dict[str, Any]:
         "service_start": sale.service_start,
         "service_end": _service_end(sale),
         "credited": sale.credited_at is not None,
+        "invoice_kind": sale.invoice_kind,
         "customer": None
         if customer is None
         else {

@@ -22,7 +22,7 @@ from blocks.store import StateStore
 from flows.nightly_sales_sync import POSTING_THREADS, post_sales
 from tasks.credit import credit_check
 from tasks.customers import ensure_customers
-from tasks.invoices import DeferralSettings, PostingSettings
+from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
 from tasks.reporting import publish_sync_report
 from tasks.sales import load_reference_data, validate_sales
 
@@ -64,6 +64,8 @@ def file_drop_sales_sync(
     valid, refused = customers.split(checked.sales)
     credit = credit_check(aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy))
     outcomes = [*checked.quarantined, *refused, *credit.held]
+    dates = [sale.sale_date for sale in credit.cleared]
+    in_aiq = sweep_aiq(aiq, (min(dates), max(dates)) if dates else None)
     outcomes += post_sales(
         aiq,
         state,
@@ -74,6 +76,7 @@ def file_drop_sales_sync(
         DeferralSettings(deferred_revenue_gl),
         PostingSettings(True, chunk_size),
         [0],
+        in_aiq,
     )
     results = settle_drop_folder(folder, quote(batch), quote(outcomes))
     summary = publish_sync_report(

@@ -40,7 +40,7 @@ from tasks.invoices import (
 )
 from tasks.plan import PlanApproval, publish_plan
 from tasks.reporting import publish_sync_report
-from tasks.sales import load_reference_data, read_changed_sales, validate_sales
+from tasks.sales import load_reference_data, read_change_window, read_changed_sales, validate_sales
 
 T = TypeVar("T")
 
@@ -118,6 +118,10 @@ def nightly_sales_sync(
     chunks = [0]
     high: Watermark | None = None
     planning = dry_run or approval
+    # Read before write, once for the run: before anything is posted, AIQ's invoices dated in the
+    # window of the run's sales (the store knows what the run itself posts).
+    window = read_change_window(crm, state, watermark_name, overlap_minutes)
+    in_aiq = sweep_aiq(aiq, window) if bulk or planning or invoice_kind == "item" else None
     # Page through the CRM, so that memory stays flat however many sales the night brings.
     while max_sales is None or read < max_sales:
         page = min(page_size, max_sales - read) if max_sales is not None else page_size
@@ -139,7 +143,7 @@ def nightly_sales_sync(
             planned += credit.cleared
         else:
             page_outcomes += post_sales(
-                aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks
+                aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq
             )
             write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
             if documents.breakdown or documents.pdf_folder:
@@ -150,8 +154,7 @@ def nightly_sales_sync(
             break
 
     if planning:
-        in_aiq = sweep_aiq(aiq, state, quote(planned))
-        plan = publish_plan(quote(planned), quote(outcomes), quote(customers), quote(in_aiq), read)
+        plan = publish_plan(quote(planned), quote(outcomes), quote(customers), quote(in_aiq or {}), read)
         if dry_run:
             get_run_logger().info("Dry run: nothing was written to AIQ or the CRM: %s", plan.summary)
             return plan.summary
@@ -166,7 +169,9 @@ def nightly_sales_sync(
         customers = ensure_customers(aiq, quote(planned), quote(customers.without_planned()))
         approved = CreditResult(cleared=[s for s in planned if s.customer_code in customers.accounts])
         refused_now = [o for o in customers.split(planned)[1]]
-        posted = post_sales(aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks)
+        posted = post_sales(
+            aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks, in_aiq
+        )
         write_back_outcomes(crm, state, aiq.company_id, quote([*outcomes, *refused_now, *posted]))
         if documents.breakdown or documents.pdf_folder:
             pdfs |= attach_and_fetch(aiq, quote(approved.cleared), quote(posted), documents)
@@ -194,10 +199,10 @@ def post_sales(
     deferrals: DeferralSettings,
     settings: PostingSettings,
     chunks: list[int],
+    in_aiq: dict[str, int] | None,
 ) -> list[SaleOutcome]:
-    """Post the cleared sales: one sweep of AIQ, then the chunks in concurrent task runs."""
+    """Post the cleared sales, the chunks in concurrent task runs. `in_aiq`: the run's sweep."""
     ready = credit.cleared
-    in_aiq = sweep_aiq(aiq, state, quote(ready)) if settings.bulk else None
     posting = [
         post_batch_invoices.submit(
             aiq,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from prefect import get_run_logger, task
@@ -22,12 +22,12 @@ from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
-from aiq_flows.store.outbox import DONE, DocumentRecord
+from aiq_flows.store.outbox import DocumentRecord
 from aiq_flows.store.schedules import ScheduleStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.customers import CustomerResolution
-from tasks.lookups import find_by_sweep, find_transaction
+from tasks.lookups import find_by_sweep, find_transaction, references_in_window
 from tasks.retry import retry_transient_aiq_errors
 
 DOCUMENT_KIND = "batch_sales_invoice"
@@ -369,21 +369,15 @@ def post_batch_invoices(
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=retry_transient_aiq_errors,
 )
-def sweep_aiq(aiq: AiqConnection, state: StateStore, sales: list[Sale]) -> dict[str, int]:
-    """Read before write, for the whole run at once: the sales the store does not know as posted
-    are looked for in AIQ with one paged sweep of the dates they span (`GetTransactionsBy`)."""
-    store = state.store()
-    try:
-        known = store.get(aiq.company_id, [sale.external_reference for sale in sales])
-    finally:
-        store.dispose()
-    unknown = {
-        sale.external_reference: sale.sale_date
-        for sale in sales
-        if (record := known.get(sale.external_reference)) is None or record.state not in DONE
-    }
-    found = find_by_sweep(aiq.gateway(), unknown, [SALES_INVOICE_TYPE])
-    get_run_logger().info("Swept AIQ for %d sales: %d already there", len(unknown), len(found))
+def sweep_aiq(aiq: AiqConnection, window: tuple[date, date] | None) -> dict[str, int]:
+    """Read before write, for the whole run at once and before it posts anything: every sales
+    invoice AIQ holds dated in the window of the run's sales (one paged `GetTransactionsBy`),
+    {external reference: transaction ID}. Taken before the run's own invoices exist, it holds
+    only what was there already; the store knows what this run posts."""
+    if window is None:
+        return {}
+    found = references_in_window(aiq.gateway(), window[0], window[1], [SALES_INVOICE_TYPE])
+    get_run_logger().info("Swept AIQ's sales invoices from %s to %s: %d", window[0], window[1], len(found))
     return found
 
 

@@ -29,6 +29,30 @@ def find_transaction(gateway: AiqGateway, reference: str, around: datetime, type
     return min((t.TransactionID for t in found), default=None)
 
 
+def references_in_window(gateway: AiqGateway, start: date, end: date, types: list[str]) -> dict[str, int]:
+    """Every transaction of these types dated in [start, end]: {external reference: the first
+    transaction ID}, duplicates logged."""
+    found: dict[str, list[int]] = {}
+    for summary in gateway.transactions_between(
+        datetime.combine(start, time()), datetime.combine(end, time()), types
+    ):
+        if summary.ExternalReference:
+            found.setdefault(summary.ExternalReference, []).append(summary.TransactionID)
+    return _first_of_each(found)
+
+
+def _first_of_each(found: dict[str, list[int]]) -> dict[str, int]:
+    for reference, ids in found.items():
+        if len(ids) > 1:
+            get_run_logger().error(
+                "AIQ holds %d transactions with reference %s (ids %s): keeping the first; reverse the others",
+                len(ids),
+                reference,
+                ids,
+            )
+    return {reference: min(ids) for reference, ids in found.items()}
+
+
 def find_by_sweep(gateway: AiqGateway, wanted: Mapping[str, date], types: list[str]) -> dict[str, int]:
     """The AIQ transactions under many external references at once ({reference: its date}): one
     paged sweep of the dates they span, instead of one lookup per reference. A document whose
@@ -42,12 +66,4 @@ def find_by_sweep(gateway: AiqGateway, wanted: Mapping[str, date], types: list[s
         reference = summary.ExternalReference
         if reference in wanted:
             found.setdefault(reference, []).append(summary.TransactionID)
-    for reference, ids in found.items():
-        if len(ids) > 1:
-            get_run_logger().error(
-                "AIQ holds %d transactions with reference %s (ids %s): keeping the first; reverse the others",
-                len(ids),
-                reference,
-                ids,
-            )
-    return {reference: min(ids) for reference, ids in found.items()}
+    return _first_of_each(found)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -56,6 +56,19 @@ def read_changed_sales(
         overlap_minutes,
     )
     return SalesBatch(records, high)
+
+
+@task(name="read-change-window", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+def read_change_window(
+    crm: CrmDatabase, state: StateStore, watermark_name: str, overlap_minutes: int
+) -> tuple[date, date] | None:
+    """The first and last sale date of the sales this run will read."""
+    store, source = state.store(), crm.source()
+    try:
+        return source.changed_window(store.watermark(watermark_name), timedelta(minutes=overlap_minutes))
+    finally:
+        store.dispose()
+        source.dispose()
 
 
 @task(

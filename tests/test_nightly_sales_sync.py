@@ -257,7 +257,8 @@ def test_transient_failures_leave_sales_pending_for_the_next_run(
     assert pending and first["failed"] >= len(pending)
     sandbox.clear_faults()
     second = posting.run(demo_blocks)
-    assert second["created"] == len(pending)
+    closed = {i for i, kind in planted(40).items() if kind == "closed_period"}  # AIQ refuses that one
+    assert second["created"] == len({s.id for s in pending} - closed)
     assert not [s for s in crm_sales(crm).values() if s.aiq_status == "pending"]
     assert_each_posted_sale_exists_once(sandbox, crm)
 

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     due_date TEXT, currency TEXT NOT NULL, exchange_rate TEXT NOT NULL,
     control_amount TEXT NOT NULL, period_id INTEGER NOT NULL, invoice_id INTEGER);
 CREATE INDEX IF NOT EXISTS transactions_by_reference ON transactions (entity, external_reference);
+CREATE INDEX IF NOT EXISTS transactions_by_date ON transactions (entity, transaction_date);
 CREATE TABLE IF NOT EXISTS transaction_lines (
     line_id INTEGER PRIMARY KEY AUTOINCREMENT, transaction_id INTEGER NOT NULL,
     gl_code TEXT NOT NULL, description TEXT, department_id TEXT, tax_code TEXT,
@@ -349,6 +350,22 @@ class Ledger:
         if external_reference is not None:
             sql += " AND external_reference = ?"
             params.append(external_reference)
+        return [dict(row) for row in self.query(sql + " ORDER BY transaction_id", *params)]
+
+    def documents_dated(
+        self, entity: str, start: datetime | None, end: datetime | None, type_codes: set[str]
+    ) -> list[dict[str, Any]]:
+        """Transactions dated in [start, end] (a bound of year 1 or None is open), of these types."""
+        sql, params = "SELECT * FROM transactions WHERE entity = ?", [entity]
+        if start is not None and start.year > 1:
+            sql += " AND transaction_date >= ?"
+            params.append(start.replace(tzinfo=None).isoformat())
+        if end is not None and end.year > 1:
+            sql += " AND transaction_date <= ?"
+            params.append(end.replace(tzinfo=None).isoformat())
+        if type_codes:
+            sql += f" AND type_code IN ({', '.join('?' * len(type_codes))})"
+            params += sorted(type_codes)
         return [dict(row) for row in self.query(sql + " ORDER BY transaction_id", *params)]
 
     def lines(self, transaction_id: int) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, and_, bindparam, or_, select, update
+from sqlalchemy import ForeignKey, Numeric, String, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from aiq_flows.db import make_engine
@@ -175,6 +175,19 @@ class SqlCrm:
             query = query.limit(limit)
         with Session(self.engine) as session:
             return [_record(sale) for sale in session.scalars(query)]
+
+    def changed_window(self, since: Watermark, overlap: timedelta) -> tuple[date, date] | None:
+        """The first and last sale date among the sales `changed_sales` will return."""
+        query = select(func.min(CrmSale.sale_date), func.max(CrmSale.sale_date)).where(
+            or_(
+                CrmSale.updated_at >= since.updated_at - overlap,
+                CrmSale.aiq_status.is_(None),
+                CrmSale.aiq_status == CrmStatus.PENDING.value,
+            )
+        )
+        with Session(self.engine) as session:
+            first, last = session.execute(query).one()
+        return (first, last) if first is not None and last is not None else None
 
     def sales_between(self, start: date, end: date) -> list[dict[str, Any]]:
         """Every sale dated in the range (inclusive), with what the sync wrote back."""

@@ -455,7 +455,7 @@ def get_transactions_by(svc: SandboxService, call: Call) -> Reply:
     ids = set(items(query.get("TransactionIDsFilter"), "int"))
     departments = set(items(query.get("DepartmentIDsFilter"), "string"))
     selected = []
-    for row in svc.ledger.documents(call.entity):
+    for row in svc.ledger.documents_dated(call.entity, query.get("FromDate"), query.get("ToDate"), types):
         if not (
             _within(row["transaction_date"], query.get("FromDate"), query.get("ToDate"))
             and _within(row["creation_date"], query.get("FromCreationDate"), query.get("ToCreationDate"))

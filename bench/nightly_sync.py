@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,17 @@ from typing import Any
 BIN = Path(sys.executable).parent
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class SandboxProcess:
     """``aiq-sandbox serve`` in its own process, with every call delayed by ``latency_ms``."""
 
-    def __init__(self, directory: Path, port: int, latency_ms: int) -> None:
+    def __init__(self, directory: Path, latency_ms: int) -> None:
+        port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.db = directory / f"sandbox-{port}.db"
         self.process = subprocess.Popen(
@@ -185,7 +193,7 @@ def main() -> None:
         """Starts the ephemeral Prefect server outside the timings."""
 
     warm_up()
-    sync_box = SandboxProcess(directory, 18_761, args.latency_ms)
+    sync_box = SandboxProcess(directory, args.latency_ms)
     try:
         crm_url = f"sqlite:///{directory / 'crm.db'}"
         started = time.perf_counter()
@@ -231,7 +239,7 @@ def main() -> None:
         return
 
     sales = posted_sales(crm_url)
-    floor_box = SandboxProcess(directory, 18_762, args.latency_ms)
+    floor_box = SandboxProcess(directory, args.latency_ms)
     try:
         gateway = floor_box.gateway()
         invoices = floor_invoices(gateway, sales)
@@ -242,7 +250,7 @@ def main() -> None:
         floor_seconds = time.perf_counter() - started
     finally:
         floor_box.stop()
-    naive_box = SandboxProcess(directory, 18_763, args.latency_ms)
+    naive_box = SandboxProcess(directory, args.latency_ms)
     try:
         gateway = naive_box.gateway()
         count, naive_seconds = naive_rate(gateway, sales[: args.naive_sample], {})

@@ -13,8 +13,10 @@ import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
+from aiq_flows.concurrency import write_limit
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.jobs import JobsDatabase
@@ -59,8 +61,9 @@ def back_to_back_invoicing(
     records = read_jobs(jobs, max_jobs)
     checked = check_jobs(aiq, records, settings)
     outcomes = list(checked.quarantined)
-    for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
-        outcomes += raise_pairs(aiq, state, chunk, settings, run_id, number)
+    with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per entity
+        for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
+            outcomes += raise_pairs(aiq, state, chunk, settings, run_id, number)
     if settings.retire_closing_bi_codes:
         retire_bi_codes(aiq, outcomes)
     write_back_jobs(jobs, outcomes)

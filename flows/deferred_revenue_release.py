@@ -12,8 +12,10 @@ from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
+from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.deferrals import ClosedPeriodPolicy
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
@@ -33,14 +35,15 @@ def deferred_revenue_release(
     aiq = AiqConnection.load(aiq_connection)
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    outcomes = release_deferred_revenue(
-        aiq,
-        state,
-        run_date or date.today(),
-        post_all_upfront,
-        ClosedPeriodPolicy(closed_period_policy),
-        run_id,
-    )
+    with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per entity
+        outcomes = release_deferred_revenue(
+            aiq,
+            state,
+            run_date or date.today(),
+            post_all_upfront,
+            ClosedPeriodPolicy(closed_period_policy),
+            run_id,
+        )
     summary = publish_release_report(outcomes, ClosedPeriodPolicy(closed_period_policy))
     get_run_logger().info("Deferred revenue release finished: %s", summary)
     return summary

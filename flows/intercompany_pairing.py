@@ -16,8 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
+from aiq_flows.concurrency import write_limit
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.intercompany import ChargesDatabase
@@ -57,8 +59,9 @@ def intercompany_pairing(
     records = read_charges(charges, max_charges)
     checked = check_charges(connections, records)
     outcomes = list(checked.quarantined)
-    for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
-        outcomes += raise_ic_pairs(connections, state, chunk, settings, run_id, number)
+    with concurrency([write_limit(entity) for entity in sorted(connections)], occupy=1):
+        for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
+            outcomes += raise_ic_pairs(connections, state, chunk, settings, run_id, number)
     write_back_charges(charges, outcomes)
     summary = publish_ic_report(
         outcomes, len(records), f"Intercompany pairing across {', '.join(connections)}"

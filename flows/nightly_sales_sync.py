@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
@@ -76,6 +78,7 @@ def nightly_sales_sync(
     dry_run: bool = False,
     approval: bool = False,
     approval_timeout_minutes: int = 12 * 60,
+    claim_lease_seconds: float = 900,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
     `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
@@ -97,7 +100,7 @@ def nightly_sales_sync(
     crm = CrmDatabase.load(crm_database)
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    settings = PostingSettings(bulk, chunk_size, invoice_kind)
+    settings = PostingSettings(bulk, chunk_size, invoice_kind, claim_lease_seconds)
     documents = DocumentSettings(attach_breakdown, pdf_folder)
     pdfs: dict[str, str] = {}
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
@@ -142,10 +145,11 @@ def nightly_sales_sync(
             outcomes += page_outcomes
             planned += credit.cleared
         else:
-            page_outcomes += post_sales(
-                aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq
-            )
-            write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
+            with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per entity
+                page_outcomes += post_sales(
+                    aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq
+                )
+                write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
             if documents.breakdown or documents.pdf_folder:
                 pdfs |= attach_and_fetch(aiq, quote(credit.cleared), quote(page_outcomes), documents)
             outcomes += page_outcomes
@@ -216,6 +220,7 @@ def post_sales(
             settings.bulk,
             quote(in_aiq),
             settings.invoice_kind,
+            settings.claim_lease_seconds,
         )
         for number, chunk in enumerate(chunked(ready, settings.chunk_size), start=chunks[0] + 1)
     ]

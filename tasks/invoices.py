@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from prefect import get_run_logger, task
@@ -22,7 +22,7 @@ from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
-from aiq_flows.store.outbox import DocumentRecord
+from aiq_flows.store.outbox import DEFAULT_LEASE, DocumentRecord
 from aiq_flows.store.schedules import ScheduleStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
@@ -40,6 +40,7 @@ class PostingSettings:
     bulk: bool = True  # one bulk call per chunk (after one sweep of AIQ), or one call per invoice
     chunk_size: int = 200
     invoice_kind: InvoiceKind = "batch"  # when the sale does not say
+    claim_lease_seconds: float = DEFAULT_LEASE.total_seconds()  # a killed run's claims expire
 
 
 @dataclass(frozen=True)
@@ -328,17 +329,19 @@ def post_batch_invoices(
     bulk: bool = True,
     in_aiq: dict[str, int] | None = None,
     invoice_kind: InvoiceKind = "batch",
+    claim_lease_seconds: float = DEFAULT_LEASE.total_seconds(),
 ) -> list[SaleOutcome]:
     """A chunk of sales: in one bulk call (``bulk``), or one call per invoice."""
     deferrals = deferrals or DeferralSettings()
     store = state.store()
     try:
-        sender = ExactlyOnceSender(store, aiq.company_id, run_id)
+        lease = timedelta(seconds=claim_lease_seconds)
+        sender = ExactlyOnceSender(store, aiq.company_id, run_id, lease)
         poster = InvoicePoster(aiq.gateway(), sender, customers, reference, deferrals.deferred_revenue_gl)
         # Item invoices always go in bulk (draft, then post); batch ones one by one unless `bulk`.
         items = [sale for sale in sales if bulk or (sale.invoice_kind or invoice_kind) == "item"]
         singles = [sale for sale in sales if sale not in items]
-        bulk_sender = BulkSender(store, aiq.company_id, run_id)
+        bulk_sender = BulkSender(store, aiq.company_id, run_id, lease)
         by_sale = {
             o.sale_id: o
             for o in poster.post_many(items, bulk_sender, max(len(items), 1), in_aiq, invoice_kind)

@@ -20,7 +20,15 @@ def _amount(outcome: SaleOutcome) -> str:
     return f"{round_money(outcome.gross_total, outcome.currency)} {outcome.currency}"
 
 
+# The UI's table shows at most this many sales: those that need attention first, then the rest.
+MAX_TABLE_ROWS = 20_000
+
+
 def report_rows(outcomes: list[SaleOutcome]) -> list[dict[str, Any]]:
+    attention = (Outcome.QUARANTINED, Outcome.FAILED, Outcome.HELD)
+    if len(outcomes) > MAX_TABLE_ROWS:
+        ranked = sorted(outcomes, key=lambda o: (o.outcome not in attention, o.sale_id))
+        outcomes = ranked[:MAX_TABLE_ROWS]
     return [
         {
             "sale_id": o.sale_id,
@@ -51,8 +59,15 @@ def publish_sync_report(
         lines += ["", "## Needs attention", ""]
         lines += [f"- `{o.reference or o.sale_id}` {o.outcome.value}: {o.reason}" for o in problems[:200]]
     create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines), description=title)
+    shown = (
+        "one row per sale"
+        if len(outcomes) <= MAX_TABLE_ROWS
+        else (
+            f"{MAX_TABLE_ROWS:,} of {len(outcomes):,} sales: every one that needs attention, then the others"
+        )
+    )
     create_table_artifact(
-        key=f"{key_prefix}-report", table=report_rows(outcomes), description=f"{title}: one row per sale"
+        key=f"{key_prefix}-report", table=report_rows(outcomes), description=f"{title}: {shown}"
     )
     if not summary.adds_up:
         raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} sales read")

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiq_flows.domain.outcomes import Outcome
 from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
 from aiq_flows.gateway.models import RowResult
-from aiq_flows.store.outbox import DONE, DocumentRecord, DocumentStore
+from aiq_flows.store.outbox import DEFAULT_LEASE, DONE, DocumentRecord, DocumentStore
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,12 @@ HELD_BY_ANOTHER_RUN = Delivery(
 
 
 class ExactlyOnceSender:
-    def __init__(self, store: DocumentStore, entity: str, run_id: str) -> None:
-        self.store, self.entity, self.run_id = store, entity, run_id
+    def __init__(
+        self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
+    ) -> None:
+        """`lease`: how long a claim of this run holds before another run may take it over (a run
+        killed mid-send leaves its claims behind)."""
+        self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
 
     def plan(self, documents: list[Document]) -> dict[str, DocumentRecord]:
         """Record the documents about to be sent; their store records as they stand now."""
@@ -79,7 +84,9 @@ class ExactlyOnceSender:
         if settled is not None:
             return settled
         ref = document.reference
-        if not self.store.claim(self.entity, ref, self.run_id, source_version=document.source_version):
+        if not self.store.claim(
+            self.entity, ref, self.run_id, lease=self.lease, source_version=document.source_version
+        ):
             # Another run got there first: it may have finished since `record` was read.
             now = self._settled(document, self.store.get(self.entity, [ref]).get(ref))
             return now or HELD_BY_ANOTHER_RUN
@@ -150,8 +157,12 @@ CreateMany = Callable[[Sequence[BulkDocument]], list[RowResult]]
 class BulkSender:
     """Exactly-once for bulk operations: the same steps as `ExactlyOnceSender`, a chunk at a time."""
 
-    def __init__(self, store: DocumentStore, entity: str, run_id: str) -> None:
-        self.store, self.entity, self.run_id = store, entity, run_id
+    def __init__(
+        self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
+    ) -> None:
+        """`lease`: how long a claim of this run holds before another run may take it over (a run
+        killed mid-send leaves its claims behind)."""
+        self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
 
     def send_all(
         self,
@@ -174,7 +185,7 @@ class BulkSender:
             else:
                 pending.append(document)
         claimed = self.store.claim_many(
-            self.entity, {d.reference: d.source_version for d in pending}, self.run_id
+            self.entity, {d.reference: d.source_version for d in pending}, self.run_id, self.lease
         )
         mine = [d for d in pending if d.reference in claimed]
         others = [d for d in pending if d.reference not in claimed]

@@ -29,7 +29,7 @@ class CrmStatus(StrEnum):
     PENDING = "pending"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a night's run keeps one per sale: keep them small
 class SaleOutcome:
     sale_id: int
     reference: str | None

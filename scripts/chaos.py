@@ -36,7 +36,7 @@ BULK = "CreateBatchSalesInvoiceBulkGetBackTransactionIDs"
 RUN = (
     "import json, sys; from flows.nightly_sales_sync import nightly_sales_sync as sync; "
     "print('SUMMARY=' + json.dumps(sync(aiq_connection=sys.argv[1], crm_database=sys.argv[2], "
-    "state_store=sys.argv[3], chunk_size=20, page_size=400, claim_lease_seconds=float(sys.argv[4]))))"
+    "state_store=sys.argv[3], chunk_size=10, page_size=400, claim_lease_seconds=float(sys.argv[4]))))"
 )
 
 
@@ -137,6 +137,8 @@ def chaos(
         if first.poll() is not None or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    if first.poll() is not None:
+        raise RuntimeError(f"the first run ended before the chaos began: {first.communicate()[0][-3000:]}")
     duplicate = _spawn(blocks, lease)  # a duplicate run alongside
     time.sleep(1.0)
     killed_after = len(_admin(sandbox_base, "GET", "/_sandbox/documents?entity=DEMO_UK"))

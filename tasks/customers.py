@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import CustomerDetails, Sale
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.errors import AiqBusinessError
+from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
 from aiq_flows.gateway.models import BatchSalesInvoice, Customer
 from blocks.aiq import AiqConnection
 
@@ -24,6 +24,8 @@ class CustomerResolution:
     templates: dict[str, BatchSalesInvoice] = field(default_factory=dict)
     # Dry run: customers that would be created (their accounts above are AIQ's defaults, unsaved).
     would_create: list[str] = field(default_factory=list)
+    # Customers AIQ could not be asked about this time (an outage): their sales wait for the next run.
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     def without_planned(self) -> CustomerResolution:
         """What is real in AIQ: the would-be customers forgotten, to be created for real."""
@@ -35,6 +37,19 @@ class CustomerResolution:
         ready: list[Sale] = []
         refused: list[SaleOutcome] = []
         for sale in sales:
+            outage = self.unavailable.get(sale.customer_code)
+            if outage is not None:
+                refused.append(
+                    outcome_for(
+                        sale,
+                        Outcome.FAILED,
+                        error_code="TRANSIENT",
+                        reason=f"customer {sale.customer_code} could not be checked in AIQ: {outage}; "
+                        "retried next run",
+                        retryable=True,
+                    )
+                )
+                continue
             error = self.failed.get(sale.customer_code)
             if error is None:
                 ready.append(sale)
@@ -114,6 +129,8 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
         return existing, False
     try:
         gateway.update_customer(_new_customer(gateway, details), create=True)
+    except AiqUnknownOutcome:
+        pass  # the answer was lost: whether AIQ made it is read just below
     except AiqBusinessError as error:
         if error.status != "Conflicted" and error.error_code != "ACCOUNT_CODE_ALREADY_IN_USE":
             raise
@@ -154,12 +171,18 @@ def ensure_customers(
             continue
         try:
             customer, created = ensure_customer(gateway, details)
+            template = gateway.new_batch_sales_invoice(code)
+        except (AiqTransientError, AiqUnknownOutcome) as outage:
+            resolution.unavailable[code] = str(outage)
+            logger.warning("AIQ unavailable for customer %s: %s", code, outage)
+            continue
         except AiqBusinessError as error:
             resolution.failed[code] = error
             logger.warning("AIQ refused customer %s: %s %s", code, error.error_code, error.error_message)
             continue
+        resolution.unavailable.pop(code, None)
         resolution.accounts[code] = customer
-        resolution.templates[code] = gateway.new_batch_sales_invoice(code)
+        resolution.templates[code] = template
         if created:
             resolution.created.append(code)
     logger.info(

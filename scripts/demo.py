@@ -230,6 +230,8 @@ def main() -> int:
             env,
         )
         run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env)
+        for entity in ("demo-uk", "demo-ie", "demo-uk2"):  # one writer per AIQ entity (aiq_flows.concurrency)
+            run([str(BIN / "prefect"), "gcl", "create", f"aiq-writes-{entity}", "--limit", "1"], env)
 
         from prefect.deployments import run_deployment
 

@@ -1,0 +1,160 @@
+"""The production path: a Prefect server on PostgreSQL, a process work pool and worker,
+`prefect deploy --all` from prefect.yaml, and the nightly deployment run through the worker; then
+what Prefect itself does not make safe: a finished run retried through the API (what the UI's
+Retry does) and two runs of the same deployment at once, with the entity's global concurrency
+limit in place. Each invoice exists once in AIQ whatever happened."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import POSTGRES_URL
+from tests.support.processes import REPO
+
+DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
+pytestmark = pytest.mark.postgres
+
+
+def _postgres_available() -> bool:
+    import sqlalchemy
+
+    try:
+        with sqlalchemy.create_engine(POSTGRES_URL).connect():
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def production_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    if not _postgres_available():
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    import uuid
+
+    import sqlalchemy
+
+    import scripts.demo as demo
+
+    # A schema of its own in the test database: nothing left behind, nothing shared.
+    schema = f"prefect_e2e_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    database = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql+asyncpg://")
+    monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", database)
+    monkeypatch.setenv("PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_SEARCH_PATH", schema)
+    monkeypatch.setattr(demo, "STATE", tmp_path / "stack")
+    try:
+        yield from _stack(demo)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+def _stack(demo: Any) -> Iterator[dict[str, Any]]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with demo.demo_stack() as (env, sandbox_base, api):
+        from aiq_flows.sources.crm_sql import SqlCrm
+        from aiq_flows.sources.demo_crm import seed_demo_crm
+
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            demo.register_blocks(sandbox_base)
+            seed_demo_crm(SqlCrm(f"sqlite:///{demo.STATE / 'crm.db'}"), sales=120)
+            prefect = str(demo.BIN / "prefect")
+            demo.run([prefect, "work-pool", "create", "aiq-process", "--type", "process", "--overwrite"], env)
+            demo.run([prefect, "--no-prompt", "deploy", "--all"], env)
+            demo.run([prefect, "gcl", "create", "aiq-writes-demo-uk", "--limit", "1"], env)
+            workers = demo.Processes()
+            try:
+                workers.start(
+                    "worker",
+                    [
+                        prefect,
+                        "worker",
+                        "start",
+                        "--pool",
+                        "aiq-process",
+                        "--name",
+                        "pg-worker",
+                        "--limit",
+                        "4",
+                    ],
+                    env,
+                )
+                yield {"env": env, "sandbox": sandbox_base, "api": api, "state": demo.STATE}
+            finally:
+                workers.stop_all()
+
+
+def _wait_final(flow_run_id: Any, timeout: float = 300) -> Any:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            run = client.read_flow_run(flow_run_id)
+            if run.state is not None and run.state.is_final():
+                return run
+            time.sleep(1)
+    raise AssertionError(f"flow run {flow_run_id} did not finish")
+
+
+def _documents(sandbox_base: str) -> Counter[str]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{sandbox_base}/_sandbox/documents?entity=DEMO_UK", timeout=30) as answer:
+        return Counter(d["external_reference"] for d in json.loads(answer.read()))
+
+
+def test_deployments_on_a_postgres_server_survive_retry_and_double_runs(
+    production_stack: dict[str, Any],
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Scheduled
+
+    with temporary_settings(updates={PREFECT_API_URL: production_stack["api"]}):
+        with get_client(sync_client=True) as client:
+            names = {f"{d.name}" for d in client.read_deployments()}
+        assert {
+            "nightly-sales-sync",
+            "back-to-back-invoicing",
+            "intercompany-pairing",
+            "reconciliation",
+        } <= names
+
+        first = run_deployment(DEPLOYMENT, timeout=300, poll_interval=1)
+        assert first.state is not None and first.state.is_completed(), first.state
+        documents = _documents(production_stack["sandbox"])
+        assert documents and max(documents.values()) == 1
+
+        # The UI's Retry on a finished run: the same flow run scheduled again, and run again.
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(first.id, Scheduled(name="AwaitingRetry"), force=True)
+        retried = _wait_final(first.id)
+        assert retried.state.is_completed() and retried.run_count >= 2
+        assert _documents(production_stack["sandbox"]) == documents  # nothing posted again
+
+        # Two runs of the same deployment at once (a duplicate schedule).
+        from aiq_flows.sources.crm_sql import SqlCrm
+        from aiq_flows.sources.demo_crm import seed_demo_crm
+
+        seed_demo_crm(SqlCrm(f"sqlite:///{production_stack['state'] / 'crm.db'}"), sales=80, start_id=1001)
+        pair = [run_deployment(DEPLOYMENT, timeout=0) for _ in range(2)]
+        finished = [_wait_final(run.id) for run in pair]
+        assert all(run.state.is_completed() for run in finished), [run.state for run in finished]
+        after = _documents(production_stack["sandbox"])
+        assert max(after.values()) == 1 and len(after) > len(documents)
+        assert os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL", "").startswith("postgresql+asyncpg")
+    assert (REPO / "prefect.yaml").exists()

@@ -67,7 +67,7 @@ def nightly_sales_sync(
     invoice_kind: InvoiceKind = "batch",
     overlap_minutes: int = 60,
     max_sales: int | None = None,
-    page_size: int = 5000,
+    page_size: int = 2000,
     deferred_revenue_gl: str = "2400",
     deferral_method: Method = Method.EQUAL_MONTHS,
     deferral_allocation: Allocation = Allocation.LARGEST_REMAINDER,
@@ -135,6 +135,7 @@ def nightly_sales_sync(
         high = batch.high_watermark
         # quote(): Prefect would otherwise walk every sale of a page looking for futures.
         checked = validate_sales(quote(batch.records), reference)
+        batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
         customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
         valid, refused = customers.split(checked.sales)
         credit = credit_check(

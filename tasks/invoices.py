@@ -28,6 +28,7 @@ from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.customers import CustomerResolution
 from tasks.lookups import find_by_sweep, find_transaction, references_in_window
+from tasks.reporting import MAX_TABLE_ROWS
 from tasks.retry import retry_transient_aiq_errors
 
 DOCUMENT_KIND = "batch_sales_invoice"
@@ -408,9 +409,11 @@ def publish_deferral_schedules(
                 }
             )
     if rows:
+        shown = rows[:MAX_TABLE_ROWS]
+        more = f" (the first {len(shown):,} of {len(rows):,} months)" if len(rows) > len(shown) else ""
         create_table_artifact(
             key="deferred-revenue-schedules",
-            table=rows,
-            description="Release schedules of the deferred sales invoiced in this run",
+            table=shown,
+            description=f"Release schedules of the deferred sales invoiced in this run{more}",
         )
     return len(rows)

@@ -134,6 +134,7 @@ def nightly_sales_sync(
         read += len(batch.records)
         high = batch.high_watermark
         # quote(): Prefect would otherwise walk every sale of a page looking for futures.
+        page_read = len(batch.records)
         checked = validate_sales(quote(batch.records), reference)
         batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
         customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
@@ -155,7 +156,7 @@ def nightly_sales_sync(
                 pdfs |= attach_and_fetch(aiq, quote(credit.cleared), quote(page_outcomes), documents)
             outcomes += page_outcomes
             deferred += [sale for sale in credit.cleared if sale.is_deferred]
-        if len(batch.records) < page:
+        if page_read < page:
             break
 
     if planning:

@@ -21,6 +21,7 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.errors import AiqBusinessError
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
 from aiq_flows.store.outbox import DEFAULT_LEASE, DocumentRecord
 from aiq_flows.store.schedules import ScheduleStore
@@ -171,7 +172,15 @@ class InvoicePoster:
         ]
         for stray in drafts[1:]:
             self.gateway.cancel_invoice(stray.InvoiceID, f"duplicate draft of {sale.external_reference}")
-        return self.gateway.post_invoice(drafts[0].InvoiceID) if drafts else None
+        if not drafts:
+            return None
+        try:
+            return self.gateway.post_invoice(drafts[0].InvoiceID)
+        except AiqBusinessError as error:
+            # AIQ refuses the left-over draft (a closed period, say): cancel it; sending the sale
+            # again gets the refusal, with its code, as this sale's outcome.
+            self.gateway.cancel_invoice(drafts[0].InvoiceID, f"not posted: {error.error_code}")
+            return None
 
     def _template(self, customer_code: str) -> BatchSalesInvoice:
         if customer_code not in self._templates:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
@@ -125,39 +126,55 @@ def nightly_sales_sync(
     # window of the run's sales (the store knows what the run itself posts).
     window = read_change_window(crm, state, watermark_name, overlap_minutes)
     in_aiq = sweep_aiq(aiq, window) if bulk or planning or invoice_kind == "item" else None
-    # Page through the CRM, so that memory stays flat however many sales the night brings.
-    while max_sales is None or read < max_sales:
-        page = min(page_size, max_sales - read) if max_sales is not None else page_size
-        batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page, high)
-        if not batch.records:
-            break
-        read += len(batch.records)
-        high = batch.high_watermark
-        # quote(): Prefect would otherwise walk every sale of a page looking for futures.
-        page_read = len(batch.records)
-        checked = validate_sales(quote(batch.records), reference)
-        batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
-        customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
-        valid, refused = customers.split(checked.sales)
-        credit = credit_check(
-            aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy), credit_overdue_days
-        )
-        page_outcomes = [*checked.quarantined, *refused, *credit.held]
-        if planning:
-            outcomes += page_outcomes
-            planned += credit.cleared
-        else:
-            with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per entity
-                page_outcomes += post_sales(
+    waiting: list[tuple[CreditResult, list[SaleOutcome], list[Any]]] = []  # the page being posted
+
+    def settle(credit: CreditResult, page_outcomes: list[SaleOutcome], posting: list[Any]) -> None:
+        """A posted page's outcomes back to the CRM (its invoices' breakdowns and PDFs, if asked)."""
+        page_outcomes = page_outcomes + collect(credit, posting)
+        write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
+        if documents.breakdown or documents.pdf_folder:
+            pdfs.update(attach_and_fetch(aiq, quote(credit.cleared), quote(page_outcomes), documents))
+        outcomes.extend(page_outcomes)
+        deferred.extend(sale for sale in credit.cleared if sale.is_deferred)
+
+    writer = nullcontext() if planning else concurrency(write_limit(aiq.company_id), occupy=1)
+    # Page through the CRM, so that memory stays flat however many sales the night brings; each
+    # page is read and checked while the previous one is being posted.
+    with writer:  # one writer per AIQ entity
+        while max_sales is None or read < max_sales:
+            page = min(page_size, max_sales - read) if max_sales is not None else page_size
+            batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page, high)
+            if not batch.records:
+                break
+            read += len(batch.records)
+            high = batch.high_watermark
+            # quote(): Prefect would otherwise walk every sale of a page looking for futures.
+            page_read = len(batch.records)
+            checked = validate_sales(quote(batch.records), reference)
+            batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
+            customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
+            valid, refused = customers.split(checked.sales)
+            if waiting and CreditPolicy(credit_policy) is not CreditPolicy.POST:
+                settle(*waiting.pop())  # the balances must include the previous page's invoices
+            credit = credit_check(
+                aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy), credit_overdue_days
+            )
+            page_outcomes = [*checked.quarantined, *refused, *credit.held]
+            if planning:
+                outcomes += page_outcomes
+                planned += credit.cleared
+            else:
+                posting = submit_sales(
                     aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq
                 )
-                write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
-            if documents.breakdown or documents.pdf_folder:
-                pdfs |= attach_and_fetch(aiq, quote(credit.cleared), quote(page_outcomes), documents)
-            outcomes += page_outcomes
-            deferred += [sale for sale in credit.cleared if sale.is_deferred]
-        if page_read < page:
-            break
+                if waiting:
+                    settle(*waiting.pop())
+                waiting.append((credit, page_outcomes, posting))
+            if page_read < page:
+                break
+
+        if waiting:
+            settle(*waiting.pop())
 
     if planning:
         plan = publish_plan(quote(planned), quote(outcomes), quote(customers), quote(in_aiq or {}), read)
@@ -208,6 +225,25 @@ def post_sales(
     in_aiq: dict[str, int] | None,
 ) -> list[SaleOutcome]:
     """Post the cleared sales, the chunks in concurrent task runs. `in_aiq`: the run's sweep."""
+    return collect(
+        credit,
+        submit_sales(aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq),
+    )
+
+
+def submit_sales(
+    aiq: AiqConnection,
+    state: StateStore,
+    credit: CreditResult,
+    customers: CustomerResolution,
+    reference: ReferenceData,
+    run_id: str,
+    deferrals: DeferralSettings,
+    settings: PostingSettings,
+    chunks: list[int],
+    in_aiq: dict[str, int] | None,
+) -> list[Any]:
+    """Start posting the cleared sales: one task run per chunk, up to POSTING_THREADS at once."""
     ready = credit.cleared
     posting = [
         post_batch_invoices.submit(
@@ -227,8 +263,13 @@ def post_sales(
         for number, chunk in enumerate(chunked(ready, settings.chunk_size), start=chunks[0] + 1)
     ]
     chunks[0] += len(posting)
+    return posting
+
+
+def collect(credit: CreditResult, posting: list[Any]) -> list[SaleOutcome]:
+    """The outcomes of a page's posting task runs, in chunk order."""
     outcomes: list[SaleOutcome] = []
-    for chunk_outcomes in posting:  # in chunk order
+    for chunk_outcomes in posting:
         outcomes += credit.with_warnings(chunk_outcomes.result())
     return outcomes
 

@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--sales", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--page", type=int, default=2000, help="CRM sales read per page")
     parser.add_argument("--naive-sample", type=int, default=200)
     parser.add_argument("--sync-only", action="store_true", help="skip the naive loop and the raw floor")
     args = parser.parse_args()
@@ -221,6 +222,7 @@ def main() -> None:
             crm_database="bench-crm",
             state_store="bench-store",
             chunk_size=args.chunk,
+            page_size=args.page,
         )
         sync_seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -228,7 +230,7 @@ def main() -> None:
         sync_box.stop()
     created = summary["created"]
     sync_rate = created / sync_seconds
-    print(f"latency per call      : {args.latency_ms} ms, {args.chunk} invoices per bulk call")
+    print(f"latency per call      : {args.latency_ms} ms, {args.chunk} per bulk call, {args.page} per page")
     print(f"nightly sync          : {args.sales:,} sales -> {summary}")
     print(
         f"nightly sync          : {created:,} invoices in {sync_seconds:7.2f} s = "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prefect import get_run_logger, task
@@ -145,6 +146,20 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
     return created, True
 
 
+CUSTOMER_THREADS = 8
+
+
+def _resolve(
+    gateway: AiqGateway, code: str, details: CustomerDetails
+) -> tuple[Customer | None, BatchSalesInvoice | None, bool, Exception | None]:
+    """One customer made ready: (customer, its invoice template, created?, the problem if any)."""
+    try:
+        customer, created = ensure_customer(gateway, details)
+        return customer, gateway.new_batch_sales_invoice(code), created, None
+    except (AiqTransientError, AiqUnknownOutcome, AiqBusinessError) as problem:
+        return None, None, False, problem
+
+
 @task(name="ensure-customers-in-aiq", cache_policy=NONE)
 def ensure_customers(
     aiq: AiqConnection, sales: list[Sale], known: CustomerResolution | None = None, dry_run: bool = False
@@ -159,8 +174,8 @@ def ensure_customers(
         for sale in sales
         if sale.customer_code not in resolution.accounts and sale.customer_code not in resolution.failed
     }
-    for code, details in sorted(unique.items()):
-        if dry_run:
+    if dry_run:
+        for code, details in sorted(unique.items()):
             existing = gateway.get_customer(code)
             if existing is None:
                 resolution.accounts[code] = _new_customer(gateway, details)
@@ -168,23 +183,32 @@ def ensure_customers(
             else:
                 resolution.accounts[code] = existing
                 resolution.templates[code] = gateway.new_batch_sales_invoice(code)
-            continue
-        try:
-            customer, created = ensure_customer(gateway, details)
-            template = gateway.new_batch_sales_invoice(code)
-        except (AiqTransientError, AiqUnknownOutcome) as outage:
-            resolution.unavailable[code] = str(outage)
-            logger.warning("AIQ unavailable for customer %s: %s", code, outage)
-            continue
-        except AiqBusinessError as error:
-            resolution.failed[code] = error
-            logger.warning("AIQ refused customer %s: %s %s", code, error.error_code, error.error_message)
-            continue
-        resolution.unavailable.pop(code, None)
-        resolution.accounts[code] = customer
-        resolution.templates[code] = template
-        if created:
-            resolution.created.append(code)
+    else:
+        # Customers are independent of each other: several at once (each a few AIQ round trips).
+        with ThreadPoolExecutor(max_workers=CUSTOMER_THREADS) as pool:
+            answers = dict(
+                zip(
+                    sorted(unique),
+                    pool.map(lambda item: _resolve(gateway, *item), sorted(unique.items())),
+                    strict=True,
+                )
+            )
+        for code, (customer, template, created, problem) in answers.items():
+            if isinstance(problem, AiqBusinessError):
+                resolution.failed[code] = problem
+                logger.warning(
+                    "AIQ refused customer %s: %s %s", code, problem.error_code, problem.error_message
+                )
+            elif problem is not None:
+                resolution.unavailable[code] = str(problem)
+                logger.warning("AIQ unavailable for customer %s: %s", code, problem)
+            else:
+                assert customer is not None and template is not None
+                resolution.unavailable.pop(code, None)
+                resolution.accounts[code] = customer
+                resolution.templates[code] = template
+                if created:
+                    resolution.created.append(code)
     logger.info(
         "Customers: %d in the run, %d created in AIQ, %d refused",
         len(unique),

@@ -19,7 +19,7 @@ from aiq_flows.secrets import install_redaction
 from aiq_flows.sources.file_drop import DropBatch, DropFolder
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
-from flows.nightly_sales_sync import POSTING_THREADS, post_sales
+from flows.nightly_sales_sync import POSTING_THREADS, collect, submit_sales
 from tasks.credit import credit_check
 from tasks.customers import ensure_customers
 from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
@@ -66,7 +66,7 @@ def file_drop_sales_sync(
     outcomes = [*checked.quarantined, *refused, *credit.held]
     dates = [sale.sale_date for sale in credit.cleared]
     in_aiq = sweep_aiq(aiq, (min(dates), max(dates)) if dates else None)
-    outcomes += post_sales(
+    posting = submit_sales(
         aiq,
         state,
         credit,
@@ -78,6 +78,7 @@ def file_drop_sales_sync(
         [0],
         in_aiq,
     )
+    outcomes += collect(credit, posting)
     results = settle_drop_folder(folder, quote(batch), quote(outcomes))
     summary = publish_sync_report(
         quote(outcomes), len(batch.records), f"File drop into {aiq.company_id}", "file-drop-sales-sync"

@@ -192,9 +192,10 @@ def nightly_sales_sync(
         customers = ensure_customers(aiq, quote(planned), quote(customers.without_planned()))
         approved = CreditResult(cleared=[s for s in planned if s.customer_code in customers.accounts])
         refused_now = [o for o in customers.split(planned)[1]]
-        posted = post_sales(
+        posting = submit_sales(
             aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks, in_aiq
         )
+        posted = collect(approved, posting)
         write_back_outcomes(crm, state, aiq.company_id, quote([*outcomes, *refused_now, *posted]))
         if documents.breakdown or documents.pdf_folder:
             pdfs |= attach_and_fetch(aiq, quote(approved.cleared), quote(posted), documents)
@@ -210,25 +211,6 @@ def nightly_sales_sync(
     publish_pdf_links(quote(pdfs), aiq.company_id)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
-
-
-def post_sales(
-    aiq: AiqConnection,
-    state: StateStore,
-    credit: CreditResult,
-    customers: CustomerResolution,
-    reference: ReferenceData,
-    run_id: str,
-    deferrals: DeferralSettings,
-    settings: PostingSettings,
-    chunks: list[int],
-    in_aiq: dict[str, int] | None,
-) -> list[SaleOutcome]:
-    """Post the cleared sales, the chunks in concurrent task runs. `in_aiq`: the run's sweep."""
-    return collect(
-        credit,
-        submit_sales(aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq),
-    )
 
 
 def submit_sales(

@@ -63,7 +63,7 @@ HELD_BY_ANOTHER_RUN = Delivery(
 )
 
 
-class ExactlyOnceSender:
+class _Sender:
     def __init__(
         self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
     ) -> None:
@@ -71,6 +71,8 @@ class ExactlyOnceSender:
         killed mid-send leaves its claims behind)."""
         self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
 
+
+class ExactlyOnceSender(_Sender):
     def plan(self, documents: list[Document]) -> dict[str, DocumentRecord]:
         """Record the documents about to be sent; their store records as they stand now."""
         self.store.plan(self.entity, [(d.reference, d.kind, d.source_id) for d in documents])
@@ -154,15 +156,8 @@ FindOne = Callable[[BulkDocument], int | None]
 CreateMany = Callable[[Sequence[BulkDocument]], list[RowResult]]
 
 
-class BulkSender:
+class BulkSender(_Sender):
     """Exactly-once for bulk operations: the same steps as `ExactlyOnceSender`, a chunk at a time."""
-
-    def __init__(
-        self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
-    ) -> None:
-        """`lease`: how long a claim of this run holds before another run may take it over (a run
-        killed mid-send leaves its claims behind)."""
-        self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
 
     def send_all(
         self,

@@ -77,7 +77,7 @@ def test_no_secret_or_token_anywhere_after_every_flow(
     seed_demo_jobs(SqlJobs(jobs_url), count=6, today=date(2026, 11, 20))
     seed_demo_charges(SqlCharges(charges_url), count=3, today=date(2026, 11, 20))
     sandbox.faults(
-        {"kind": "expire_token", "operation": "*", "rate": 0.1},
+        {"kind": "expire_token", "operation": "*", "rate": 0.05},
         {
             "kind": "drop_response",
             "operation": "CreateBatchSalesInvoiceBulkGetBackTransactionIDs",

@@ -83,8 +83,9 @@ OK_STATUSES = frozenset({"Success", "Created"})
 RATE_LIMIT_CODES = frozenset(
     {"OAUTH_INTEGRATION_APPS_TOO_MANY_API_CALLS", "OAUTH_INTEGRATION_APPS_RATE_LIMIT_REACHED"}
 )
-# A token can expire between Login and the call that uses it; more than a few in a row is a fault.
-MAX_RELOGINS = 3
+# A token can expire between Login and the call that uses it, and task runs sharing one token
+# renew it for each other; more than a few refusals in a row for one call is a fault.
+MAX_RELOGINS = 5
 # HTTP statuses that say the request was not processed, so even a write may be repeated.
 NOT_PROCESSED_HTTP = frozenset({429, 503})
 ZEEP_SETTINGS = zeep.Settings(strict=False, xml_huge_tree=False)

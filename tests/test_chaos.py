@@ -20,7 +20,7 @@ def test_chaos_loses_nothing_and_posts_nothing_twice(sandbox: Sandbox, demo_bloc
         sandbox.base, (demo_blocks.aiq, demo_blocks.crm, demo_blocks.store), demo_blocks.crm_url, 300
     )
     print("\n".join(report.lines()))
-    assert report.faults["http_error:*"] > 10 and report.expiries > 0 and report.killed_after_documents > 0
+    assert report.faults["http_error:*"] >= 3 and report.expiries > 0 and report.killed_after_documents > 0
     assert report.duplicates == 0
     assert report.not_terminal == 0
     assert report.write_back_mismatches == 0

@@ -152,12 +152,22 @@ def nightly_sales_sync(
             page_read = len(batch.records)
             checked = validate_sales(quote(batch.records), reference)
             batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
-            customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
+            if customers.missing(checked.sales):  # no task run for a page whose customers are known
+                customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
             valid, refused = customers.split(checked.sales)
             if waiting and CreditPolicy(credit_policy) is not CreditPolicy.POST:
                 settle(*waiting.pop())  # the balances must include the previous page's invoices
-            credit = credit_check(
-                aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy), credit_overdue_days
+            credit = (
+                credit_check(
+                    aiq,
+                    state,
+                    quote(valid),
+                    quote(customers),
+                    CreditPolicy(credit_policy),
+                    credit_overdue_days,
+                )
+                if CreditPolicy(credit_policy) is not CreditPolicy.POST
+                else CreditResult(cleared=valid)
             )
             page_outcomes = [*checked.quarantined, *refused, *credit.held]
             if planning:

@@ -28,6 +28,14 @@ class CustomerResolution:
     # Customers AIQ could not be asked about this time (an outage): their sales wait for the next run.
     unavailable: dict[str, str] = field(default_factory=dict)
 
+    def missing(self, sales: list[Sale]) -> bool:
+        """Whether some sale's customer is not resolved yet (or was unavailable last time)."""
+        return any(
+            sale.customer_code not in self.accounts or sale.customer_code in self.unavailable
+            for sale in sales
+            if sale.customer_code not in self.failed
+        )
+
     def without_planned(self) -> CustomerResolution:
         """What is real in AIQ: the would-be customers forgotten, to be created for real."""
         accounts = {code: a for code, a in self.accounts.items() if code not in self.would_create}

@@ -97,3 +97,34 @@ def test_watermark_starts_at_the_beginning_and_never_goes_back(store: DocumentSt
     assert store.watermark("crm") == later
     tie_breaker = Watermark(datetime(2026, 11, 2, 10), 21)
     assert store.advance_watermark("crm", tie_breaker) == tie_breaker
+
+
+def test_two_runs_writing_the_first_watermark_at_once_both_succeed(store: DocumentStore) -> None:
+    """Found by two nightly runs at once: both saw no watermark row and both inserted it."""
+    import threading
+    from datetime import datetime
+
+    from aiq_flows.domain.watermark import Watermark
+
+    url = store.engine.url.render_as_string(hide_password=False)
+    marks = [Watermark(datetime(2026, 11, 25, 6, minute), n) for n, minute in enumerate(range(20), start=1)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(marks))
+
+    def advance(mark: Watermark) -> None:
+        other = DocumentStore(url)  # each run has its own connection pool
+        try:
+            barrier.wait()
+            other.advance_watermark("race", mark)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=advance, args=(mark,)) for mark in marks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.watermark("race") == max(marks)

@@ -397,14 +397,22 @@ class DocumentStore:
             return Watermark(row.updated_at, row.record_id) if row else Watermark.beginning()
 
     def advance_watermark(self, name: str, mark: Watermark) -> Watermark:
-        """Move forward only: a late or concurrent run never moves the watermark back."""
-        with Session(self.engine) as session, session.begin():
-            row = session.get(WatermarkRow, name, with_for_update=True)
-            if row is None:
-                session.add(WatermarkRow(name=name, updated_at=mark.updated_at, record_id=mark.record_id))
-                return mark
-            current = Watermark(row.updated_at, row.record_id)
-            if mark > current:
-                row.updated_at, row.record_id = mark.updated_at, mark.record_id
-                return mark
-            return current
+        """Move forward only: a late or concurrent run never moves the watermark back. One insert
+        that does nothing if the row exists, then one conditional update: atomic on SQLite and
+        PostgreSQL alike, even for two runs writing the first watermark at once."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        later = (WatermarkRow.updated_at < mark.updated_at) | (
+            (WatermarkRow.updated_at == mark.updated_at) & (WatermarkRow.record_id < mark.record_id)
+        )
+        with self.engine.begin() as connection:
+            connection.execute(
+                dialect.insert(WatermarkRow)
+                .values(name=name, updated_at=mark.updated_at, record_id=mark.record_id)
+                .on_conflict_do_nothing()
+            )
+            connection.execute(
+                update(WatermarkRow)
+                .where(WatermarkRow.name == name, later)
+                .values(updated_at=mark.updated_at, record_id=mark.record_id)
+            )
+        return self.watermark(name)

@@ -200,8 +200,8 @@ def nightly_sales_sync(
             return {**plan.summary, "approved": False}
         get_run_logger().info("Plan approved by %s: posting exactly it", decision.approver)
         customers = ensure_customers(aiq, quote(planned), quote(customers.without_planned()))
-        approved = CreditResult(cleared=[s for s in planned if s.customer_code in customers.accounts])
-        refused_now = [o for o in customers.split(planned)[1]]
+        cleared, refused_now = customers.split(planned)  # a customer AIQ refuses now keeps its sales back
+        approved = CreditResult(cleared=cleared)
         posting = submit_sales(
             aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks, in_aiq
         )

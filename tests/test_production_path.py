@@ -32,10 +32,15 @@ def _postgres_available() -> bool:
         return False
 
 
-@pytest.fixture
-def production_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not _postgres_available():
         pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from _production_stack(tmp_path_factory.mktemp("production"), monkeypatch)
+
+
+def _production_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     import uuid
 
     import sqlalchemy
@@ -158,3 +163,76 @@ def test_deployments_on_a_postgres_server_survive_retry_and_double_runs(
         assert max(after.values()) == 1 and len(after) > len(documents)
         assert os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL", "").startswith("postgresql+asyncpg")
     assert (REPO / "prefect.yaml").exists()
+
+
+def _report_artifact(flow_run_id: Any) -> tuple[Any, list[dict[str, Any]]]:
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                key=ArtifactFilterKey(any_=["nightly-sales-sync-report"]),
+            )
+        )
+    data = artifact.data
+    return artifact, list(json.loads(data) if isinstance(data, str) else data)
+
+
+def test_the_ui_shows_a_completed_sync_and_its_report(production_stack: dict[str, Any]) -> None:
+    """Headless Chromium (Debian's, driven by Playwright) on the Prefect UI of the PostgreSQL
+    server: the flow run page of a completed nightly sync, then its report artifact, whose rows
+    must be the ones the flow published."""
+    from playwright.sync_api import expect
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from aiq_flows.sources.crm_sql import SqlCrm
+    from aiq_flows.sources.demo_crm import seed_demo_crm
+    from tests.support.browser import headless_chromium
+
+    seed_demo_crm(SqlCrm(f"sqlite:///{production_stack['state'] / 'crm.db'}"), sales=40, start_id=5001)
+    with temporary_settings(updates={PREFECT_API_URL: production_stack["api"]}):
+        run = run_deployment(DEPLOYMENT, timeout=300, poll_interval=1)
+        assert run.state is not None and run.state.is_completed(), run.state
+        artifact, rows = _report_artifact(run.id)
+    assert set(range(5001, 5041)) <= {row["sale_id"] for row in rows}
+    seeded = [row for row in rows if row["sale_id"] > 5000]
+    posted = next(row for row in seeded if row["outcome"] == "created")
+    quarantined = next(row for row in seeded if row["outcome"] == "quarantined")
+    assert quarantined["reason"] and posted["aiq_transaction_id"]
+
+    ui = production_stack["api"].removesuffix("/api")
+    with headless_chromium(width=1920) as page:
+        page.goto(f"{ui}/runs/flow-run/{run.id}")
+        page.get_by_text(run.name, exact=True).first.wait_for()
+        page.get_by_text("Completed", exact=True).first.wait_for()
+        page.get_by_text("Artifacts", exact=True).click()
+        page.get_by_text("nightly-sales-sync-report", exact=True).first.click()
+        page.wait_for_url(f"**/artifacts/artifact/{artifact.id}")
+        page.get_by_text(f"{len(rows)} Items", exact=True).wait_for()
+        header = page.locator("table thead").inner_text()
+        assert all(column in header for column in rows[0])
+        for row in (posted, quarantined):
+            page.get_by_placeholder("Search").fill(row["reference"])
+            # The UI's search matches any cell by substring (SO-00501 would find SO-005010 …).
+            matching = [r for r in rows if any(row["reference"] in str(v) for v in r.values())]
+            shown = page.locator("table tbody tr")
+            expect(shown).to_have_count(len(matching))
+            cells = shown.filter(has_text=row["reference"]).inner_text()
+            for value in (row["customer"], row["gross_total"], row["outcome"], row["reason"][:40]):
+                assert str(value) in cells, (value, cells)
+            if row is posted:
+                assert str(row["aiq_transaction_id"]) in cells
+        page.get_by_placeholder("Search").fill("")
+        screenshot = page.screenshot(path=str(_screenshot_path()), full_page=True)
+    assert screenshot[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _screenshot_path() -> Path:
+    folder = Path(os.environ.get("AIQ_SCREENSHOTS", REPO / ".cache" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "nightly-sync-report.png"

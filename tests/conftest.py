@@ -35,7 +35,7 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_api() -> Iterator[str]:
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     PREFECT_SERVER.wait()
@@ -46,9 +46,20 @@ def prefect_api() -> Iterator[str]:
         from prefect.logging.handlers import APILogHandler
 
         APILogHandler().flush()  # ship the last run logs before the server goes away
+        PREFECT_SERVER.stop()
+        _no_secret_left_behind(tmp_path_factory.getbasetemp())
     finally:
         PREFECT_SERVER.stop()
         shutil.rmtree(SESSION_HOME, ignore_errors=True)
+
+
+def _no_secret_left_behind(basetemp: Path) -> None:
+    """After the whole suite: no key, client secret or issued token in anything the tests left."""
+    from tests.support.secrets_scan import files_to_scan, hits, issued_secrets
+
+    secrets = set().union(*(issued_secrets(db) for db in basetemp.rglob("sandbox.db")))
+    found = hits(files_to_scan([basetemp, SESSION_HOME]), secrets)
+    assert found == [], f"secrets found after the suite (file, first characters): {found[:20]}"
 
 
 @pytest.fixture

@@ -126,3 +126,24 @@ def test_no_secret_or_token_anywhere_after_every_flow(
         if secret in text
     ]
     assert hits == []
+
+
+def test_the_suite_wide_scan_finds_a_secret_wherever_it_is_planted(tmp_path: Any) -> None:
+    """The scan that runs after the whole suite (tests/conftest.py) finds a planted token inside
+    binary data and inside a longer run of URL-safe characters, and leaves AIQ's own files alone."""
+    import secrets as random_secrets
+
+    from tests.support.secrets_scan import files_to_scan, hits
+
+    token, key = random_secrets.token_urlsafe(32), random_secrets.token_urlsafe(24)
+    (tmp_path / "store.db").write_bytes(b"\x00\x01SQLite" + b"abc_" + token.encode() + b"-xyz\xff")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "results.csv").write_text(f"sale,note\n1,key={key}\n")
+    (tmp_path / "sandbox.log").write_text(token)  # AIQ's side: holds them by design
+    (tmp_path / "clean.log").write_text("nothing to see " + "A" * 100)
+
+    found = hits(files_to_scan([tmp_path]), {token, key, random_secrets.token_urlsafe(32)})
+
+    assert sorted((path.name, prefix) for path, prefix in found) == sorted(
+        [("store.db", token[:4]), ("results.csv", key[:4])]
+    )

@@ -27,9 +27,11 @@ PREFECT_SERVER = PrefectTestServer(SESSION_HOME, _TEMPLATE_DIR)
 os.environ["PREFECT_API_URL"] = PREFECT_SERVER.start()  # boots while pytest collects
 atexit.register(PREFECT_SERVER.stop)  # even when the session dies before its teardown
 
+import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -57,9 +59,25 @@ def _no_secret_left_behind(basetemp: Path) -> None:
     """After the whole suite: no key, client secret or issued token in anything the tests left."""
     from tests.support.secrets_scan import files_to_scan, hits, issued_secrets
 
-    secrets = set().union(*(issued_secrets(db) for db in basetemp.rglob("sandbox.db")))
-    found = hits(files_to_scan([basetemp, SESSION_HOME]), secrets)
+    started = time.monotonic()
+    sandboxes = list(basetemp.rglob("sandbox.db"))
+    secrets = set().union(*(issued_secrets(db) for db in sandboxes))
+    files = files_to_scan([basetemp, SESSION_HOME])
+    found = hits(files, secrets)
+    SECRETS_SCAN.append(
+        f"secrets scan after the suite: {len(secrets):,} keys, secrets and tokens from {len(sandboxes)} "
+        f"sandboxes, {len(files):,} files ({sum(f.stat().st_size for f in files) / 2**20:,.0f} MiB), "
+        f"{len(found)} hits, {time.monotonic() - started:.1f} s"
+    )
     assert found == [], f"secrets found after the suite (file, first characters): {found[:20]}"
+
+
+SECRETS_SCAN: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in SECRETS_SCAN:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -104,23 +104,14 @@ class SandboxProcess:
 
 def posted_sales(crm_url: str) -> list[Any]:
     """The sales the sync posted, validated as the sync sees them."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session, selectinload
-
-    from aiq_flows.sources.crm_sql import CrmSale, SqlCrm, _record
+    from aiq_flows.domain.sales import Sale
+    from aiq_flows.sources.crm_sql import CrmSale, SqlCrm, read_records, sales_query
 
     crm = SqlCrm(crm_url)
-    with Session(crm.engine) as session:
-        rows = session.scalars(
-            select(CrmSale)
-            .where(CrmSale.aiq_status == "posted")
-            .options(selectinload(CrmSale.lines), selectinload(CrmSale.customer))
-        )
-        records = [_record(row) for row in rows]
+    with crm.engine.connect() as connection:
+        posted = read_records(connection, sales_query().where(CrmSale.aiq_status == "posted"))
     crm.dispose()
-    from aiq_flows.domain.sales import Sale
-
-    return [Sale.model_validate(record) for record in records]
+    return [Sale.model_validate(record) for _, record in posted]
 
 
 def floor_invoices(gateway: Any, sales: list[Any]) -> list[Any]:

@@ -24,7 +24,7 @@ from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
 from aiq_flows.store.outbox import DEFAULT_LEASE, DocumentRecord
-from aiq_flows.store.schedules import ScheduleStore
+from aiq_flows.store.schedules import InvoicedSchedule, ScheduleStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.customers import CustomerResolution
@@ -308,22 +308,23 @@ def record_schedules(
     """Store the release schedule of every deferred sale now invoiced (once; re-runs add nothing),
     and flag credited ones for the release flow's credit journal."""
     invoiced = {o.sale_id: o.transaction_id for o in outcomes if o.transaction_id is not None}
-    recorded = 0
-    for sale in sales:
-        if not sale.is_deferred or sale.sale_id not in invoiced:
-            continue
-        lines = deferral_schedule(sale, method=settings.method, allocation=settings.allocation)
-        schedules.add(
-            entity,
-            lines,
-            currency=sale.currency,
-            deferred_gl=settings.deferred_revenue_gl,
-            invoice_transaction_id=invoiced[sale.sale_id],  # type: ignore[arg-type]
-        )
+    deferred = [sale for sale in sales if sale.is_deferred and invoiced.get(sale.sale_id) is not None]
+    schedules.add(
+        entity,
+        [
+            InvoicedSchedule(
+                deferral_schedule(sale, method=settings.method, allocation=settings.allocation),
+                sale.currency,
+                invoiced[sale.sale_id],  # type: ignore[arg-type]
+            )
+            for sale in deferred
+        ],
+        deferred_gl=settings.deferred_revenue_gl,
+    )
+    for sale in deferred:
         if sale.credited:
             schedules.request_credit(entity, sale.external_reference)
-        recorded += 1
-    return recorded
+    return len(deferred)
 
 
 @task(name="post-batch-invoices", task_run_name="post-batch-invoices-chunk-{chunk_number}", cache_policy=NONE)
@@ -349,8 +350,10 @@ def post_batch_invoices(
         sender = ExactlyOnceSender(store, aiq.company_id, run_id, lease)
         poster = InvoicePoster(aiq.gateway(), sender, customers, reference, deferrals.deferred_revenue_gl)
         # Item invoices always go in bulk (draft, then post); batch ones one by one unless `bulk`.
-        items = [sale for sale in sales if bulk or (sale.invoice_kind or invoice_kind) == "item"]
-        singles = [sale for sale in sales if sale not in items]
+        items: list[Sale] = []
+        singles: list[Sale] = []
+        for sale in sales:
+            (items if bulk or (sale.invoice_kind or invoice_kind) == "item" else singles).append(sale)
         bulk_sender = BulkSender(store, aiq.company_id, run_id, lease)
         by_sale = {
             o.sale_id: o

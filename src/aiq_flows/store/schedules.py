@@ -7,7 +7,7 @@ documents in that ledger like any other, so each is posted exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -82,21 +82,24 @@ def _month(row: ScheduleRow) -> ScheduledMonth:
     )
 
 
+@dataclass(frozen=True)
+class InvoicedSchedule:
+    """A deferred sale's release schedule, and the invoice that deferred its revenue."""
+
+    lines: Sequence[ScheduleLine]
+    currency: str
+    invoice_transaction_id: int
+
+
 class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         ScheduleRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
 
-    def add(
-        self,
-        entity: str,
-        lines: Iterable[ScheduleLine],
-        *,
-        currency: str,
-        deferred_gl: str,
-        invoice_transaction_id: int,
-    ) -> None:
-        """Record a sale's schedule once; a re-run adds nothing and changes nothing."""
+    def add(self, entity: str, schedules: Iterable[InvoicedSchedule], *, deferred_gl: str) -> None:
+        """Record invoiced sales' schedules once, in one transaction; a re-run adds nothing and
+        changes nothing."""
+        now = _now()
         rows = [
             {
                 "entity": entity,
@@ -105,13 +108,14 @@ class ScheduleStore:
                 "revenue_gl": line.revenue_gl,
                 "department_id": line.department_id or "",
                 "amount": line.amount,
-                "currency": currency,
+                "currency": schedule.currency,
                 "deferred_gl": deferred_gl,
-                "invoice_transaction_id": invoice_transaction_id,
+                "invoice_transaction_id": schedule.invoice_transaction_id,
                 "state": ScheduleState.SCHEDULED.value,
-                "updated_at": _now(),
+                "updated_at": now,
             }
-            for line in lines
+            for schedule in schedules
+            for line in schedule.lines
         ]
         if rows:
             dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite

@@ -113,12 +113,16 @@ def _wait_final(flow_run_id: Any, timeout: float = 300) -> Any:
     raise AssertionError(f"flow run {flow_run_id} did not finish")
 
 
-def _documents(sandbox_base: str) -> Counter[str]:
+def _sandbox(sandbox_base: str, path: str) -> Any:
     import json
     import urllib.request
 
-    with urllib.request.urlopen(f"{sandbox_base}/_sandbox/documents?entity=DEMO_UK", timeout=30) as answer:
-        return Counter(d["external_reference"] for d in json.loads(answer.read()))
+    with urllib.request.urlopen(f"{sandbox_base}/_sandbox/{path}", timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def _documents(sandbox_base: str, entity: str = "DEMO_UK") -> Counter[str]:
+    return Counter(d["external_reference"] for d in _sandbox(sandbox_base, f"documents?entity={entity}"))
 
 
 def test_deployments_on_a_postgres_server_survive_retry_and_double_runs(
@@ -163,6 +167,79 @@ def test_deployments_on_a_postgres_server_survive_retry_and_double_runs(
         assert max(after.values()) == 1 and len(after) > len(documents)
         assert os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL", "").startswith("postgresql+asyncpg")
     assert (REPO / "prefect.yaml").exists()
+
+
+def test_every_deployment_runs_through_the_worker(production_stack: dict[str, Any]) -> None:
+    """The nightly sync, the deferred release, back-to-back, intercompany, the reconciliation and
+    the file drop, each run from its deployment through the worker on the PostgreSQL server; then
+    AIQ holds each pair and each sale once, every entity's ledger balances, and reconciliation
+    finds nothing."""
+    from decimal import Decimal
+
+    import pandas as pd
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    import scripts.demo as demo
+    from aiq_flows.sources.demo_intercompany import seed_demo_charges
+    from aiq_flows.sources.demo_jobs import seed_demo_jobs
+    from aiq_flows.sources.intercompany_sql import SqlCharges
+    from aiq_flows.sources.jobs_sql import SqlJobs
+
+    state, sandbox, env = production_stack["state"], production_stack["sandbox"], production_stack["env"]
+    jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{state / 'jobs.db'}"))
+    charges = seed_demo_charges(SqlCharges(f"sqlite:///{state / 'charges.db'}"))
+    for entity in ("demo-ie", "demo-uk2"):
+        demo.run([str(demo.BIN / "prefect"), "gcl", "create", f"aiq-writes-{entity}", "--limit", "1"], env)
+    drop = state / "drop"
+    (drop / "incoming").mkdir(parents=True)
+    export = [
+        {
+            "sale_id": sale_id,
+            "reference": f"EXP-{sale_id}",
+            "sale_date": "2026-11-20",
+            "currency": "GBP",
+            "description": f"Export order {sale_id}",
+            "customer_key": "acme01",
+            "customer_name": "Acme Industries plc",
+            "line_no": 1,
+            "line_description": "Widgets",
+            "gl_account_code": "4000",
+            "tax_code": "T1",
+            "net_amount": "100.10",
+            "tax_amount": "20.02",
+        }
+        for sale_id in (9001, 9002)
+    ]
+    pd.DataFrame(export).to_csv(drop / "incoming" / "export.csv", index=False)
+
+    runs = {}
+    with temporary_settings(updates={PREFECT_API_URL: production_stack["api"]}):
+        for deployment, parameters in (
+            (DEPLOYMENT, {}),  # the night's sales first (nothing new when an earlier test ran it)
+            ("deferred-revenue-release/deferred-revenue-release", {}),
+            ("back-to-back-invoicing/back-to-back-invoicing", {}),
+            ("intercompany-pairing/intercompany-pairing", {}),
+            # Before the file drop: its exports are not in the CRM, so reconciliation would report them.
+            ("reconciliation/reconciliation", {}),
+            ("file-drop-sales-sync/file-drop-sales-sync", {"folder": str(drop)}),
+        ):
+            runs[deployment] = run_deployment(deployment, parameters=parameters, timeout=300, poll_interval=1)
+    assert {name: run.state.type.value for name, run in runs.items()} == dict.fromkeys(runs, "COMPLETED")
+
+    entities = ("DEMO_UK", "DEMO_IE", "DEMO_UK2")
+    documents = {entity: _documents(sandbox, entity) for entity in entities}
+    assert all(max(found.values()) == 1 for found in documents.values()), documents
+    b2b = {ref for ref in documents["DEMO_UK"] if ref.startswith("B2B-")}
+    assert len(b2b) == 2 * (len(jobs.job_ids) - len(jobs.bad))  # both legs of every good job
+    intercompany = Counter(ref[-2:] for found in documents.values() for ref in found if ref.startswith("IC-"))
+    connected = len(charges.charge_ids) - len(charges.unconnected)
+    assert intercompany == {"-S": connected, "-P": connected}
+    assert {"S-9001", "S-9002"} <= set(documents["DEMO_UK"])
+    assert list((drop / "archive").glob("*-export.results.csv"))
+    for entity in entities:
+        balance = _sandbox(sandbox, f"trial-balance?entity={entity}")
+        assert sum(Decimal(amount) for amount in balance.values()) == 0, entity
 
 
 def _report_artifact(flow_run_id: Any) -> tuple[Any, list[dict[str, Any]]]:

@@ -56,7 +56,8 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _no_secret_left_behind(basetemp: Path) -> None:
-    """After the whole suite: no key, client secret or issued token in anything the tests left."""
+    """After the whole suite: no key, client secret or issued token in anything the tests left,
+    nor in any test's captured output."""
     from tests.support.secrets_scan import files_to_scan, hits, issued_secrets
 
     started = time.monotonic()
@@ -73,6 +74,15 @@ def _no_secret_left_behind(basetemp: Path) -> None:
 
 
 SECRETS_SCAN: list[str] = []
+# Every test's captured output (stdout, stderr, log records), kept for the scan after the suite.
+CAPTURED_OUTPUT = SESSION_HOME / "captured-output.log"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.sections and SESSION_HOME.exists():  # the last teardown's report comes after the scan
+        with CAPTURED_OUTPUT.open("a", encoding="utf-8") as captured:
+            for title, content in report.sections:
+                captured.write(f"== {report.nodeid} {report.when}: {title}\n{content}\n")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -185,6 +185,7 @@ def test_every_deployment_runs_through_the_worker(production_stack: dict[str, An
     from aiq_flows.sources.demo_jobs import seed_demo_jobs
     from aiq_flows.sources.intercompany_sql import SqlCharges
     from aiq_flows.sources.jobs_sql import SqlJobs
+    from tests.test_file_drop import rows as export_rows
 
     state, sandbox, env = production_stack["state"], production_stack["sandbox"], production_stack["env"]
     jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{state / 'jobs.db'}"))
@@ -193,25 +194,7 @@ def test_every_deployment_runs_through_the_worker(production_stack: dict[str, An
         demo.run([str(demo.BIN / "prefect"), "gcl", "create", f"aiq-writes-{entity}", "--limit", "1"], env)
     drop = state / "drop"
     (drop / "incoming").mkdir(parents=True)
-    export = [
-        {
-            "sale_id": sale_id,
-            "reference": f"EXP-{sale_id}",
-            "sale_date": "2026-11-20",
-            "currency": "GBP",
-            "description": f"Export order {sale_id}",
-            "customer_key": "acme01",
-            "customer_name": "Acme Industries plc",
-            "line_no": 1,
-            "line_description": "Widgets",
-            "gl_account_code": "4000",
-            "tax_code": "T1",
-            "net_amount": "100.10",
-            "tax_amount": "20.02",
-        }
-        for sale_id in (9001, 9002)
-    ]
-    pd.DataFrame(export).to_csv(drop / "incoming" / "export.csv", index=False)
+    pd.DataFrame(export_rows(9001, 2)).to_csv(drop / "incoming" / "export.csv", index=False)
 
     runs = {}
     with temporary_settings(updates={PREFECT_API_URL: production_stack["api"]}):

@@ -7,6 +7,7 @@ and the ephemeral Prefect server run in their own processes).
 
     .venv/bin/python bench/nightly_sync.py [--sales 10000] [--latency-ms 20] [--naive-sample 200]
     .venv/bin/python bench/nightly_sync.py --sales 100000 --sync-only        # memory at 100k
+    .venv/bin/python bench/nightly_sync.py --sales 2000 --sync-only --attach csv --pdfs  # documents
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=2000, help="CRM sales read per page")
     parser.add_argument("--naive-sample", type=int, default=200)
     parser.add_argument("--sync-only", action="store_true", help="skip the naive loop and the raw floor")
+    parser.add_argument("--attach", choices=["csv", "xlsx"], help="attach each invoice's breakdown")
+    parser.add_argument("--pdfs", action="store_true", help="fetch each invoice's PDF")
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="aiq-bench-"))
@@ -214,6 +217,8 @@ def main() -> None:
             state_store="bench-store",
             chunk_size=args.chunk,
             page_size=args.page,
+            attach_breakdown=args.attach,
+            pdf_folder=str(directory / "pdfs") if args.pdfs else None,
         )
         sync_seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -668,6 +668,34 @@ def test_breakdowns_are_attached_once_and_pdfs_fetched(
         assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == len(posted)
 
 
+def test_a_pdf_outage_keeps_the_invoices_and_the_other_documents_and_the_re_run_fetches_them(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path
+) -> None:
+    from aiq_flows.gateway.errors import AiqTransientError
+
+    crm = seed(demo_blocks, sales=12)
+    folder = tmp_path / "pdfs"
+    sandbox.faults({"kind": "http_error", "operation": "GetInvoicePDFByTransactionID", "rate": 1.0})
+    with pytest.raises(AiqTransientError):  # the run fails, naming the invoices whose PDF is missing
+        run_sync(demo_blocks, attach_breakdown="csv", pdf_folder=str(folder))
+    posted = assert_each_posted_sale_exists_once(sandbox, crm)  # posted and written back all the same
+    assert sandbox.calls()["AttachDocument"] == len(posted)  # every breakdown attached despite the outage
+    assert list((folder / "DEMO_UK").glob("*.pdf*")) == []
+
+    sandbox.clear_faults()
+    sandbox.reset_calls()
+    summary = run_sync(demo_blocks, attach_breakdown="csv", pdf_folder=str(folder))
+
+    assert (summary["created"], summary["already_present"]) == (0, len(posted))
+    assert sorted(p.stem for p in (folder / "DEMO_UK").glob("*.pdf")) == sorted(f"S-{i}" for i in posted)
+    again = assert_each_posted_sale_exists_once(sandbox, crm)
+    assert {i: sale.aiq_transaction_id for i, sale in again.items()} == {
+        i: sale.aiq_transaction_id for i, sale in posted.items()
+    }
+    with sqlite3.connect(sandbox.db) as db:
+        assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == len(posted)
+
+
 # --- item invoices ---------------------------------------------------------------------------------------
 
 

@@ -57,7 +57,9 @@ def breakdown(sale: Sale, file_format: BreakdownFormat) -> bytes:
 
 
 # Attachments and PDFs are one call each per invoice: a few at a time, so a night of invoices does
-# not wait out the latency of every call in turn (the gateway is shared by threads already).
+# not wait out the latency of every call in turn. Plain threads inside the task rather than a task run
+# per invoice: thousands of task runs a night would swamp the API and the UI. (The gateway is shared
+# by threads already.)
 DOCUMENT_THREADS = 4
 
 

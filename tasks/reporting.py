@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from aiq_flows.delivery import CHANGED_AFTER_POSTING
 from aiq_flows.domain.money import round_money
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
 
@@ -58,6 +59,19 @@ def publish_sync_report(
     if problems:
         lines += ["", "## Needs attention", ""]
         lines += [f"- `{o.reference or o.sale_id}` {o.outcome.value}: {o.reason}" for o in problems[:200]]
+    changed = [o for o in outcomes if o.error_code == CHANGED_AFTER_POSTING]
+    if changed:
+        lines += [
+            "",
+            f"## Changed in the source after posting ({len(changed)}): AIQ keeps the posted invoice",
+            "",
+        ]
+        lines += [f"- `{o.reference or o.sale_id}` transaction {o.transaction_id}" for o in changed[:200]]
+        get_run_logger().warning(
+            "%d sales changed after their invoice was posted (AIQ keeps the posted invoice): %s",
+            len(changed),
+            ", ".join(str(o.reference or o.sale_id) for o in changed[:20]),
+        )
     create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines), description=title)
     shown = (
         "one row per sale"

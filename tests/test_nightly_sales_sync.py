@@ -366,6 +366,39 @@ def test_a_sale_changed_after_its_watermark_is_read_again(sandbox: Sandbox, demo
     assert crm_sales(crm)[quarantined.id].aiq_status == "posted"
 
 
+def test_a_sale_changed_after_posting_is_reported_and_its_invoice_left_alone(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
+    from tests.support.artifacts import latest_table
+
+    crm = seed(demo_blocks, sales=20)
+    run_sync(demo_blocks, overlap_minutes=0)
+    before = {d["external_reference"]: d for d in sandbox.documents()}
+    posted = next(
+        s for s in crm_sales(crm).values() if s.aiq_status == "posted" and s.lines[0].tax_code == "T1"
+    )
+    with Session(crm.engine) as session, session.begin():  # the CRM edits an invoiced sale's amount
+        sale = session.get(CrmSale, posted.id)
+        assert sale is not None
+        sale.lines[0].net_amount += Decimal("5.00")
+        sale.lines[0].tax_amount += Decimal("1.00")  # T1 is 20 %
+        sale.updated_at = datetime.now() + timedelta(minutes=5)
+
+    summary = run_sync(demo_blocks, overlap_minutes=0)
+
+    assert (summary["created"], summary["already_present"]) == (0, 1)
+    assert {d["external_reference"]: d for d in sandbox.documents()} == before  # AIQ untouched
+    [row] = [r for r in latest_table("nightly-sales-sync-report") if r["outcome"] == "already_present"]
+    assert (row["sale_id"], row["outcome"], row["error_code"]) == (
+        posted.id,
+        "already_present",
+        "CHANGED_AFTER_POSTING",
+    )
+    assert row["aiq_transaction_id"] == posted.aiq_transaction_id
+    after = crm_sales(crm)[posted.id]
+    assert after.aiq_status == "posted" and "credit it to change it" in (after.aiq_message or "")
+
+
 def test_no_key_or_token_in_logs_store_or_crm(
     sandbox: Sandbox,
     demo_blocks: DemoBlocks,

@@ -65,6 +65,26 @@ def test_claims_are_refused_when_done_and_retaken_when_stale(store: DocumentStor
     assert store.claim("E1", "S-2", "run-b")  # unknown may be verified and retried
 
 
+def test_bulk_claims_record_the_version_sent_and_retake_only_what_changed_since_a_refusal(
+    store: DocumentStore,
+) -> None:
+    store.plan("E1", [(f"S-{n}", "k", str(n)) for n in (1, 2, 3, 4)])
+    assert store.claim_many("E1", {"S-1": "v1", "S-2": "v1", "S-3": "v1"}, "run-a") == {"S-1", "S-2", "S-3"}
+    store.mark_posted_many("E1", {"S-1": 11})
+    store.mark_failed_many(
+        "E1", {"S-2": ("CLOSED", "period closed", "v1"), "S-3": ("CLOSED", "closed", "v1")}
+    )
+    assert store.claim("E1", "S-4", "run-a", source_version="v7")
+
+    records = store.get("E1", ["S-1", "S-4"])
+    assert (records["S-1"].state, records["S-1"].source_version) == (DocumentState.POSTED, "v1")
+    assert records["S-4"].source_version == "v7"  # a single claim records it too
+    # Next run: S-2 is unchanged since AIQ refused it, S-3 was fixed in the source, S-1 is done.
+    assert store.claim_many("E1", {"S-1": "v2", "S-2": "v1", "S-3": "v2"}, "run-b") == {"S-3"}
+    assert store.get("E1", ["S-3"])["S-3"].source_version == "v2"
+    assert store.claim_many("E1", {}, "run-b") == set()
+
+
 def test_release_returns_an_untouched_claim(store: DocumentStore) -> None:
     store.plan("E1", [("S-1", "k", "1")])
     assert store.claim("E1", "S-1", "run-a")

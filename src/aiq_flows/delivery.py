@@ -44,9 +44,23 @@ class Delivery:
     retryable: bool = False
 
 
+# A posted document is never changed by a re-run: AIQ keeps what was posted, and the report says
+# that its source changed since, for someone to credit it and post it again if the change matters.
+CHANGED_AFTER_POSTING = "CHANGED_AFTER_POSTING"
+
+
 def settled(reference: str, source_version: str, record: DocumentRecord | None) -> Delivery | None:
     """What the store alone says: posted already, or refused and unchanged since (no resend)."""
     if record is not None and record.state in DONE:
+        if record.source_version is not None and record.source_version != source_version:
+            return Delivery(
+                Outcome.ALREADY_PRESENT,
+                record.transaction_id,
+                error_code=CHANGED_AFTER_POSTING,
+                reason=f"already posted as transaction {record.transaction_id}; its source changed since "
+                f"(version {record.source_version} posted, now {source_version}): AIQ keeps the posted "
+                "document, credit it to change it",
+            )
         return Delivery(Outcome.ALREADY_PRESENT, record.transaction_id, reason="already posted (store)")
     if record is not None and record.refused_unchanged(source_version):
         return Delivery(

@@ -178,7 +178,14 @@ class DocumentStore:
                 DocumentRow.external_reference == reference,
                 claimable | expired | mine,
             )
-            .values(state=DocumentState.SENDING.value, claimed_by=owner, claimed_at=now, updated_at=now)
+            .values(
+                state=DocumentState.SENDING.value,
+                claimed_by=owner,
+                claimed_at=now,
+                updated_at=now,
+                # the version being sent: a later run tells a changed source from an unchanged one
+                **({"source_version": source_version} if source_version is not None else {}),
+            )
         )
         with self.engine.begin() as connection:
             return bool(connection.execute(statement).rowcount)
@@ -252,8 +259,9 @@ class DocumentStore:
     ) -> set[str]:
         """`claim` for many documents ({reference: source version}) in a few statements; the
         references this owner now holds."""
+        if not versions:
+            return set()
         now = _now()
-        open_states = [DocumentState.PLANNED.value, DocumentState.UNKNOWN.value]
         expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
         mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
         taken = {
@@ -262,39 +270,26 @@ class DocumentStore:
             "claimed_at": now,
             "updated_at": now,
         }
+        # Refused before and changed since: sent again. The claim records the version it sends.
+        refused_and_changed = (DocumentRow.state == DocumentState.FAILED.value) & (
+            DocumentRow.source_version.is_distinct_from(bindparam("version"))
+        )
         with self.engine.begin() as connection:
-            for chunk in _chunks(versions):
-                connection.execute(
-                    update(DocumentRow)
-                    .where(
-                        DocumentRow.entity == entity,
-                        DocumentRow.external_reference.in_(chunk),
-                        DocumentRow.state.in_(open_states) | expired | mine,
-                    )
-                    .values(**taken)
+            connection.execute(
+                update(DocumentRow)
+                .where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference == bindparam("ref"),
+                    # No IN (…): an executemany statement cannot expand a list.
+                    (DocumentRow.state == DocumentState.PLANNED.value)
+                    | (DocumentRow.state == DocumentState.UNKNOWN.value)
+                    | expired
+                    | mine
+                    | refused_and_changed,
                 )
-            refused = [
-                row.external_reference
-                for chunk in _chunks(versions)
-                for row in connection.execute(
-                    select(DocumentRow.external_reference, DocumentRow.source_version).where(
-                        DocumentRow.entity == entity,
-                        DocumentRow.external_reference.in_(chunk),
-                        DocumentRow.state == DocumentState.FAILED.value,
-                    )
-                )
-                if row.source_version != versions[row.external_reference]
-            ]
-            for chunk in _chunks(refused):  # refused before, and the source changed since
-                connection.execute(
-                    update(DocumentRow)
-                    .where(
-                        DocumentRow.entity == entity,
-                        DocumentRow.external_reference.in_(chunk),
-                        DocumentRow.state == DocumentState.FAILED.value,
-                    )
-                    .values(**taken)
-                )
+                .values(**taken, source_version=bindparam("version")),
+                [{"ref": ref, "version": version} for ref, version in versions.items()],
+            )
             return {
                 ref
                 for chunk in _chunks(versions)

@@ -8,9 +8,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -20,7 +23,7 @@ def chromium_executable() -> str | None:
 
 
 @contextmanager
-def headless_chromium(width: int = 1400, height: int = 900) -> Iterator[Any]:
+def headless_chromium(width: int = 1400, height: int = 900) -> Iterator[Page]:
     executable = chromium_executable()
     if executable is None:
         message = "no Chromium on this machine (apt-get install chromium)"

@@ -59,9 +59,20 @@ def _production_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     try:
         yield from _stack(demo)
     finally:
+        # The server's logs, artifacts and states, as text, for the secrets scan after the suite.
+        _dump_schema(engine, schema, tmp_path / "prefect-postgres-dump.txt")
         with engine.begin() as connection:
             connection.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def _dump_schema(engine: Any, schema: str, target: Path) -> None:
+    import sqlalchemy
+
+    with engine.connect() as connection, target.open("w", encoding="utf-8") as dump:
+        for table in sqlalchemy.inspect(connection).get_table_names(schema=schema):
+            for row in connection.execute(sqlalchemy.text(f'SELECT * FROM "{schema}"."{table}"')):
+                dump.write(f"{table}\t{tuple(row)!r}\n")
 
 
 def _stack(demo: Any) -> Iterator[dict[str, Any]]:

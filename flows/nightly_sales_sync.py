@@ -138,6 +138,7 @@ def nightly_sales_sync(
         deferred.extend(sale for sale in credit.cleared if sale.is_deferred)
 
     writer = nullcontext() if planning else concurrency(write_limit(aiq.company_id), occupy=1)
+    policy = CreditPolicy(credit_policy)
     # Page through the CRM, so that memory stays flat however many sales the night brings; each
     # page is read and checked while the previous one is being posted.
     with writer:  # one writer per AIQ entity
@@ -146,16 +147,16 @@ def nightly_sales_sync(
             batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page, high)
             if not batch.records:
                 break
-            read += len(batch.records)
+            page_read = len(batch.records)
+            read += page_read
             high = batch.high_watermark
             # quote(): Prefect would otherwise walk every sale of a page looking for futures.
-            page_read = len(batch.records)
             checked = validate_sales(quote(batch.records), reference)
             batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
             if customers.missing(checked.sales):  # no task run for a page whose customers are known
                 customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
             valid, refused = customers.split(checked.sales)
-            if waiting and CreditPolicy(credit_policy) is not CreditPolicy.POST:
+            if waiting and policy is not CreditPolicy.POST:
                 settle(*waiting.pop())  # the balances must include the previous page's invoices
             credit = (
                 credit_check(
@@ -163,10 +164,10 @@ def nightly_sales_sync(
                     state,
                     quote(valid),
                     quote(customers),
-                    CreditPolicy(credit_policy),
+                    policy,
                     credit_overdue_days,
                 )
-                if CreditPolicy(credit_policy) is not CreditPolicy.POST
+                if policy is not CreditPolicy.POST
                 else CreditResult(cleared=valid)
             )
             page_outcomes = [*checked.quarantined, *refused, *credit.held]

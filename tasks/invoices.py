@@ -308,7 +308,7 @@ def record_schedules(
     """Store the release schedule of every deferred sale now invoiced (once; re-runs add nothing),
     and flag credited ones for the release flow's credit journal."""
     invoiced = {o.sale_id: o.transaction_id for o in outcomes if o.transaction_id is not None}
-    deferred = [sale for sale in sales if sale.is_deferred and invoiced.get(sale.sale_id) is not None]
+    deferred = [sale for sale in sales if sale.is_deferred and sale.sale_id in invoiced]
     schedules.add(
         entity,
         [

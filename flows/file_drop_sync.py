@@ -5,26 +5,28 @@ then each file archived with a results file beside it instead of a CRM write-bac
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
+from aiq_flows.domain.sales import PostingLimits
 from aiq_flows.secrets import install_redaction
 from aiq_flows.sources.file_drop import DropBatch, DropFolder
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
-from flows.nightly_sales_sync import POSTING_THREADS, collect, submit_sales
-from tasks.credit import credit_check
-from tasks.customers import ensure_customers
 from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
 from tasks.reporting import publish_sync_report
-from tasks.sales import load_reference_data, validate_sales
+from tasks.sales import load_reference_data
+from tasks.sales_pages import POSTING_THREADS, SalesPages, collect
 
 
 @task(name="read-drop-folder", cache_policy=NONE)
@@ -51,34 +53,32 @@ def file_drop_sales_sync(
     chunk_size: int = 200,
     deferred_revenue_gl: str = "2400",
     credit_policy: CreditPolicy = CreditPolicy.POST,
+    max_invoice_total: Decimal | None = None,
 ) -> dict[str, Any]:
-    """`folder` holds incoming/, archive/ and rejected/ (created when missing)."""
+    """`folder` holds incoming/, archive/ and rejected/ (created when missing). A sale above
+    `max_invoice_total` is held (its file's results say so; drop it again to retry)."""
     install_redaction()
     aiq = AiqConnection.load(aiq_connection)
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     batch = read_drop_folder(folder)
-    reference = load_reference_data(aiq)
-    checked = validate_sales(quote(batch.records), reference)
-    customers = ensure_customers(aiq, quote(checked.sales))
-    valid, refused = customers.split(checked.sales)
-    credit = credit_check(aiq, state, quote(valid), quote(customers), CreditPolicy(credit_policy))
-    outcomes = [*checked.quarantined, *refused, *credit.held]
-    dates = [sale.sale_date for sale in credit.cleared]
-    in_aiq = sweep_aiq(aiq, (min(dates), max(dates)) if dates else None)
-    posting = submit_sales(
+    pages = SalesPages(
         aiq,
         state,
-        credit,
-        customers,
-        reference,
+        load_reference_data(aiq),
         run_id,
         DeferralSettings(deferred_revenue_gl),
         PostingSettings(True, chunk_size),
-        [0],
-        in_aiq,
+        PostingLimits(max_invoice_total),
+        CreditPolicy(credit_policy),
     )
-    outcomes += collect(credit, posting)
+    page = pages.check(batch.records)
+    credit = pages.credit(page.valid)
+    outcomes = [*page.outcomes, *credit.held]
+    dates = [sale.sale_date for sale in credit.cleared]
+    in_aiq = sweep_aiq(aiq, (min(dates), max(dates)) if dates else None)
+    with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per AIQ entity
+        outcomes += collect(credit, pages.submit(credit, in_aiq))
     results = settle_drop_folder(folder, quote(batch), quote(outcomes))
     summary = publish_sync_report(
         quote(outcomes), len(batch.records), f"File drop into {aiq.company_id}", "file-drop-sales-sync"

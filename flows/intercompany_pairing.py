@@ -20,11 +20,11 @@ from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
 from aiq_flows.concurrency import write_limit
+from aiq_flows.iterables import chunked
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.intercompany import ChargesDatabase
 from blocks.store import StateStore
-from flows.nightly_sales_sync import chunked
 from tasks.intercompany import (
     IcSettings,
     IntercompanyNotSettled,

@@ -9,9 +9,9 @@ by external reference make every invoice exist once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from contextlib import nullcontext
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
-from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
+from aiq_flows.domain.sales import InvoiceKind, PostingLimits, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.secrets import install_redaction
@@ -31,31 +31,19 @@ from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from blocks.store import StateStore
 from tasks.attachments import BreakdownFormat, DocumentSettings, attach_and_fetch, publish_pdf_links
-from tasks.credit import CreditResult, credit_check
+from tasks.credit import CreditResult
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
-from tasks.customers import CustomerResolution, ensure_customers
+from tasks.customers import check_customer_codes, ensure_customers
 from tasks.invoices import (
     DeferralSettings,
     PostingSettings,
-    post_batch_invoices,
     publish_deferral_schedules,
     sweep_aiq,
 )
 from tasks.plan import PlanApproval, publish_plan
 from tasks.reporting import publish_sync_report
-from tasks.sales import load_reference_data, read_change_window, read_changed_sales, validate_sales
-
-T = TypeVar("T")
-
-
-def chunked(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# Chunks are posted by up to this many task runs at once: each prepares its chunk while AIQ works
-# on another's bulk call.
-POSTING_THREADS = 4
+from tasks.sales import load_reference_data, read_change_window, read_changed_sales
+from tasks.sales_pages import POSTING_THREADS, Posting, SalesPages, collect
 
 
 @flow(name="nightly-sales-sync", task_runner=ThreadPoolTaskRunner(max_workers=POSTING_THREADS))
@@ -80,6 +68,7 @@ def nightly_sales_sync(
     approval: bool = False,
     approval_timeout_minutes: int = 12 * 60,
     claim_lease_seconds: float = 900,
+    max_invoice_total: Decimal | None = None,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
     `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
@@ -95,13 +84,14 @@ def nightly_sales_sync(
     fetches each invoice's PDF there, linked from the run's artifacts.
     `dry_run` publishes the plan (customers to create, invoices with totals, holds, quarantine)
     and writes nothing anywhere; `approval` publishes it, waits for a typed approval in the UI,
-    then posts exactly that plan."""
+    then posts exactly that plan. A sale whose total is above `max_invoice_total` (in its own
+    currency) is held for approval: a normal run leaves it pending, an approval run includes it
+    in the plan."""
     install_redaction()
     aiq = AiqConnection.load(aiq_connection)
     crm = CrmDatabase.load(crm_database)
     state = StateStore.load(state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    settings = PostingSettings(bulk, chunk_size, invoice_kind, claim_lease_seconds)
     documents = DocumentSettings(attach_breakdown, pdf_folder)
     pdfs: dict[str, str] = {}
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
@@ -111,24 +101,33 @@ def nightly_sales_sync(
         raise ValueError(
             f"deferred_revenue_gl {deferred_revenue_gl!r} is not a GL account in {aiq.company_id}"
         )
-    deferrals = DeferralSettings(
-        deferred_revenue_gl, Method(deferral_method), Allocation(deferral_allocation)
+    planning = dry_run or approval
+    pages = SalesPages(
+        aiq,
+        state,
+        reference,
+        run_id,
+        DeferralSettings(deferred_revenue_gl, Method(deferral_method), Allocation(deferral_allocation)),
+        PostingSettings(bulk, chunk_size, invoice_kind, claim_lease_seconds),
+        # An approval run shows every sale in its plan, those above max_invoice_total included.
+        PostingLimits(None if approval else max_invoice_total),
+        CreditPolicy(credit_policy),
+        credit_overdue_days,
+        planning,
     )
-    customers = CustomerResolution()
     outcomes: list[SaleOutcome] = []
     deferred: list[Sale] = []
     planned: list[Sale] = []  # dry run and approval: the sales the plan would post
     read = 0
-    chunks = [0]
     high: Watermark | None = None
-    planning = dry_run or approval
+    cursor: tuple[Any, Any] | None = None
     # Read before write, once for the run: before anything is posted, AIQ's invoices dated in the
     # window of the run's sales (the store knows what the run itself posts).
     window = read_change_window(crm, state, watermark_name, overlap_minutes)
     in_aiq = sweep_aiq(aiq, window) if bulk or planning or invoice_kind == "item" else None
-    waiting: list[tuple[CreditResult, list[SaleOutcome], list[Any]]] = []  # the page being posted
+    waiting: list[tuple[CreditResult, list[SaleOutcome], Posting]] = []  # the page being posted
 
-    def settle(credit: CreditResult, page_outcomes: list[SaleOutcome], posting: list[Any]) -> None:
+    def settle(credit: CreditResult, page_outcomes: list[SaleOutcome], posting: Posting) -> None:
         """A posted page's outcomes back to the CRM (its invoices' breakdowns and PDFs, if asked)."""
         page_outcomes = page_outcomes + collect(credit, posting)
         write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
@@ -138,56 +137,40 @@ def nightly_sales_sync(
         deferred.extend(sale for sale in credit.cleared if sale.is_deferred)
 
     writer = nullcontext() if planning else concurrency(write_limit(aiq.company_id), occupy=1)
-    policy = CreditPolicy(credit_policy)
     # Page through the CRM, so that memory stays flat however many sales the night brings; each
     # page is read and checked while the previous one is being posted.
     with writer:  # one writer per AIQ entity
         while max_sales is None or read < max_sales:
-            page = min(page_size, max_sales - read) if max_sales is not None else page_size
-            batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page, high)
+            page_size_now = min(page_size, max_sales - read) if max_sales is not None else page_size
+            batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page_size_now, cursor)
             if not batch.records:
                 break
             page_read = len(batch.records)
             read += page_read
-            high = batch.high_watermark
-            # quote(): Prefect would otherwise walk every sale of a page looking for futures.
-            checked = validate_sales(quote(batch.records), reference)
+            cursor = batch.cursor
+            high = max(filter(None, (high, batch.high_watermark)), default=None)
+            page = pages.check(batch.records)
             batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
-            if customers.missing(checked.sales):  # no task run for a page whose customers are known
-                customers = ensure_customers(aiq, quote(checked.sales), quote(customers), planning)
-            valid, refused = customers.split(checked.sales)
-            if waiting and policy is not CreditPolicy.POST:
+            if waiting and pages.policy is not CreditPolicy.POST:
                 settle(*waiting.pop())  # the balances must include the previous page's invoices
-            credit = (
-                credit_check(
-                    aiq,
-                    state,
-                    quote(valid),
-                    quote(customers),
-                    policy,
-                    credit_overdue_days,
-                )
-                if policy is not CreditPolicy.POST
-                else CreditResult(cleared=valid)
-            )
-            page_outcomes = [*checked.quarantined, *refused, *credit.held]
+            credit = pages.credit(page.valid)
+            page_outcomes = [*page.outcomes, *credit.held]
             if planning:
                 outcomes += page_outcomes
                 planned += credit.cleared
             else:
-                posting = submit_sales(
-                    aiq, state, credit, customers, reference, run_id, deferrals, settings, chunks, in_aiq
-                )
+                posting = pages.submit(credit, in_aiq)
                 if waiting:
                     settle(*waiting.pop())
                 waiting.append((credit, page_outcomes, posting))
-            if page_read < page:
+            if page_read < page_size_now:
                 break
 
         if waiting:
             settle(*waiting.pop())
 
     if planning:
+        customers = pages.customers
         plan = publish_plan(quote(planned), quote(outcomes), quote(customers), quote(in_aiq or {}), read)
         if dry_run:
             get_run_logger().info("Dry run: nothing was written to AIQ or the CRM: %s", plan.summary)
@@ -200,13 +183,14 @@ def nightly_sales_sync(
             get_run_logger().warning("Plan not approved (%s): nothing posted", decision.approver or "nobody")
             return {**plan.summary, "approved": False}
         get_run_logger().info("Plan approved by %s: posting exactly it", decision.approver)
-        customers = ensure_customers(aiq, quote(planned), quote(customers.without_planned()))
-        cleared, refused_now = customers.split(planned)  # a customer AIQ refuses now keeps its sales back
+        codes = check_customer_codes(state, aiq.company_id, quote(planned))  # recorded now
+        pages.customers = ensure_customers(aiq, quote(codes.sales), quote(customers.without_planned()))
+        # A customer AIQ refuses now, or whose code another took meanwhile, keeps its sales back.
+        cleared, refused_now = pages.customers.split(codes.sales)
         approved = CreditResult(cleared=cleared)
-        posting = submit_sales(
-            aiq, state, approved, customers, reference, run_id, deferrals, settings, chunks, in_aiq
-        )
-        posted = collect(approved, posting)
+        with concurrency(write_limit(aiq.company_id), occupy=1):
+            posted = collect(approved, pages.submit(approved, in_aiq))
+        refused_now += codes.quarantined
         write_back_outcomes(crm, state, aiq.company_id, quote([*outcomes, *refused_now, *posted]))
         if documents.breakdown or documents.pdf_folder:
             pdfs |= attach_and_fetch(aiq, quote(approved.cleared), quote(posted), documents)
@@ -218,53 +202,10 @@ def nightly_sales_sync(
     summary = publish_sync_report(
         quote(outcomes), read, f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
     )
-    publish_deferral_schedules(quote(deferred), quote(outcomes), deferrals)
+    publish_deferral_schedules(quote(deferred), quote(outcomes), pages.deferrals)
     publish_pdf_links(quote(pdfs), aiq.company_id)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
-
-
-def submit_sales(
-    aiq: AiqConnection,
-    state: StateStore,
-    credit: CreditResult,
-    customers: CustomerResolution,
-    reference: ReferenceData,
-    run_id: str,
-    deferrals: DeferralSettings,
-    settings: PostingSettings,
-    chunks: list[int],
-    in_aiq: dict[str, int] | None,
-) -> list[Any]:
-    """Start posting the cleared sales: one task run per chunk, up to POSTING_THREADS at once."""
-    ready = credit.cleared
-    posting = [
-        post_batch_invoices.submit(
-            aiq,
-            state,
-            quote(chunk),
-            quote(customers),
-            reference,
-            run_id,
-            number,
-            deferrals,
-            settings.bulk,
-            quote(in_aiq),
-            settings.invoice_kind,
-            settings.claim_lease_seconds,
-        )
-        for number, chunk in enumerate(chunked(ready, settings.chunk_size), start=chunks[0] + 1)
-    ]
-    chunks[0] += len(posting)
-    return posting
-
-
-def collect(credit: CreditResult, posting: list[Any]) -> list[SaleOutcome]:
-    """The outcomes of a page's posting task runs, in chunk order."""
-    outcomes: list[SaleOutcome] = []
-    for chunk_outcomes in posting:
-        outcomes += credit.with_warnings(chunk_outcomes.result())
-    return outcomes
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from aiq_flows.domain.customer_codes import CodeClaim, code_collisions
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import CustomerDetails, Sale
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
+from aiq_flows.gateway.errors import AiqBusinessError, AiqError, AiqUnknownOutcome
 from aiq_flows.gateway.models import BatchSalesInvoice, Customer
+from aiq_flows.secrets import redact
 from blocks.aiq import AiqConnection
+from blocks.store import StateStore
 
 
 @dataclass
@@ -27,6 +30,8 @@ class CustomerResolution:
     would_create: list[str] = field(default_factory=list)
     # Customers AIQ could not be asked about this time (an outage): their sales wait for the next run.
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Which CRM customer each AIQ code belongs to, as checked so far in this run.
+    owners: dict[str, str] = field(default_factory=dict)
 
     def missing(self, sales: list[Sale]) -> bool:
         """Whether some sale's customer is not resolved yet (or was unavailable last time)."""
@@ -39,7 +44,9 @@ class CustomerResolution:
     def without_planned(self) -> CustomerResolution:
         """What is real in AIQ: the would-be customers forgotten, to be created for real."""
         accounts = {code: a for code, a in self.accounts.items() if code not in self.would_create}
-        return CustomerResolution(accounts, list(self.created), dict(self.failed), dict(self.templates))
+        return CustomerResolution(
+            accounts, list(self.created), dict(self.failed), dict(self.templates), owners=dict(self.owners)
+        )
 
     def split(self, sales: list[Sale]) -> tuple[list[Sale], list[SaleOutcome]]:
         """Sales whose customer is ready, and outcomes for those whose customer AIQ refused."""
@@ -73,6 +80,63 @@ class CustomerResolution:
                 )
             )
         return ready, refused
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    sales: list[Sale]  # sales whose customer may use its AIQ code
+    quarantined: list[SaleOutcome]  # sales of customers whose code another CRM customer has
+    owners: dict[str, str]  # {code: CRM customer key} as the store now records them
+
+
+def _claims(sales: list[Sale]) -> set[CodeClaim]:
+    return {CodeClaim(s.customer_code, s.customer.key, s.customer.derived_code) for s in sales}
+
+
+def needs_code_check(sales: list[Sale], resolution: CustomerResolution) -> bool:
+    """Whether a page has a customer whose code this run has not checked yet."""
+    return any(resolution.owners.get(claim.code) != claim.key for claim in _claims(sales))
+
+
+@task(name="check-customer-codes", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+def check_customer_codes(
+    state: StateStore, entity: str, sales: list[Sale], dry_run: bool = False
+) -> CodeCheck:
+    """Two CRM customers are never merged into one AIQ account: each AIQ code belongs to the first
+    CRM customer synced on it (recorded in the store), and the sales of any other customer whose
+    key normalises to the same code are quarantined, naming both (`code_collisions`). A dry run
+    records nothing."""
+    claims = _claims(sales)
+    store = state.store()
+    try:
+        if not dry_run:
+            undecided = code_collisions(claims, {})  # keys sharing a code nobody owns yet
+            store.claim_codes(
+                entity, {claim.code: claim.key for claim in claims if claim.key not in undecided}
+            )
+        owners = store.code_owners(entity, {claim.code for claim in claims})
+    finally:
+        store.dispose()
+    refused = code_collisions(claims, owners)
+    ok, quarantined = [], []
+    for sale in sales:
+        why = refused.get(sale.customer.key)
+        if why is None:
+            ok.append(sale)
+            continue
+        quarantined.append(
+            outcome_for(
+                sale,
+                Outcome.QUARANTINED,
+                error_code="INVALID:customer.key",
+                reason=f"sale {sale.reference!r} (id {sale.sale_id}): customer.key: {why}",
+            )
+        )
+    if refused:
+        logger = get_run_logger()
+        for key, why in sorted(refused.items()):
+            logger.warning("Customer %r not synced: %s", key, why)
+    return CodeCheck(ok, quarantined, owners)
 
 
 # AIQ's field for each CRM detail the sync keeps in step.
@@ -164,7 +228,7 @@ def _resolve(
     try:
         customer, created = ensure_customer(gateway, details)
         return customer, gateway.new_batch_sales_invoice(code), created, None
-    except (AiqTransientError, AiqUnknownOutcome, AiqBusinessError) as problem:
+    except Exception as problem:  # one customer's trouble holds its own sales, never the run's
         return None, None, False, problem
 
 
@@ -208,7 +272,10 @@ def ensure_customers(
                     "AIQ refused customer %s: %s %s", code, problem.error_code, problem.error_message
                 )
             elif problem is not None:
-                resolution.unavailable[code] = str(problem)
+                what = (
+                    str(problem) if isinstance(problem, AiqError) else f"{type(problem).__name__}: {problem}"
+                )
+                resolution.unavailable[code] = redact(what)[:300]
                 logger.warning("AIQ unavailable for customer %s: %s", code, problem)
             else:
                 assert customer is not None and template is not None

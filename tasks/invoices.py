@@ -6,10 +6,11 @@ and its monthly release schedule is stored with the invoice's transaction ID.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -21,8 +22,9 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.errors import AiqBusinessError
+from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
+from aiq_flows.secrets import redact
 from aiq_flows.store.outbox import DEFAULT_LEASE, DocumentRecord
 from aiq_flows.store.schedules import InvoicedSchedule, ScheduleStore
 from blocks.aiq import AiqConnection
@@ -32,6 +34,7 @@ from tasks.lookups import find_by_sweep, find_transaction, references_in_window
 from tasks.reporting import MAX_TABLE_ROWS
 from tasks.retry import retry_transient_aiq_errors
 
+D = TypeVar("D")
 DOCUMENT_KIND = "batch_sales_invoice"
 ITEM_DOCUMENT_KIND = "item_sales_invoice"
 SALES_INVOICE_TYPE = "SI"
@@ -108,6 +111,31 @@ def item_invoice(template: Invoice, sale: Sale, deferred_revenue_gl: str) -> Inv
     )
 
 
+DOCUMENT_NOT_BUILT = "DOCUMENT_NOT_BUILT"
+
+
+def build_each(
+    sales: list[Sale], build: Callable[[Sale], D]
+) -> tuple[list[tuple[Sale, D]], dict[str, RowResult]]:
+    """Each sale's document, or, for a sale whose document cannot be made, a `NotSent` row of its
+    own: one sale's fault never stops its chunk. AIQ out of reach (a template read) stops the
+    chunk, before anything is sent."""
+    built: list[tuple[Sale, D]] = []
+    refused: dict[str, RowResult] = {}
+    for sale in sales:
+        try:
+            built.append((sale, build(sale)))
+        except AiqTransientError:
+            raise
+        except Exception as error:
+            refused[sale.external_reference] = RowResult(
+                status="NotSent",
+                error_code=DOCUMENT_NOT_BUILT,
+                error_message=f"{type(error).__name__}: {redact(str(error))[:300]}",
+            )
+    return built, refused
+
+
 def source_version(sale: Sale) -> str:
     return sale.updated_at.isoformat()
 
@@ -137,25 +165,26 @@ class InvoicePoster:
                     self._item_templates[code] = template
         return self._item_templates
 
-    def _create_items(self, sales: list[Sale]) -> list[RowResult]:
+    def _create_items(self, sales: list[Sale]) -> dict[str, RowResult]:
         """Drafts saved in one call, then posted in one call; a draft whose post AIQ refuses is
-        cancelled, so no stray draft is left behind. One row per sale, in order."""
+        cancelled, so no stray draft is left behind. One row per sale, by external reference."""
         templates = self._item_templates_for({sale.customer_code for sale in sales})
-        drafts = [
-            item_invoice(templates[sale.customer_code], sale, self.deferred_revenue_gl) for sale in sales
-        ]
-        saved = self.gateway.create_invoices(drafts)
+        drafts, rows = build_each(
+            sales, lambda sale: item_invoice(templates[sale.customer_code], sale, self.deferred_revenue_gl)
+        )
+        if not drafts:
+            return rows
+        saved = self.gateway.create_invoices([draft for _, draft in drafts])
         draft_ids = [row.document_id for row in saved if row.ok and row.document_id]
         posted = iter(self.gateway.post_invoices(draft_ids) if draft_ids else [])
-        rows = []
-        for row in saved:
+        for (sale, _), row in zip(drafts, saved, strict=True):
             if not (row.ok and row.document_id):
-                rows.append(row)
+                rows[sale.external_reference] = row
                 continue
             result = next(posted)
             if not result.ok:
                 self.gateway.cancel_invoice(row.document_id, f"not posted: {result.error_code}")
-            rows.append(result)
+            rows[sale.external_reference] = result
         return rows
 
     def _find_item(self, sale: Sale) -> int | None:
@@ -255,23 +284,19 @@ class InvoicePoster:
         def create(chunk: Sequence[BulkDocument]) -> list[RowResult]:
             items = [ready[d.reference] for d in chunk if d.kind == ITEM_DOCUMENT_KIND]
             batch = [ready[d.reference] for d in chunk if d.kind != ITEM_DOCUMENT_KIND]
-            invoices = [
-                batch_invoice(
+            invoices, results = build_each(
+                batch,
+                lambda sale: batch_invoice(
                     self._template(sale.customer_code), sale, self.reference, self.deferred_revenue_gl
-                )
-                for sale in batch
-            ]
-            results = dict(
-                zip(
-                    (s.external_reference for s in batch),
-                    self.gateway.create_batch_sales_invoices(invoices) if invoices else [],
-                    strict=True,
-                )
+                ),
             )
+            if invoices:
+                sent = self.gateway.create_batch_sales_invoices([invoice for _, invoice in invoices])
+                results |= {
+                    sale.external_reference: row for (sale, _), row in zip(invoices, sent, strict=True)
+                }
             if items:
-                results |= dict(
-                    zip((s.external_reference for s in items), self._create_items(items), strict=True)
-                )
+                results |= self._create_items(items)
             return [results[d.reference] for d in chunk]
 
         def find_one(document: BulkDocument) -> int | None:
@@ -285,6 +310,18 @@ class InvoicePoster:
         for ref, sale in ready.items():
             outcomes[sale.sale_id] = _delivered(sale, deliveries[ref])
         return [outcomes[sale.sale_id] for sale in sales]
+
+
+def chunk_failed(sale: Sale, error: BaseException) -> SaleOutcome:
+    """The outcome of a sale whose posting chunk failed as a whole: pending, read again next run."""
+    return outcome_for(
+        sale,
+        Outcome.FAILED,
+        error_code="CHUNK_FAILED",
+        reason=f"its posting chunk failed ({type(error).__name__}: {redact(str(error))[:300]}); "
+        "pending: the next run reads AIQ before sending it again",
+        retryable=True,
+    )
 
 
 def _delivered(sale: Sale, delivery: Delivery) -> SaleOutcome:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -13,11 +14,13 @@ from prefect.cache_policies import NONE
 from aiq_flows.domain.customer_codes import aiq_customer_code
 from aiq_flows.domain.reconciliation import AiqSide, CrmSide, Finding, reconcile
 from aiq_flows.domain.references import sale_reference
+from aiq_flows.domain.values import ValueRefused, decimal_value, text_value
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from tasks.invoices import SALES_INVOICE_TYPE
 from tasks.retry import retry_transient_aiq_errors
 
+T = TypeVar("T")
 EXPECTED_IN_AIQ = (None, "posted", "pending")
 
 
@@ -25,13 +28,24 @@ class ReconciliationDifferences(RuntimeError):
     pass
 
 
+def _readable(parse: Callable[[Any], T | None], value: Any) -> T | None:
+    try:
+        return parse(value)
+    except ValueRefused:
+        return None
+
+
 def _crm_side(record: dict[str, Any]) -> CrmSide:
     customer = record.get("customer") or {}
+    key = _readable(text_value, customer.get("key"))
     try:
-        code = aiq_customer_code(customer["key"]) if customer.get("key") else None
+        code = aiq_customer_code(key) if key else None
     except ValueError:
         code = None
-    amounts = [(line["net_amount"], line["tax_amount"]) for line in record["lines"]]
+    amounts = [
+        (_readable(decimal_value, line["net_amount"]), _readable(decimal_value, line["tax_amount"]))
+        for line in record["lines"]
+    ]
     complete = amounts and all(net is not None and tax is not None for net, tax in amounts)
     return CrmSide(
         sale_id=record["sale_id"],

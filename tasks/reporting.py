@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 
 from aiq_flows.delivery import CHANGED_AFTER_POSTING
 from aiq_flows.domain.money import round_money
-from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, id_order, summarize
 
 
 def _amount(outcome: SaleOutcome) -> str:
@@ -28,7 +28,7 @@ MAX_TABLE_ROWS = 20_000
 def report_rows(outcomes: list[SaleOutcome]) -> list[dict[str, Any]]:
     attention = (Outcome.QUARANTINED, Outcome.FAILED, Outcome.HELD)
     if len(outcomes) > MAX_TABLE_ROWS:
-        ranked = sorted(outcomes, key=lambda o: (o.outcome not in attention, o.sale_id))
+        ranked = sorted(outcomes, key=lambda o: (o.outcome not in attention, id_order(o.sale_id)))
         outcomes = ranked[:MAX_TABLE_ROWS]
     return [
         {
@@ -42,7 +42,7 @@ def report_rows(outcomes: list[SaleOutcome]) -> list[dict[str, Any]]:
             "error_code": o.error_code or "",
             "reason": o.reason or "",
         }
-        for o in sorted(outcomes, key=lambda o: o.sale_id)
+        for o in sorted(outcomes, key=lambda o: id_order(o.sale_id))
     ]
 
 

@@ -9,8 +9,16 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from aiq_flows.domain.outcomes import Outcome, SaleOutcome
-from aiq_flows.domain.sales import ReferenceData, Rejection, Sale, validate_sale
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
+from aiq_flows.domain.sales import (
+    PostingLimits,
+    ReferenceData,
+    Rejection,
+    Sale,
+    hold_reason,
+    validate_sale,
+)
+from aiq_flows.domain.values import ValueRefused, datetime_value
 from aiq_flows.domain.watermark import Watermark
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
@@ -21,13 +29,29 @@ from tasks.retry import retry_transient_aiq_errors
 @dataclass(frozen=True)
 class SalesBatch:
     records: list[dict[str, Any]]
-    high_watermark: Watermark | None
+    high_watermark: Watermark | None  # the latest readable change among the records
+    cursor: tuple[Any, Any] | None  # where the next page starts (the source's own values)
+
+
+def high_watermark(records: list[dict[str, Any]]) -> Watermark | None:
+    """The latest (change time, id) among records whose change time can be read; a record whose
+    cannot is quarantined by validation and does not move the watermark."""
+    marks = []
+    for record in records:
+        try:
+            changed = datetime_value(record.get("updated_at"))
+        except ValueRefused:
+            continue
+        if changed is not None and isinstance(record.get("sale_id"), int):
+            marks.append(Watermark(changed, record["sale_id"]))
+    return max(marks, default=None)
 
 
 @dataclass
 class CheckedSales:
     sales: list[Sale] = field(default_factory=list)
     quarantined: list[SaleOutcome] = field(default_factory=list)
+    held: list[SaleOutcome] = field(default_factory=list)  # valid, but waiting for a person or AIQ
 
 
 @task(name="read-changed-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
@@ -37,25 +61,24 @@ def read_changed_sales(
     watermark_name: str,
     overlap_minutes: int,
     max_sales: int | None = None,
-    after: Watermark | None = None,
+    after: tuple[Any, Any] | None = None,
 ) -> SalesBatch:
     """Sales changed since the watermark (with an overlap window), plus any never synced or
     pending: a page of at most `max_sales`, after the last sale of the previous page."""
     store, source = state.store(), crm.source()
     try:
         since = store.watermark(watermark_name)
-        records = source.changed_sales(since, timedelta(minutes=overlap_minutes), max_sales, after)
+        page = source.changed_sales(since, timedelta(minutes=overlap_minutes), max_sales, after)
     finally:
         store.dispose()
         source.dispose()
-    high = max((Watermark(r["updated_at"], r["sale_id"]) for r in records), default=None)
     get_run_logger().info(
         "Read %d sales (watermark %s, overlap %d min)",
-        len(records),
+        len(page.records),
         since.updated_at.isoformat(),
         overlap_minutes,
     )
-    return SalesBatch(records, high)
+    return SalesBatch(page.records, high_watermark(page.records), page.cursor)
 
 
 @task(name="read-change-window", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
@@ -82,9 +105,12 @@ def load_reference_data(aiq: AiqConnection) -> ReferenceData:
     gateway = aiq.gateway()
     tax_rates = {tax.Code: tax.Rate for tax in gateway.get_tax_codes()}
     gl_codes = frozenset(account.code for account in gateway.get_gl_accounts())
+    periods = gateway.get_periods()
+    starts, ends = [p.StartDate.date() for p in periods], [p.EndDate.date() for p in periods]
+    horizon = (min(starts), max(ends)) if periods else None
     # GetGLAccountList does not say which accounts are control accounts; AIQ itself refuses
     # invoice lines on them, so a line coded to one fails in-band with its ErrorCode.
-    return ReferenceData(tax_rates=tax_rates, gl_codes=gl_codes)
+    return ReferenceData(tax_rates=tax_rates, gl_codes=gl_codes, periods=horizon)
 
 
 def _quarantine(rejection: Rejection) -> SaleOutcome:
@@ -98,17 +124,31 @@ def _quarantine(rejection: Rejection) -> SaleOutcome:
 
 
 @task(name="validate-sales", cache_policy=NONE)
-def validate_sales(records: list[dict[str, Any]], reference: ReferenceData) -> CheckedSales:
-    """Split records into valid sales and quarantined ones, each naming its field and rule."""
+def validate_sales(
+    records: list[dict[str, Any]], reference: ReferenceData, limits: PostingLimits | None = None
+) -> CheckedSales:
+    """Split records into valid sales, quarantined ones (each naming its field and rule) and
+    valid ones held by the deployment's limits (`PostingLimits`) or AIQ's periods."""
     checked = CheckedSales()
     for record in records:
         result = validate_sale(record, reference)
         if isinstance(result, Rejection):
             checked.quarantined.append(_quarantine(result))
+        elif reason := hold_reason(result, reference, limits or PostingLimits()):
+            checked.held.append(
+                outcome_for(
+                    result,
+                    Outcome.HELD,
+                    error_code="HELD",
+                    reason=f"sale {result.reference!r} (id {result.sale_id}): {reason}",
+                    retryable=True,
+                )
+            )
         else:
             checked.sales.append(result)
-    if checked.quarantined:
-        logger = get_run_logger()
-        for outcome in checked.quarantined:
-            logger.warning("Quarantined %s", outcome.reason)
+    logger = get_run_logger()
+    for outcome in checked.quarantined:
+        logger.warning("Quarantined %s", outcome.reason)
+    for outcome in checked.held:
+        logger.warning("Held %s", outcome.reason)
     return checked

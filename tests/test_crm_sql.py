@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from aiq_flows.domain.sales import ReferenceData, Sale, validate_sale
+from aiq_flows.domain.values import date_value, datetime_value, decimal_value
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.sources.crm_sql import CrmCustomer, CrmSale, CrmSaleLine, SqlCrm
 from tests.conftest import POSTGRES_URL
 
 NOON = datetime(2026, 11, 20, 12, 0)
+REFERENCE = ReferenceData(tax_rates={"T1": Decimal("0.20")}, gl_codes=frozenset({"4000", "4100"}))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -103,62 +106,74 @@ def _seed(crm: SqlCrm) -> None:
 
 
 def test_a_sale_reads_back_with_every_field_its_customer_and_its_lines_in_order(crm: SqlCrm) -> None:
+    """The source hands over values as stored (SQLite keeps dates as text, PostgreSQL as dates);
+    the domain reads them, each the same on both."""
     _seed(crm)
 
-    first, second = crm.changed_sales(Watermark.beginning(), timedelta(0), limit=2)
+    page = crm.changed_sales(Watermark.beginning(), timedelta(0), limit=2)
+    first, second = page.records
 
-    assert first == {
-        "sale_id": 1,
-        "reference": "SO-1",
+    assert {key: date_value(first[key]) for key in ("sale_date", "service_start")} == {
         "sale_date": date(2026, 11, 19),
-        "currency": "GBP",
-        "description": "Support",
-        "updated_at": NOON,
         "service_start": date(2026, 12, 1),
-        "service_end": date(2027, 11, 30),
-        "credited": False,
-        "invoice_kind": "item",
-        "customer": {
-            "key": "acme-01",
-            "name": "Acme Ltd",
-            "email": "ap@acme.example",
-            "phone": "+44 20 7946 0000",
-            "address1": "1 High Street",
-            "city": "Leeds",
-            "postcode": "LS1 1AA",
-            "country": "United Kingdom",
-        },
-        "lines": [
-            {
-                "line_no": 1,
-                "description": "first",
-                "gl_account_code": "4100",
-                "tax_code": "T1",
-                "net_amount": Decimal("100.125"),  # not rounded: validation refuses it, naming the field
-                "tax_amount": Decimal("20.03"),
-                "department_id": "LDN",
-            },
-            {
-                "line_no": 2,
-                "description": "second",
-                "gl_account_code": "4000",
-                "tax_code": "T1",
-                "net_amount": Decimal("10.50"),
-                "tax_amount": Decimal("2.10"),
-                "department_id": None,
-            },
-        ],
     }
-    assert (second["sale_id"], second["customer"], second["lines"]) == (2, None, [])
+    assert datetime_value(first["updated_at"]) == NOON
+    assert (first["sale_id"], first["reference"], first["currency"], first["description"]) == (
+        1,
+        "SO-1",
+        "GBP",
+        "Support",
+    )
+    assert (first["service_end"], first["service_months"], first["credited_at"], first["invoice_kind"]) == (
+        None,
+        12,
+        None,
+        "item",
+    )
+    assert first["customer_ref"] == 1
+    assert first["customer"] == {
+        "key": "acme-01",
+        "name": "Acme Ltd",
+        "email": "ap@acme.example",
+        "phone": "+44 20 7946 0000",
+        "address1": "1 High Street",
+        "city": "Leeds",
+        "postcode": "LS1 1AA",
+        "country": "United Kingdom",
+    }
+    assert [(line["line_no"], line["description"], line["department_id"]) for line in first["lines"]] == [
+        (1, "first", "LDN"),
+        (2, "second", None),
+    ]
+    # Amounts exactly as stored: never rounded on the way in, so a rule about decimals sees them.
+    assert [decimal_value(line["net_amount"]) for line in first["lines"]] == [
+        Decimal("100.125"),
+        Decimal("10.5"),
+    ]
+    assert (second["sale_id"], second["customer"], second["customer_ref"], second["lines"]) == (
+        2,
+        None,
+        None,
+        [],
+    )
+
+    sale = validate_sale({**first, "lines": first["lines"][1:]}, REFERENCE)
+    assert isinstance(sale, Sale)
+    assert (sale.service_end, sale.invoice_kind, sale.lines[0].net_amount) == (
+        date(2027, 11, 30),
+        "item",
+        Decimal("10.50"),
+    )
 
 
 def test_pages_continue_after_the_last_sale_read_through_equal_timestamps(crm: SqlCrm) -> None:
     _seed(crm)
     seen: list[int] = []
-    after: Watermark | None = None
-    while page := crm.changed_sales(Watermark.beginning(), timedelta(0), limit=3, after=after):
-        seen += [sale["sale_id"] for sale in page]
-        after = Watermark(page[-1]["updated_at"], page[-1]["sale_id"])
+    after = None
+    while (page := crm.changed_sales(Watermark.beginning(), timedelta(0), limit=3, after=after)).records:
+        seen += [sale["sale_id"] for sale in page.records]
+        after = page.cursor
 
     assert seen == [1, 2, 3, 4, 5, 6, 7]
     assert [sale["sale_id"] for sale in crm.sales_between(date(2026, 11, 19), date(2026, 11, 19))] == [1]
+    assert crm.changed_window(Watermark.beginning(), timedelta(0)) == (date(2026, 11, 19), date(2026, 11, 19))

@@ -48,6 +48,9 @@ def raw_sale(**changes: Any) -> dict[str, Any]:
     return sale
 
 
+START = date(2026, 11, 1)
+
+
 def with_line(**changes: Any) -> dict[str, Any]:
     sale = raw_sale()
     sale["lines"] = [{**sale["lines"][0], **changes}]
@@ -132,24 +135,73 @@ def test_a_good_sale_is_normalised() -> None:
 @pytest.mark.parametrize(
     ("raw", "field", "rule"),
     [
-        (raw_sale(lines=[]), "lines", "at least 1 item"),
-        (raw_sale(customer=None), "customer", "valid dictionary"),
-        (raw_sale(customer={"key": "x", "name": ""}), "customer.name", "at least 1 character"),
+        (raw_sale(lines=[]), "lines", "is empty (at least one is needed)"),
+        (raw_sale(customer=None), "customer", "is missing: the sale names no customer"),
+        (raw_sale(customer=None, customer_ref=991), "customer", "customer 991 does not exist in the CRM"),
+        (raw_sale(customer={"key": "x", "name": ""}), "customer.name", "is missing"),
         (raw_sale(customer={"key": "###", "name": "X"}), "customer.key", "no character usable"),
-        (raw_sale(currency="EURO"), "currency", "should match pattern"),
-        (raw_sale(sale_date=None), "sale_date", "valid date"),
-        (raw_sale(description="d" * 501), "description", "at most 500 characters"),
-        (with_line(net_amount=Decimal("-1")), "lines[1].net_amount", "greater than or equal to 0"),
-        (with_line(description=" "), "lines[1].description", "at least 1 character"),
+        (raw_sale(currency="EURO"), "currency", "'EURO' is not a three-letter currency code"),
+        (raw_sale(sale_date=None), "sale_date", "is missing"),
+        (raw_sale(sale_date="yesterday"), "sale_date", "'yesterday' is not a date"),
+        (
+            raw_sale(description="d" * 501),
+            "description",
+            "is 501 characters long; AccountsIQ takes at most 500",
+        ),
+        (
+            raw_sale(description="Order\x07 7"),
+            "description",
+            "character U+0007 (a control character) at position 6",
+        ),
+        (with_line(net_amount=Decimal("-1")), "lines[1].net_amount", "-1 is negative"),
+        (with_line(net_amount=None), "lines[1].net_amount", "is missing"),
+        (with_line(net_amount="£12.00"), "lines[1].net_amount", "'£12.00' is not a number"),
+        (with_line(net_amount="1,234.56"), "lines[1].net_amount", "no thousands separator"),
+        (with_line(net_amount=float("inf")), "lines[1].net_amount", "not a finite number"),
+        (with_line(net_amount="999999999999999.99"), "lines[1].net_amount", "is not below 1,000,000,000,000"),
+        (with_line(description=" "), "lines[1].description", "is missing"),
+        (with_line(description="Wid\x0bget"), "lines[1].description", "U+000B"),
         (with_line(gl_account_code="9999"), "lines[1].gl_account_code", "not a GL account"),
         (with_line(tax_code="ZZ"), "lines[1].tax_code", "not an AccountsIQ tax code"),
+        (with_line(tax_code="T 1"), "lines[1].tax_code", "is not an AccountsIQ code"),
         (with_line(tax_amount=Decimal("25.00")), "lines[1].tax_amount", "expected 20.00"),
         (
             with_line(net_amount=Decimal("100.001"), tax_amount=Decimal("20.00")),
             "lines[1].net_amount",
-            "more decimals than GBP allows",
+            "100.001 has more decimals than GBP allows",
+        ),
+        (
+            with_line(net_amount=99.99999, tax_amount=Decimal("20.00")),
+            "lines[1].net_amount",
+            "99.99999 has more decimals than GBP allows",
+        ),
+        (
+            with_line(net_amount="0.12345", tax_amount=Decimal("0.02")),
+            "lines[1].net_amount",
+            "0.12345 has more decimals than GBP allows",
         ),
         (with_line(net_amount=Decimal("0"), tax_amount=Decimal("0")), "lines", "greater than zero"),
+        (raw_sale(service_months=12), "service_start", "is missing: service_months is given"),
+        (raw_sale(service_start=START), "service_end", "is missing"),
+        (
+            raw_sale(service_start=date(2026, 11, 1), service_months=-1),
+            "service_months",
+            "-1 is not a number",
+        ),
+        (
+            raw_sale(service_start=date(2026, 11, 1), service_months=100_000),
+            "service_months",
+            "from 1 to 120",
+        ),
+        (
+            raw_sale(service_start=date(2026, 11, 1), service_end=date(2026, 10, 1)),
+            "service_end",
+            "the service ends (2026-10-01) before it starts (2026-11-01)",
+        ),
+        (raw_sale(invoice_kind="proforma"), "invoice_kind", "'proforma' is not one of 'batch' or 'item'"),
+        (raw_sale(updated_at="whenever"), "updated_at", "'whenever' is not a date or time"),
+        (raw_sale(sale_date="2026-13-01"), "sale_date", "'2026-13-01' is not a date"),
+        (raw_sale(sale_date=date(1066, 10, 14)), "sale_date", "not a plausible date"),
     ],
 )
 def test_bad_sales_are_rejected_naming_record_field_and_rule(

@@ -77,3 +77,48 @@ def test_exports_are_posted_once_and_archived_with_results(
     )
     assert (again["created"], again["already_present"]) == (0, 2)
     assert len(sandbox.documents()) == 4
+
+
+def test_a_messy_export_quarantines_each_bad_sale_and_posts_the_rest(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    incoming = folder / "incoming"
+    incoming.mkdir(parents=True)
+    lines = rows(7001, 8)
+    spoil = {
+        "7002": {"sale_date": "yesterday"},
+        "7003": {"net_amount": "£12.00"},
+        "7004": {"line_description": "Wid\x0bgets"},
+        "7005": {"sale_id": "SEVEN-THOUSAND-FIVE"},
+        "7006": {"sale_date": "20/11/2026"},  # only written differently: posted, dated the 20th
+        "7007": {"service_months": "12"},  # months without a start
+    }
+    for line in lines:
+        line.update(spoil.get(line["sale_id"], {}))
+    lines.append({**lines[0], "sale_id": "", "reference": "NO-ID"})  # a row without a sale id
+    pd.DataFrame(lines).to_csv(incoming / "messy.csv", index=False)
+
+    summary = file_drop_sales_sync(
+        folder=str(folder), aiq_connection=demo_blocks.aiq, state_store=demo_blocks.store
+    )
+
+    assert summary["rejected_files"] == 0  # bad cells refuse their sale, never the file
+    assert (summary["input"], summary["created"], summary["quarantined"]) == (9, 3, 6)
+    [results_file] = (folder / "archive").glob("*-messy.results.csv")
+    results = pd.read_csv(results_file, dtype=str, keep_default_na=False).set_index("sale_id")
+    assert results.loc["7002", "message"].endswith(
+        "sale_date: 'yesterday' is not a date (expected YYYY-MM-DD, DD/MM/YYYY or a timestamp)"
+    )
+    assert "lines[1].net_amount: '£12.00' is not a number" in results.loc["7003", "message"]
+    assert "lines[1].description: character U+000B" in results.loc["7004", "message"]
+    assert (
+        "sale_id: 'SEVEN-THOUSAND-FIVE' is not a whole number"
+        in results.loc["SEVEN-THOUSAND-FIVE", "message"]
+    )
+    assert "service_start: is missing: service_months is given" in results.loc["7007", "message"]
+    assert "sale_id: is missing" in results.loc["messy.csv row 18", "message"]
+    assert set(results.loc[["7001", "7006", "7008"], "outcome"]) == {"created"}
+    documents = {d["external_reference"]: d for d in sandbox.documents()}
+    assert set(documents) == {"S-7001", "S-7006", "S-7008"}
+    assert documents["S-7006"]["transaction_date"].startswith("2026-11-20")

@@ -22,6 +22,7 @@ from datetime import timedelta
 from aiq_flows.domain.outcomes import Outcome
 from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
 from aiq_flows.gateway.models import RowResult
+from aiq_flows.secrets import redact
 from aiq_flows.store.outbox import DEFAULT_LEASE, DONE, DocumentRecord, DocumentStore
 
 
@@ -70,6 +71,29 @@ def settled(reference: str, source_version: str, record: DocumentRecord | None) 
             "(unchanged since; fix the source to resend)",
         )
     return None
+
+
+UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
+# Anything but the gateway's own errors while sending: treated as a lost answer (read back before
+# any resend), and reported as what it was.
+UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
+
+
+def _unexpected(error: Exception) -> AiqUnknownOutcome:
+    return AiqUnknownOutcome("send", f"unexpected {type(error).__name__}: {redact(str(error))[:300]}")
+
+
+def _unverified(lost: AiqUnknownOutcome, code: str) -> Delivery:
+    return Delivery(
+        Outcome.FAILED,
+        error_code=code,
+        reason=f"{lost}; not visible in AIQ yet, verified before any resend",
+        retryable=True,
+    )
+
+
+def _refused(status: str) -> str:
+    return "not sent to AIQ (refused here)" if status == "NotSent" else "AIQ refused"
 
 
 HELD_BY_ANOTHER_RUN = Delivery(
@@ -129,16 +153,20 @@ class ExactlyOnceSender(_Sender):
             return Delivery(
                 Outcome.FAILED,
                 error_code=error.error_code,
-                reason=f"AIQ refused {ref}: {error.error_code}: {error.error_message}",
+                reason=f"{_refused(error.status)} {ref}: {error.error_code}: {error.error_message}",
             )
+        except Exception as error:  # a fault of ours, or an answer nobody foresaw: maybe sent
+            return self._recover_lost_answer(document, _unexpected(error), UNEXPECTED_ERROR)
         self.store.mark_posted(self.entity, ref, transaction_id)
         return Delivery(Outcome.CREATED, transaction_id)
 
-    def _recover_lost_answer(self, document: Document, lost: AiqUnknownOutcome) -> Delivery:
+    def _recover_lost_answer(
+        self, document: Document, lost: AiqUnknownOutcome, code: str = UNKNOWN_OUTCOME
+    ) -> Delivery:
         """Read before retrying: the answer was lost, the document may well exist."""
         try:
             existing = document.find()
-        except (AiqTransientError, AiqBusinessError):
+        except Exception:  # unknown, then: verified again before any resend
             existing = None
         if existing is not None:
             self.store.mark_posted(self.entity, document.reference, existing)
@@ -146,12 +174,7 @@ class ExactlyOnceSender(_Sender):
                 Outcome.CREATED, existing, reason="answer lost; found in AIQ by external reference"
             )
         self.store.mark_unknown(self.entity, document.reference, str(lost))
-        return Delivery(
-            Outcome.FAILED,
-            error_code="UNKNOWN_OUTCOME",
-            reason=f"{lost}; not visible in AIQ yet, verified before any resend",
-            retryable=True,
-        )
+        return _unverified(lost, code)
 
 
 @dataclass(frozen=True)
@@ -211,10 +234,13 @@ class BulkSender(_Sender):
                 transaction_id = find_one(document)
                 if transaction_id is not None:
                     existing[document.reference] = transaction_id
-        except AiqTransientError as error:
+        except Exception as error:  # AIQ could not be read: nothing was sent, the claims go back
             self.store.release_many(self.entity, [d.reference for d in mine])
             retry = Delivery(
-                Outcome.FAILED, error_code="TRANSIENT", reason=f"{error}; retried next run", retryable=True
+                Outcome.FAILED,
+                error_code="TRANSIENT" if isinstance(error, AiqTransientError) else UNEXPECTED_ERROR,
+                reason=f"{redact(str(error))[:300]}; retried next run",
+                retryable=True,
             )
             return deliveries | {d.reference: retry for d in mine}
         self.store.mark_posted_many(self.entity, {ref: tx for ref, tx in existing.items()})
@@ -252,6 +278,8 @@ class BulkSender(_Sender):
                 ref: Delivery(Outcome.FAILED, error_code=error.error_code, reason=reason)
                 for ref in references
             }
+        except Exception as error:  # a fault of ours, or an answer nobody foresaw: maybe sent
+            return self._recover_lost_answer(chunk, find_one, _unexpected(error), UNEXPECTED_ERROR)
         posted: dict[str, int] = {}
         refused: dict[str, tuple[str, str, str | None]] = {}
         deliveries: dict[str, Delivery] = {}
@@ -266,7 +294,7 @@ class BulkSender(_Sender):
                 deliveries[ref] = Delivery(
                     Outcome.FAILED,
                     error_code=row.error_code,
-                    reason=f"AIQ refused {ref}: {row.error_code}: {message}",
+                    reason=f"{_refused(row.status)} {ref}: {row.error_code}: {message}",
                 )
         self.store.mark_posted_many(self.entity, posted)
         self.store.mark_failed_many(self.entity, refused)
@@ -278,14 +306,18 @@ class BulkSender(_Sender):
         return deliveries
 
     def _recover_lost_answer(
-        self, chunk: Sequence[BulkDocument], find_one: FindOne, lost: AiqUnknownOutcome
+        self,
+        chunk: Sequence[BulkDocument],
+        find_one: FindOne,
+        lost: AiqUnknownOutcome,
+        code: str = UNKNOWN_OUTCOME,
     ) -> dict[str, Delivery]:
         """Read before retrying: look each of the chunk's documents up in AIQ."""
         found: dict[str, int] = {}
         for document in chunk:
             try:
                 transaction_id = find_one(document)
-            except (AiqTransientError, AiqBusinessError):
+            except Exception:
                 continue  # unknown, then: verified again before any resend
             if transaction_id is not None:
                 found[document.reference] = transaction_id
@@ -296,10 +328,5 @@ class BulkSender(_Sender):
             ref: Delivery(Outcome.CREATED, tx, reason="answer lost; found in AIQ by external reference")
             for ref, tx in found.items()
         }
-        unknown = Delivery(
-            Outcome.FAILED,
-            error_code="UNKNOWN_OUTCOME",
-            reason=f"{lost}; not visible in AIQ yet, verified before any resend",
-            retryable=True,
-        )
+        unknown = _unverified(lost, code)
         return deliveries | {ref: unknown for ref in missing}

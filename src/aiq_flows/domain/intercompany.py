@@ -10,21 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aiq_flows.domain.fields import (
+    Code,
+    Currency,
+    Day,
+    Moment,
+    OptionalCode,
+    Rejection,
+    Text50,
+    Text500,
+    WholeNumber,
+    rejection_from,
+)
 from aiq_flows.domain.money import has_at_most_minor_units
 from aiq_flows.domain.pricing import CostLine
 from aiq_flows.domain.references import checked
-from aiq_flows.domain.sales import Code, Currency, Rejection, Text500, rejection_from
 
 
 class ChargeLine(BaseModel):
     model_config = ConfigDict(frozen=True)
-    line_no: int
+    line_no: WholeNumber
     description: Text500
     amount: Decimal = Field(gt=0)
 
@@ -32,19 +42,19 @@ class ChargeLine(BaseModel):
 class Charge(BaseModel):
     model_config = ConfigDict(frozen=True)
     charge_id: int
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    reference: Text50
     seller: Code  # the entity that charges (from)
     buyer: Code  # the entity charged (to)
-    charge_date: date
+    charge_date: Day
     currency: Currency
     description: Text500
     lines: list[ChargeLine] = Field(min_length=1)
-    seller_bi_code: Code | None = None
-    buyer_bi_code: Code | None = None
-    sales_tax_code: Code | None = None  # default: the seller's customer account's tax code
-    purchase_tax_code: Code | None = None  # default: the buyer's supplier account's tax code
+    seller_bi_code: OptionalCode = None
+    buyer_bi_code: OptionalCode = None
+    sales_tax_code: OptionalCode = None  # default: the seller's customer account's tax code
+    purchase_tax_code: OptionalCode = None  # default: the buyer's supplier account's tax code
     cancelled: bool = False
-    updated_at: datetime
+    updated_at: Moment
 
     @model_validator(mode="after")
     def _two_entities(self) -> Charge:

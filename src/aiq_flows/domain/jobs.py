@@ -8,16 +8,26 @@ customer (sales leg ``B2B-<job>-S``) with a markup, both legs tagged with one BI
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aiq_flows.domain.fields import (
+    Code,
+    Currency,
+    Day,
+    Moment,
+    OptionalCode,
+    Rejection,
+    Text50,
+    Text500,
+    WholeNumber,
+    rejection_from,
+)
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
 from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
 from aiq_flows.domain.references import checked
-from aiq_flows.domain.sales import Code, Currency, Rejection, Text500, rejection_from
 
 ANALYSIS_DIMENSIONS = 6
 
@@ -26,7 +36,7 @@ class JobLine(BaseModel):
     """Hours x rate (a timesheet), or an amount (a pass-through cost)."""
 
     model_config = ConfigDict(frozen=True)
-    line_no: int
+    line_no: WholeNumber
     description: Text500
     hours: Decimal | None = Field(default=None, gt=0)
     rate: Decimal | None = Field(default=None, gt=0)
@@ -54,20 +64,20 @@ class JobLine(BaseModel):
 class Job(BaseModel):
     model_config = ConfigDict(frozen=True)
     job_id: int
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    reference: Text50
     supplier_code: Code
     customer_code: Code
-    job_date: date
+    job_date: Day
     currency: Currency
     lines: list[JobLine] = Field(min_length=1)
     markup_percent: Decimal | None = Field(default=None, ge=0, le=1000)
     fixed_fee: Decimal | None = Field(default=None, ge=0)
     vat_mode: VatMode = VatMode.PRINCIPAL
-    bi_code: Code | None = None
+    bi_code: OptionalCode = None
     analysis_codes: tuple[Code | None, ...] = (None,) * ANALYSIS_DIMENSIONS
     closing: bool = False
     cancelled: bool = False
-    updated_at: datetime
+    updated_at: Moment
 
     @model_validator(mode="after")
     def _rules(self) -> Job:

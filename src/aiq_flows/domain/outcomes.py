@@ -31,7 +31,7 @@ class CrmStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)  # a night's run keeps one per sale: keep them small
 class SaleOutcome:
-    sale_id: int
+    sale_id: int | str  # a source id that is not a whole number only on a quarantined record
     reference: str | None
     outcome: Outcome
     external_reference: str | None = None
@@ -52,6 +52,13 @@ class SaleOutcome:
         if self.outcome is Outcome.HELD or self.retryable:
             return CrmStatus.PENDING
         return CrmStatus.FAILED
+
+
+def id_order(sale_id: int | str | None) -> tuple[int, int, str]:
+    """Sorts source ids: whole numbers in numeric order, then any other id as text."""
+    if isinstance(sale_id, int):
+        return (0, sale_id, "")
+    return (1, 0, "" if sale_id is None else str(sale_id))
 
 
 def outcome_for(sale: Sale, outcome: Outcome, **details: Any) -> SaleOutcome:
@@ -90,7 +97,7 @@ def summarize(outcomes: Iterable[SaleOutcome], input_count: int) -> RunSummary:
     """Count outcomes per kind; each input must end in exactly one outcome."""
     outcomes = list(outcomes)
     seen = Counter(o.sale_id for o in outcomes)
-    repeated = sorted(sale_id for sale_id, n in seen.items() if n > 1)
+    repeated = sorted((sale_id for sale_id, n in seen.items() if n > 1), key=id_order)
     if repeated:
         raise CountsDoNotAddUp(f"sales with more than one outcome: {repeated[:20]}")
     counts = {kind: 0 for kind in Outcome}

@@ -10,99 +10,132 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from aiq_flows.domain.customer_codes import aiq_customer_code
+from aiq_flows.domain.fields import (
+    MAX_AMOUNT,
+    Amount,
+    Code,
+    Currency,
+    Day,
+    Flag,
+    Moment,
+    OptionalCode,
+    OptionalDay,
+    OptionalMoment,
+    OptionalText50,
+    OptionalWholeNumber,
+    Rejection,
+    Text50,
+    Text500,
+    WholeNumber,
+    parsed_field,
+    record_id,
+    rejection_from,
+    text_parser,
+)
 from aiq_flows.domain.money import has_at_most_minor_units, minor_unit, round_money
 from aiq_flows.domain.references import sale_reference
+from aiq_flows.domain.spreading import add_months, service_end
+from aiq_flows.domain.values import ValueRefused, shown, text_value
 
-# Upper-case before the pattern: pydantic checks a pattern before its own to_upper.
-Currency = Annotated[
-    str,
-    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
-    StringConstraints(pattern=r"^[A-Z]{3}$"),
-]
 InvoiceKind = Literal["batch", "item"]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=50)]
-Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Text50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+# The longest service period the sync defers; longer is a typo (100,000 months) or not a sale.
+MAX_SERVICE_MONTHS = 120
+
+
+def _kind(value: Any) -> Any:
+    text = text_value(value) if not isinstance(value, bytes) else value
+    return text.lower() if isinstance(text, str) else text
 
 
 class SaleLine(BaseModel):
     model_config = ConfigDict(frozen=True)
-    line_no: int
+    line_no: WholeNumber
     description: Text500
     gl_account_code: Code
     tax_code: Code
-    net_amount: Decimal = Field(ge=0)
-    tax_amount: Decimal = Field(ge=0)
-    department_id: Code | None = None
+    net_amount: Amount
+    tax_amount: Amount
+    department_id: OptionalCode = None
 
     @property
     def gross_amount(self) -> Decimal:
         return self.net_amount + self.tax_amount
 
 
+def _customer_key(value: Any) -> str | None:
+    key = text_parser(200, to_aiq=False)(value)
+    if key is not None:
+        try:
+            aiq_customer_code(key)
+        except ValueError as error:
+            raise ValueRefused(str(error)) from None
+    return key
+
+
 class CustomerDetails(BaseModel):
     model_config = ConfigDict(frozen=True)
-    key: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-    email: Text50 | None = None
-    phone: Text50 | None = None
-    address1: Text50 | None = None
-    city: Text50 | None = None
-    postcode: Text50 | None = None
-    country: Text50 | None = None
+    key: Annotated[str, parsed_field(_customer_key, required=True)]
+    name: Text50
+    # An AIQ code the source gives explicitly; otherwise one is derived from the key.
+    code: OptionalCode = None
+    email: OptionalText50 = None
+    phone: OptionalText50 = None
+    address1: OptionalText50 = None
+    city: OptionalText50 = None
+    postcode: OptionalText50 = None
+    country: OptionalText50 = None
 
     @property
     def aiq_code(self) -> str:
-        return aiq_customer_code(self.key)
+        return self.code or aiq_customer_code(self.key)
 
-    @field_validator("key")
-    @classmethod
-    def _key_maps_to_a_code(cls, key: str) -> str:
-        aiq_customer_code(key)  # raises ValueError with a clear message
-        return key
+    @property
+    def derived_code(self) -> bool:
+        """Whether the AIQ code comes from the key (and so may collide with another key's)."""
+        return self.code is None
 
 
 class Sale(BaseModel):
     model_config = ConfigDict(frozen=True)
-    sale_id: int
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-    sale_date: date
+    sale_id: WholeNumber
+    reference: Text50
+    sale_date: Day
     currency: Currency
     description: Text500
-    updated_at: datetime
+    updated_at: Moment
     customer: CustomerDetails
     lines: list[SaleLine] = Field(min_length=1)
-    # Deferred revenue: a service period makes the sale's revenue recognised month by month.
-    service_start: date | None = None
-    service_end: date | None = None
-    credited: bool = False
+    # Deferred revenue: a service period makes the sale's revenue recognised month by month. The
+    # source gives its start and its end, or its start and a number of whole months.
+    service_start: OptionalDay = None
+    service_end: OptionalDay = None
+    service_months: OptionalWholeNumber = None
+    credited_at: OptionalMoment = None
+    credited: Flag = False
     # batch (fast, VAT as the CRM computed it) or item (order number, delivery date, line notes;
     # AIQ computes the VAT); None: the deployment's choice.
-    invoice_kind: InvoiceKind | None = None
+    invoice_kind: Annotated[InvoiceKind | None, BeforeValidator(_kind)] = None
 
-    @model_validator(mode="after")
-    def _service_period_is_whole(self) -> Sale:
-        if (self.service_start is None) != (self.service_end is None):
-            raise ValueError("service_start and service_end go together: give both or neither")
-        if self.service_start and self.service_end and self.service_end < self.service_start:
-            raise ValueError(f"the service ends ({self.service_end}) before it starts ({self.service_start})")
-        return self
+    def model_post_init(self, _context: Any) -> None:
+        # The end of a service given in months, and "credited" from its date; the rules about a
+        # service period are checked by `service_period_problem`, naming the field.
+        start, months = self.service_start, self.service_months
+        if (
+            self.service_end is None
+            and start is not None
+            and months is not None
+            and 1 <= months <= MAX_SERVICE_MONTHS
+        ):
+            object.__setattr__(self, "service_end", service_end(start, months))
+        if self.credited_at is not None and not self.credited:
+            object.__setattr__(self, "credited", True)
 
     @property
     def is_deferred(self) -> bool:
@@ -135,46 +168,41 @@ class ReferenceData:
 
     tax_rates: Mapping[str, Decimal]
     gl_codes: frozenset[str]
+    # The first and last day of the periods defined in AIQ, when known: the horizon within
+    # which a deferred sale's monthly releases can be posted.
+    periods: tuple[date, date] | None = None
 
 
-@dataclass(frozen=True)
-class Rejection:
-    sale_id: Any  # the record's id (a sale's, a job's)
-    reference: str | None
-    field: str
-    rule: str
-    noun: str = "sale"
-
-    @property
-    def message(self) -> str:
-        noun = self.noun
-        who = (
-            f"{noun} {self.reference!r} (id {self.sale_id})"
-            if self.reference
-            else f"{noun} id {self.sale_id}"
+def service_period_problem(sale: Sale) -> tuple[str, str] | None:
+    """A service period is a start and an end (or a start and a number of whole months), in
+    order, at most MAX_SERVICE_MONTHS long; half of one is refused, never guessed."""
+    start, end, months = sale.service_start, sale.service_end, sale.service_months
+    if months is not None and not 1 <= months <= MAX_SERVICE_MONTHS:
+        return "service_months", f"{months} is not a number of months from 1 to {MAX_SERVICE_MONTHS}"
+    if start is None:
+        given = "service_months" if months is not None else "service_end" if end is not None else None
+        if given:
+            return "service_start", f"is missing: {given} is given, and a service period needs its start"
+        return None
+    if end is None:
+        return "service_end", "is missing: a service_start needs a service_end or service_months"
+    if months is not None and end != service_end(start, months):
+        return (
+            "service_end",
+            f"{end} disagrees with service_months ({months} months from {start} end on "
+            f"{service_end(start, months)})",
         )
-        return f"{who}: {self.field}: {self.rule}"
-
-
-def rejection_from(error: ValidationError, raw: Mapping[str, Any], id_field: str, noun: str) -> Rejection:
-    """The first problem of a record pydantic refused (the others appended), as a Rejection."""
-    first = error.errors()[0]
-    rule = "; ".join(f"{_field_path(e['loc'], raw)}: {e['msg']}" for e in error.errors()[1:])
-    message = first["msg"] + (f" (also {rule})" if rule else "")
-    return Rejection(raw.get(id_field), raw.get("reference"), _field_path(first["loc"], raw), message, noun)
-
-
-def _field_path(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] = f"{parts[-1]}[{item + 1}]"  # people count lines from 1
-        else:
-            parts.append(item)
-    return ".".join(parts) or "record"
+    if end < start:
+        return "service_end", f"the service ends ({end}) before it starts ({start})"
+    if end > add_months(start, MAX_SERVICE_MONTHS):
+        return "service_end", f"{end} is more than {MAX_SERVICE_MONTHS} months after the start ({start})"
+    return None
 
 
 def _check_against_reference(sale: Sale, reference: ReferenceData) -> tuple[str, str] | None:
+    problem = service_period_problem(sale)
+    if problem:
+        return problem
     for index, line in enumerate(sale.lines, start=1):
         where = f"lines[{index}]"
         for amount_field in ("net_amount", "tax_amount"):
@@ -198,10 +226,34 @@ def _check_against_reference(sale: Sale, reference: ReferenceData) -> tuple[str,
             )
     if sale.gross_total <= 0:
         return "lines", "the sale's total must be greater than zero"
+    if sale.gross_total >= MAX_AMOUNT:
+        return "lines", f"the sale's total {sale.gross_total} is not below {MAX_AMOUNT:,}"
+    if reference.periods and sale.service_start and sale.service_start < reference.periods[0]:
+        return (
+            "service_start",
+            f"{sale.service_start} is before AccountsIQ's first period (from {reference.periods[0]}): "
+            "its releases could never be posted",
+        )
     return None
 
 
+def _missing_customer(raw: Mapping[str, Any]) -> Rejection | None:
+    if raw.get("customer") is not None:
+        return None
+    named = raw.get("customer_ref")
+    rule = (
+        f"customer {shown(named)} does not exist in the CRM"
+        if text_value(named) is not None
+        else "is missing: the sale names no customer"
+    )
+    return Rejection(record_id(raw, "sale_id"), raw.get("reference"), "customer", rule)
+
+
 def validate_sale(raw: Mapping[str, Any], reference: ReferenceData) -> Sale | Rejection:
+    """A raw record (any values a source holds) as a `Sale`, or the reason it cannot be one."""
+    missing = _missing_customer(raw)
+    if missing:
+        return missing
     try:
         sale = Sale.model_validate(raw)
     except ValidationError as error:
@@ -210,3 +262,26 @@ def validate_sale(raw: Mapping[str, Any], reference: ReferenceData) -> Sale | Re
     if problem:
         return Rejection(sale.sale_id, sale.reference, *problem)
     return sale
+
+
+@dataclass(frozen=True)
+class PostingLimits:
+    """What a deployment allows without a person: `max_invoice_total` (in the sale's currency)."""
+
+    max_invoice_total: Decimal | None = None
+
+
+def hold_reason(sale: Sale, reference: ReferenceData, limits: PostingLimits) -> str | None:
+    """Why a valid sale waits instead of being posted now, or None. A held sale is pending in the
+    CRM and read again by the next run."""
+    if limits.max_invoice_total is not None and sale.gross_total > limits.max_invoice_total:
+        return (
+            f"its total {sale.gross_total} {sale.currency} is above this deployment's max_invoice_total "
+            f"({limits.max_invoice_total}): held for approval (run the deployment with approval to post it)"
+        )
+    if reference.periods and sale.service_end and sale.service_end > reference.periods[1]:
+        return (
+            f"its service runs to {sale.service_end}, beyond AccountsIQ's last period (ending "
+            f"{reference.periods[1]}): open the periods in AccountsIQ and the next run posts it"
+        )
+    return None

@@ -19,7 +19,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,12 +36,14 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from zeep.cache import SqliteCache
 from zeep.wsdl import Document
 
+from aiq_flows.domain.values import xml_problem
 from aiq_flows.gateway.errors import (
     NOT_FOUND_CODES,
     AiqAuthenticationError,
     AiqBusinessError,
     AiqNotFound,
     AiqRateLimited,
+    AiqRequestInvalid,
     AiqTransientError,
     AiqUnknownOutcome,
 )
@@ -322,6 +324,10 @@ class AiqGateway:
         """Call an operation that takes a token; return (result envelope, out-parameters).
         ``bare_rows``: the result is an array of row statuses with no envelope around it."""
 
+        problem = unsendable(params)
+        if problem:
+            raise AiqRequestInvalid(operation, problem)
+
         def attempt() -> tuple[dict[str, Any], dict[str, Any]]:
             refused: Authorisation | None = None
             for _ in range(1 + MAX_RELOGINS):
@@ -462,10 +468,12 @@ class AiqGateway:
         """Post many batch invoices in one call; one result per invoice, in order. A refused row
         does not stop the others. If the answer is lost, every row's outcome is unknown."""
         operation = "CreateBatchSalesInvoiceBulkGetBackTransactionIDs"
-        envelope, out = self._call(
-            operation, write=True, invoices={"BatchSalesInvoice": [inv.to_soap() for inv in invoices]}
-        )
-        return _rows(operation, envelope, out, "transactionIDs", len(invoices))
+
+        def send(payloads: list[dict[str, Any]]) -> list[RowResult]:
+            envelope, out = self._call(operation, write=True, invoices={"BatchSalesInvoice": payloads})
+            return _rows(operation, envelope, out, "transactionIDs", len(payloads))
+
+        return _sendable_rows([inv.to_soap() for inv in invoices], send)
 
     # --- batch purchase invoices -------------------------------------------------------------------
 
@@ -512,10 +520,12 @@ class AiqGateway:
     def create_invoices(self, invoices: Sequence[Invoice]) -> list[RowResult]:
         """Save many drafts in one call; one row per invoice, in order, with its draft ID."""
         operation = "CreateInvoicesGetBackInvoiceIDs"
-        envelope, out = self._call(
-            operation, write=True, invoices={"Invoice": [inv.to_soap() for inv in invoices]}
-        )
-        return _rows(operation, envelope, out, "invoiceIDs", len(invoices), into="document_id")
+
+        def send(payloads: list[dict[str, Any]]) -> list[RowResult]:
+            envelope, out = self._call(operation, write=True, invoices={"Invoice": payloads})
+            return _rows(operation, envelope, out, "invoiceIDs", len(payloads), into="document_id")
+
+        return _sendable_rows([inv.to_soap() for inv in invoices], send)
 
     def post_invoice(self, invoice_id: int) -> int:
         """Post a draft invoice (irreversible); returns its AIQ transaction ID."""
@@ -749,6 +759,38 @@ def translated_errors(operation: str, write: bool) -> Iterator[None]:
         if write:
             raise AiqUnknownOutcome(operation, "timed out after sending: outcome unknown") from None
         raise AiqTransientError(operation, "timed out") from None
+
+
+def unsendable(value: Any, path: str = "") -> str | None:
+    """Where a request holds text XML cannot carry, and why; None when it can all be sent. zeep
+    would refuse it while building the envelope, for the whole call: found here, it is one
+    document's refusal."""
+    if isinstance(value, str):
+        problem = xml_problem(value)
+        return f"{path or 'value'}: {problem}" if problem else None
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = (
+            (f"{path}.{key}" if path else str(key), v) for key, v in value.items()
+        )
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{index + 1}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    return next((problem for where, item in items if (problem := unsendable(item, where))), None)
+
+
+def _sendable_rows(
+    payloads: list[dict[str, Any]], send: Callable[[list[dict[str, Any]]], list[RowResult]]
+) -> list[RowResult]:
+    """A bulk call for the documents that can be sent; a `NotSent` row, in place, for the others."""
+    refused = {
+        index: RowResult(status="NotSent", error_code=AiqRequestInvalid.CODE, error_message=problem)
+        for index, payload in enumerate(payloads)
+        if (problem := unsendable(payload))
+    }
+    sendable = [payload for index, payload in enumerate(payloads) if index not in refused]
+    sent = iter(send(sendable) if sendable else [])
+    return [refused[index] if index in refused else next(sent) for index in range(len(payloads))]
 
 
 def _rows(

@@ -9,6 +9,7 @@
 - `AiqUnknownOutcome`: a *write* was sent and no answer came back (timeout, dropped connection,
   HTTP 5xx). AIQ may or may not have committed it: read back by external reference before any
   retry.
+- `AiqRequestInvalid`: refused before sending (a value XML cannot carry); nothing was sent.
 - `AiqAuthenticationError`: Login gave no token (bad keys, wrong region or environment).
 
 Messages never contain keys or tokens: they name the operation, never the request body.
@@ -48,6 +49,16 @@ class AiqBusinessError(AiqError):
         self.error_code = error_code
         self.error_message = error_message or ""
         super().__init__(operation, f"{status} {error_code}: {self.error_message}".rstrip(": "))
+
+
+class AiqRequestInvalid(AiqBusinessError):
+    """Refused here, before anything was sent: the request holds a value AccountsIQ's XML cannot
+    carry (a control character, say). Like AIQ's own refusals, sending it again changes nothing."""
+
+    CODE = "REQUEST_NOT_SENDABLE"
+
+    def __init__(self, operation: str, where: str) -> None:
+        super().__init__(operation, "NotSent", self.CODE, where)
 
 
 class AiqNotFound(AiqBusinessError):

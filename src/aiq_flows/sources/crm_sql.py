@@ -7,6 +7,7 @@ and sync time. Write-back never downgrades a sale already recorded as posted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,17 +21,25 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    func,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.types import NullType
 
 from aiq_flows.db import make_engine
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
-from aiq_flows.domain.spreading import service_end
+from aiq_flows.domain.values import ValueRefused, date_value
 from aiq_flows.domain.watermark import Watermark
+
+
+def _readable_date(value: Any) -> date | None:
+    try:
+        return date_value(value)
+    except ValueRefused:
+        return None
 
 
 class CrmBase(DeclarativeBase):
@@ -90,55 +99,49 @@ class CrmSaleLine(CrmBase):
     department_id: Mapped[str | None] = mapped_column(String(50))
 
 
-def _amount(value: Decimal | None) -> Decimal | None:
-    """Numeric(18, 4) pads amounts to four places; show 100.00, not 100.0000, when exact."""
-    if value is None:
-        return None
-    cents = value.quantize(Decimal("0.01"))
-    return cents if cents == value else value
-
-
-def _service_end(start: date | None, end: date | None, months: int | None) -> date | None:
-    if end is None and start is not None and months:
-        return service_end(start, months)
-    return end
+# Every value is read as the database holds it (no type conversion on the way out): a text in a
+# date column, a float in an amount column, reach the domain as they are, to be parsed per record;
+# a conversion here would stop the whole read at the first bad row, or round an amount unseen.
+def _raw(column: Any, name: str | None = None) -> Any:
+    return type_coerce(column, NullType()).label(name or column.key)
 
 
 # Sales are read as plain rows (SQLAlchemy Core), not ORM objects: a page of 2,000 sales with their
 # lines costs a fifth of the CPU, and the nightly sync reads pages while it posts the previous one.
 _SALE_COLUMNS = (
-    CrmSale.id,
-    CrmSale.reference,
-    CrmSale.sale_date,
-    CrmSale.currency,
-    CrmSale.description,
-    CrmSale.updated_at,
-    CrmSale.service_start,
-    CrmSale.service_end,
-    CrmSale.service_months,
-    CrmSale.credited_at,
-    CrmSale.invoice_kind,
-    CrmSale.aiq_status,
-    CrmSale.aiq_transaction_id,
-    CrmCustomer.id.label("customer_row"),
-    CrmCustomer.account_key,
-    CrmCustomer.name.label("customer_name"),
-    CrmCustomer.email,
-    CrmCustomer.phone,
-    CrmCustomer.address1,
-    CrmCustomer.city,
-    CrmCustomer.postcode,
-    CrmCustomer.country,
+    _raw(CrmSale.id),
+    _raw(CrmSale.reference),
+    _raw(CrmSale.sale_date),
+    _raw(CrmSale.currency),
+    _raw(CrmSale.description),
+    _raw(CrmSale.updated_at),
+    _raw(CrmSale.service_start),
+    _raw(CrmSale.service_end),
+    _raw(CrmSale.service_months),
+    _raw(CrmSale.credited_at),
+    _raw(CrmSale.invoice_kind),
+    _raw(CrmSale.aiq_status),
+    _raw(CrmSale.aiq_transaction_id),
+    _raw(CrmSale.customer_id),
+    _raw(CrmCustomer.id, "customer_row"),
+    _raw(CrmCustomer.account_key),
+    _raw(CrmCustomer.name, "customer_name"),
+    _raw(CrmCustomer.email),
+    _raw(CrmCustomer.phone),
+    _raw(CrmCustomer.address1),
+    _raw(CrmCustomer.city),
+    _raw(CrmCustomer.postcode),
+    _raw(CrmCustomer.country),
 )
 _LINE_COLUMNS = (
-    CrmSaleLine.sale_id,
-    CrmSaleLine.line_no,
-    CrmSaleLine.description,
-    CrmSaleLine.gl_account_code,
-    CrmSaleLine.tax_code,
-    CrmSaleLine.net_amount,
-    CrmSaleLine.tax_amount,
-    CrmSaleLine.department_id,
+    _raw(CrmSaleLine.sale_id),
+    _raw(CrmSaleLine.line_no),
+    _raw(CrmSaleLine.description),
+    _raw(CrmSaleLine.gl_account_code),
+    _raw(CrmSaleLine.tax_code),
+    _raw(CrmSaleLine.net_amount),
+    _raw(CrmSaleLine.tax_amount),
+    _raw(CrmSaleLine.department_id),
 )
 _IDS_PER_QUERY = 900  # under SQLite's oldest limit of 999 bound parameters
 
@@ -153,7 +156,7 @@ def _lines_by_sale(connection: Connection, sale_ids: list[int]) -> dict[int, lis
         query = (
             select(*_LINE_COLUMNS)
             .where(CrmSaleLine.sale_id.in_(sale_ids[start : start + _IDS_PER_QUERY]))
-            .order_by(CrmSaleLine.sale_id, CrmSaleLine.line_no)
+            .order_by(CrmSaleLine.sale_id, CrmSaleLine.line_no, CrmSaleLine.id)
         )
         for line in connection.execute(query):
             lines[line.sale_id].append(
@@ -162,8 +165,8 @@ def _lines_by_sale(connection: Connection, sale_ids: list[int]) -> dict[int, lis
                     "description": line.description,
                     "gl_account_code": line.gl_account_code,
                     "tax_code": line.tax_code,
-                    "net_amount": _amount(line.net_amount),
-                    "tax_amount": _amount(line.tax_amount),
+                    "net_amount": line.net_amount,
+                    "tax_amount": line.tax_amount,
                     "department_id": line.department_id,
                 }
             )
@@ -179,9 +182,11 @@ def _record(sale: Row[Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         "description": sale.description,
         "updated_at": sale.updated_at,
         "service_start": sale.service_start,
-        "service_end": _service_end(sale.service_start, sale.service_end, sale.service_months),
-        "credited": sale.credited_at is not None,
+        "service_end": sale.service_end,
+        "service_months": sale.service_months,
+        "credited_at": sale.credited_at,
         "invoice_kind": sale.invoice_kind,
+        "customer_ref": sale.customer_id,
         "customer": None
         if sale.customer_row is None
         else {
@@ -205,6 +210,23 @@ def read_records(connection: Connection, query: Select[Any]) -> list[tuple[Row[A
     return [(sale, _record(sale, lines[sale.id])) for sale in sales]
 
 
+@dataclass(frozen=True)
+class SalesPage:
+    """A page of raw sale records, and where the next page starts: the last row's change time and
+    id exactly as stored, so that paging never depends on a value being readable."""
+
+    records: list[dict[str, Any]]
+    cursor: tuple[Any, Any] | None
+
+
+def _changed_since(since: Watermark, overlap: timedelta) -> Any:
+    return or_(
+        CrmSale.updated_at >= since.updated_at - overlap,
+        CrmSale.aiq_status.is_(None),
+        CrmSale.aiq_status == CrmStatus.PENDING.value,
+    )
+
+
 class SqlCrm:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
@@ -220,47 +242,30 @@ class SqlCrm:
         since: Watermark,
         overlap: timedelta,
         limit: int | None = None,
-        after: Watermark | None = None,
-    ) -> list[dict[str, Any]]:
+        after: tuple[Any, Any] | None = None,
+    ) -> SalesPage:
         """Sales changed since the watermark (minus an overlap for late commits), plus every sale
         never synced or left pending, in change order; a page of `limit` of them after `after`
-        (the last sale of the previous page: write-back never changes that order)."""
-        window_start = since.updated_at - overlap
-        query = (
-            sales_query()
-            .where(
-                or_(
-                    CrmSale.updated_at >= window_start,
-                    CrmSale.aiq_status.is_(None),
-                    CrmSale.aiq_status == CrmStatus.PENDING.value,
-                )
-            )
-            .order_by(CrmSale.updated_at, CrmSale.id)
-        )
+        (the previous page's cursor: write-back never changes that order)."""
+        query = sales_query().where(_changed_since(since, overlap)).order_by(CrmSale.updated_at, CrmSale.id)
         if after is not None:
-            query = query.where(
-                or_(
-                    CrmSale.updated_at > after.updated_at,
-                    and_(CrmSale.updated_at == after.updated_at, CrmSale.id > after.record_id),
-                )
-            )
+            changed, sale_id = (type_coerce(CrmSale.updated_at, NullType()), CrmSale.id)
+            query = query.where(or_(changed > after[0], and_(changed == after[0], sale_id > after[1])))
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as connection:
-            return [record for _, record in read_records(connection, query)]
+            rows = read_records(connection, query)
+        cursor = (rows[-1][0].updated_at, rows[-1][0].id) if rows else None
+        return SalesPage([record for _, record in rows], cursor)
 
     def changed_window(self, since: Watermark, overlap: timedelta) -> tuple[date, date] | None:
-        """The first and last sale date among the sales `changed_sales` will return."""
-        query = select(func.min(CrmSale.sale_date), func.max(CrmSale.sale_date)).where(
-            or_(
-                CrmSale.updated_at >= since.updated_at - overlap,
-                CrmSale.aiq_status.is_(None),
-                CrmSale.aiq_status == CrmStatus.PENDING.value,
-            )
-        )
-        with Session(self.engine) as session:
-            first, last = session.execute(query).one()
-        return (first, last) if first is not None and last is not None else None
+        """The first and last sale date among the sales `changed_sales` will return (dates that
+        cannot be read are left out: those sales are quarantined, not posted)."""
+        query = select(_raw(CrmSale.sale_date)).where(_changed_since(since, overlap)).distinct()
+        with self.engine.connect() as connection:
+            days = [_readable_date(value) for value in connection.scalars(query)]
+        known = [day for day in days if day is not None]
+        return (min(known), max(known)) if known else None
 
     def sales_between(self, start: date, end: date) -> list[dict[str, Any]]:
         """Every sale dated in the range (inclusive), with what the sync wrote back."""

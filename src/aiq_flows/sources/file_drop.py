@@ -5,27 +5,28 @@ sales beside the SQL CRM.
 domain to validate (the same shape the SQL CRM gives). Columns: sale_id, reference, sale_date,
 currency, description, customer_key, customer_name, line_no, line_description, gl_account_code,
 tax_code, net_amount, tax_amount; optional: customer_email/phone/address1/city/postcode/country,
-department_id, service_start, service_months. Once a run is done with a file, the file
+department_id, service_start, service_end, service_months. Once a run is done with a file, the file
 moves to ``<folder>/archive/`` with a results file beside it (one row per sale: outcome, AIQ
 transaction ID, message). A file that cannot be read at all (no such columns, not a spreadsheet)
 moves to ``<folder>/rejected/`` with a results file saying why, and the other files go on.
 
-Amounts are read as text and become `Decimal`, never float.
+Every cell is read as text and parsed by the domain, per sale: amounts become `Decimal` exactly as
+written (never float), and a cell that cannot be read refuses its sale, never the file.
 """
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from aiq_flows.domain.fields import RECORD_LABEL
 from aiq_flows.domain.outcomes import SaleOutcome
-from aiq_flows.domain.spreading import service_end
+from aiq_flows.domain.values import ValueRefused, whole_number
 
 SALE_COLUMNS = (
     "sale_id",
@@ -43,7 +44,7 @@ PATTERNS = ("*.csv", "*.xlsx")
 @dataclass
 class DroppedFile:
     path: Path
-    sale_ids: list[int] = field(default_factory=list)
+    sale_ids: list[int | str] = field(default_factory=list)
     problem: str | None = None  # the whole file could not be read
 
 
@@ -53,34 +54,15 @@ class DropBatch:
     files: list[DroppedFile] = field(default_factory=list)
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+def _cell(row: dict[str, Any], column: str) -> str | None:
+    """A cell as text (every column is read as text), None when the column is absent or empty."""
+    value = row.get(column)
+    if not isinstance(value, str):
         return None
-    text = str(value).strip()
-    return text or None
+    return value.strip() or None
 
 
-def _decimal(value: Any) -> Decimal | str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return text  # left for the domain to refuse, naming the field
-
-
-def _date(value: Any) -> date | str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return text
-
-
-def _id_text(value: int | None) -> str:
+def _id_text(value: int | str | None) -> str:
     return "" if value is None else str(value)  # not a float column with NaN for the missing ones
 
 
@@ -91,46 +73,55 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _records(frame: pd.DataFrame, file: DroppedFile) -> list[dict[str, Any]]:
-    records: dict[int, dict[str, Any]] = {}
-    for row in frame.to_dict(orient="records"):
-        sale_id = int(str(row["sale_id"]).strip())
+    """One record per sale id, its rows' lines in file order. Values stay as the file spells them:
+    the domain parses each and refuses the sale that has a bad one, naming the field; a row
+    without a sale id is a record of its own, named by its row number."""
+    changed = datetime.fromtimestamp(file.path.stat().st_mtime, UTC).replace(tzinfo=None)
+    records: dict[int | str, dict[str, Any]] = {}
+    for number, row in enumerate(frame.to_dict(orient="records"), start=2):  # row 1: the headers
+        text = _cell(row, "sale_id")
+        try:
+            sale_id: int | str = whole_number(text) if text is not None else f"{file.path.name} row {number}"
+        except ValueRefused:
+            sale_id = text or ""
         record = records.get(sale_id)
         if record is None:
-            start = _date(row.get("service_start"))
-            months = _text(row.get("service_months"))
-            end = service_end(start, int(months)) if isinstance(start, date) and months else None
             record = records[sale_id] = {
-                "sale_id": sale_id,
-                "reference": _text(row["reference"]),
-                "sale_date": _date(row["sale_date"]),
-                "currency": _text(row["currency"]),
-                "description": _text(row["description"]),
-                "updated_at": datetime.fromtimestamp(file.path.stat().st_mtime, UTC).replace(tzinfo=None),
-                "service_start": start,
-                "service_end": end,
-                "credited": False,
-                "customer": {
-                    "key": _text(row["customer_key"]),
-                    "name": _text(row["customer_name"]),
+                "sale_id": None if text is None else sale_id,
+                RECORD_LABEL: sale_id,
+                "reference": _cell(row, "reference"),
+                "sale_date": _cell(row, "sale_date"),
+                "currency": _cell(row, "currency"),
+                "description": _cell(row, "description"),
+                "updated_at": changed,
+                "service_start": _cell(row, "service_start"),
+                "service_end": _cell(row, "service_end"),
+                "service_months": _cell(row, "service_months"),
+                "customer_ref": _cell(row, "customer_key"),
+                "customer": None
+                if _cell(row, "customer_key") is None
+                else {
+                    "key": _cell(row, "customer_key"),
+                    "name": _cell(row, "customer_name"),
                     **{
-                        name: _text(row.get(f"customer_{name}"))
+                        name: _cell(row, f"customer_{name}")
                         for name in ("email", "phone", "address1", "city", "postcode", "country")
                     },
                 },
                 "lines": [],
             }
             file.sale_ids.append(sale_id)
-        if _text(row.get("line_no")) is None:
+        if _cell(row, "line_no") is None:
             continue  # a sale row without a line: the domain refuses a sale with no lines
         record["lines"].append(
             {
-                "line_no": int(str(row["line_no"]).strip()),
-                "description": _text(row["line_description"]),
-                "gl_account_code": _text(row["gl_account_code"]),
-                "tax_code": _text(row["tax_code"]),
-                "net_amount": _decimal(row["net_amount"]),
-                "tax_amount": _decimal(row["tax_amount"]),
-                "department_id": _text(row.get("department_id")),
+                "line_no": _cell(row, "line_no"),
+                "description": _cell(row, "line_description"),
+                "gl_account_code": _cell(row, "gl_account_code"),
+                "tax_code": _cell(row, "tax_code"),
+                "net_amount": _cell(row, "net_amount"),
+                "tax_amount": _cell(row, "tax_amount"),
+                "department_id": _cell(row, "department_id"),
             }
         )
     return list(records.values())

@@ -69,6 +69,16 @@ class WatermarkRow(StoreBase):
     record_id: Mapped[int]
 
 
+class CustomerCodeRow(StoreBase):
+    """Which CRM customer an AIQ customer code belongs to: the first one synced on it."""
+
+    __tablename__ = "aiq_customer_codes"
+    entity: Mapped[str] = mapped_column(String(50), primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(200))
+    first_seen: Mapped[datetime]
+
+
 @dataclass(frozen=True)
 class DocumentRecord:
     entity: str
@@ -411,3 +421,29 @@ class DocumentStore:
                 .values(updated_at=mark.updated_at, record_id=mark.record_id)
             )
         return self.watermark(name)
+
+    # --- customer codes -----------------------------------------------------------------------------
+
+    def code_owners(self, entity: str, codes: Iterable[str]) -> dict[str, str]:
+        """{AIQ customer code: the CRM customer key it belongs to} for the codes recorded."""
+        owners: dict[str, str] = {}
+        with Session(self.engine) as session:
+            for chunk in _chunks(codes):
+                query = select(CustomerCodeRow.code, CustomerCodeRow.source_key).where(
+                    CustomerCodeRow.entity == entity, CustomerCodeRow.code.in_(chunk)
+                )
+                owners.update({code: key for code, key in session.execute(query)})
+        return owners
+
+    def claim_codes(self, entity: str, claims: dict[str, str]) -> None:
+        """Record {code: key} where the code has no owner yet: the first run to get there wins,
+        on SQLite and PostgreSQL alike (`code_owners` then says who)."""
+        if not claims:
+            return
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        rows = [
+            {"entity": entity, "code": code, "source_key": key, "first_seen": _now()}
+            for code, key in claims.items()
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(dialect.insert(CustomerCodeRow).on_conflict_do_nothing(), rows)

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,7 @@ def main() -> int:
         os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK")})
         from aiq_flows.sources.crm_sql import SqlCrm
         from aiq_flows.sources.demo_crm import seed_demo_crm
+        from aiq_flows.sources.demo_dirty_rows import plant_dirty_rows
         from aiq_flows.sources.demo_intercompany import seed_demo_charges
         from aiq_flows.sources.demo_jobs import seed_demo_jobs
         from aiq_flows.sources.intercompany_sql import SqlCharges
@@ -215,8 +217,14 @@ def main() -> int:
 
         say("registering blocks (keys as SecretStr) and seeding the demo CRM")
         register_blocks(sandbox_base)
-        seeded = seed_demo_crm(SqlCrm(f"sqlite:///{STATE / 'crm.db'}"))
-        say(f"demo CRM: {seeded.sales} sales, {seeded.customers} customers, {len(seeded.bad_rows)} bad rows")
+        crm = SqlCrm(f"sqlite:///{STATE / 'crm.db'}")
+        seeded = seed_demo_crm(crm)
+        dirty = plant_dirty_rows(crm, start_id=seeded.sales + 1, today=date.today())
+        sales = seeded.sales + len(dirty.kinds) + len(dirty.colliding)
+        say(
+            f"demo CRM: {sales} sales, {seeded.customers} customers, {len(seeded.bad_rows)} bad rows and "
+            f"{sales - seeded.sales} dirty ones (text in dates, '£12.00', control characters...)"
+        )
         jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{STATE / 'jobs.db'}"))
         say(f"demo jobs: {len(jobs.job_ids)} back-to-back jobs, {len(jobs.bad)} bad ones")
         charges = seed_demo_charges(SqlCharges(f"sqlite:///{STATE / 'charges.db'}"))
@@ -256,7 +264,7 @@ def main() -> int:
             print(f"  sales read     : {len(rows)}")
             for outcome in ("created", "already_present", "held", "quarantined", "failed"):
                 print(f"  {outcome:<15}: {counts.get(outcome, 0)}")
-            print(f"  adds up        : {sum(counts.values()) == len(rows) == seeded.sales}")
+            print(f"  adds up        : {sum(counts.values()) == len(rows) == sales}")
             print(f"  Prefect UI     : {ui}/runs/flow-run/{flow_run.id}")
             print()
             if not (state and state.is_completed()):

@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from aiq_flows.domain.customer_codes import CodeClaim, code_collisions
+from aiq_flows.domain.customer_details import changed_details, details_to_send
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import CustomerDetails, Sale
 from aiq_flows.gateway.client import AiqGateway
@@ -139,38 +140,15 @@ def check_customer_codes(
     return CodeCheck(ok, quarantined, owners)
 
 
-# AIQ's field for each CRM detail the sync keeps in step.
-DETAILS = {
-    "Name": "name",
-    "Email": "email",
-    "Phone": "phone",
-    "Address1": "address1",
-    "City": "city",
-    "PostCode": "postcode",
-    "Country": "country",
-}
-
-
 def _with_details(customer: Customer, details: CustomerDetails) -> Customer:
-    for aiq_field, crm_field in DETAILS.items():
-        setattr(customer, aiq_field, getattr(details, crm_field))
-    return customer
+    """AIQ's record with the CRM's details on it; what the CRM leaves empty stays as AIQ has it."""
+    return customer.model_copy(update=details_to_send(details))
 
 
 def _new_customer(gateway: AiqGateway, details: CustomerDetails) -> Customer:
     customer = gateway.new_customer_from_defaults()
     customer.Code = details.aiq_code
     return _with_details(customer, details)
-
-
-def changed_details(customer: Customer, details: CustomerDetails) -> list[str]:
-    """The AIQ fields whose value differs from the CRM's (a detail the CRM leaves empty is kept)."""
-    return [
-        aiq_field
-        for aiq_field, crm_field in DETAILS.items()
-        if getattr(details, crm_field) is not None
-        and getattr(customer, aiq_field) != getattr(details, crm_field)
-    ]
 
 
 def update_customer_details(gateway: AiqGateway, customer: Customer, details: CustomerDetails) -> Customer:
@@ -197,7 +175,7 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
     as Conflicted or already in use, and the customer is read again."""
     existing = gateway.get_customer(details.aiq_code)
     if existing is not None:
-        if changed_details(existing, details):
+        if changed_details(existing.model_dump(), details):
             existing = update_customer_details(gateway, existing, details)
         return existing, False
     try:

@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiq_flows.domain.customer_codes import MAX_CODE, aiq_customer_code
+from aiq_flows.domain.customer_details import changed_details, details_to_send
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, CrmStatus, Outcome, SaleOutcome, summarize
 from aiq_flows.domain.references import ReferenceTooLong, sale_reference
-from aiq_flows.domain.sales import ReferenceData, Rejection, Sale, validate_sale
+from aiq_flows.domain.sales import CustomerDetails, ReferenceData, Rejection, Sale, validate_sale
 from aiq_flows.domain.watermark import Watermark
 
 AIQ_CODE = re.compile(r"^[A-Z0-9_.\-/&]{1,50}$")
@@ -216,6 +217,13 @@ def test_bad_sales_are_rejected_naming_record_field_and_rule(
 
 def test_vat_within_one_minor_unit_is_accepted() -> None:
     assert isinstance(validate_sale(with_line(tax_amount=Decimal("20.01")), REFERENCE), Sale)
+
+
+def test_only_the_details_the_crm_holds_go_to_aiq() -> None:
+    details = CustomerDetails(key="acme01", name="Acme", email=None, phone=None, city="Leeds")
+    assert details_to_send(details) == {"Name": "Acme", "City": "Leeds"}  # AIQ keeps the rest
+    account = {"Name": "Acme", "City": "York", "Phone": "+44 113 496 0000", "Email": "ap@acme.example"}
+    assert changed_details(account, details) == ["City"]
 
 
 # --- outcomes -----------------------------------------------------------------------------------

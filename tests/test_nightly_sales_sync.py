@@ -790,3 +790,26 @@ def test_a_customer_changed_in_the_crm_is_updated_in_aiq_once(
     gateway.close()
     assert acme is not None and (acme.City, acme.Email) == ("Harrogate", "ledger@acme.example")
     assert updates_in_a_run() == unchanged  # in step now: not updated again
+
+
+def test_a_detail_the_crm_leaves_empty_is_kept_in_aiq(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
+    """UpdateCustomer replaces the whole record: a CRM customer without a phone must not blank the
+    phone finance entered in AIQ when the sync updates its city."""
+    from aiq_flows.sources.crm_sql import CrmCustomer
+    from tests.test_gateway_sandbox import gateway_for
+
+    gateway = gateway_for(sandbox)
+    acme = gateway.get_customer("ACME01")
+    assert acme is not None
+    gateway.update_customer(acme.model_copy(update={"Phone": "+44 113 496 0000"}), create=False)
+    crm = seed(demo_blocks, sales=10)
+    with Session(crm.engine) as session, session.begin():
+        customer = session.get(CrmCustomer, 1)
+        assert customer is not None and customer.phone is None and customer.account_key == "acme01"
+        customer.city = "Harrogate"
+
+    run_sync(demo_blocks)
+
+    acme = gateway.get_customer("ACME01")
+    gateway.close()
+    assert acme is not None and (acme.City, acme.Phone) == ("Harrogate", "+44 113 496 0000")

@@ -78,7 +78,8 @@ def test_plain_numbers_are_amounts(raw: Any, amount: Decimal) -> None:
     [
         ("£12.00", "no currency sign"),
         ("1,234.56", "no thousands separator"),
-        ("NaN", "is not a number"),
+        ("NaN", "is not a finite number"),
+        ("-Infinity", "is not a finite number"),
         ("12 GBP", "no currency sign"),
         (math.inf, "not a finite number"),
         (Decimal("Infinity"), "not a finite number"),

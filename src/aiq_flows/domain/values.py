@@ -80,6 +80,7 @@ def text_value(value: Any) -> str | None:
 # --- amounts ------------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_NOT_FINITE = re.compile(r"[+-]?(inf(inity)?|s?nan)", re.IGNORECASE)
 # Far beyond any amount, but small enough that Decimal arithmetic on it cannot overflow.
 _MAGNITUDE = 30
 
@@ -113,6 +114,8 @@ def decimal_value(value: Any) -> Decimal | None:
         text = value.strip()
         if not text:
             return None
+        if _NOT_FINITE.fullmatch(text):
+            raise ValueRefused(f"{shown(value)} is not a finite number")
         if not _NUMBER.fullmatch(text):
             raise ValueRefused(
                 f"{shown(value)} is not a number: write amounts as plain numbers such as 1234.56"

@@ -69,7 +69,7 @@ KINDS: tuple[DirtyKind, ...] = (
         _set("line", net_amount="NaN"),
         "quarantined",
         "lines[1].net_amount",
-        "not a number",
+        "not a finite number",
     ),
     DirtyKind(
         "amount_thousands",

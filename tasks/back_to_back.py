@@ -13,10 +13,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from aiq_flows.domain.bi_codes import BiCodes, KnownCode, Resolved, resolve
-from aiq_flows.domain.jobs import Job, validate_job
+from aiq_flows.domain.fields import Rejection
+from aiq_flows.domain.jobs import Counterparty, Job, PricedJob, price_job, validate_job
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome
-from aiq_flows.domain.pricing import Quote, TaxRate
-from aiq_flows.domain.sales import Rejection
+from aiq_flows.domain.pricing import Quote
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
 from aiq_flows.pairing import Leg, Pair, PairSender, credit_note_compensation, filled_draft, priced_lines
@@ -105,8 +105,8 @@ def check_jobs(aiq: AiqConnection, records: list[dict[str, Any]], settings: B2BS
         raise ValueError(
             f"recharge_tax_code {settings.recharge_tax_code!r} is not a tax code in {aiq.company_id}"
         )
-    suppliers = {s.Code: s for s in gateway.get_active_suppliers()}
-    customers = {c.Code: c for c in gateway.get_active_customers()}
+    suppliers = {s.Code: _counterparty(s) for s in gateway.get_active_suppliers() if s.Code}
+    customers = {c.Code: _counterparty(c) for c in gateway.get_active_customers() if c.Code}
     known = _bi_codes(gateway)
     checked = CheckedJobs()
     for record in records:
@@ -114,45 +114,20 @@ def check_jobs(aiq: AiqConnection, records: list[dict[str, Any]], settings: B2BS
         if isinstance(job, Rejection):
             checked.quarantined.append(_quarantined(job))
             continue
-        problem = _accounts_problem(job, suppliers, customers)
+        priced = price_job(job, suppliers, customers, taxes, settings.recharge_tax_code)
         code = resolve(job, known, settings.allow_create_bi_codes)
-        if problem is None and isinstance(code, Rejection):
-            problem = code
+        problem = priced if isinstance(priced, Rejection) else code if isinstance(code, Rejection) else None
         if problem is not None:
             checked.quarantined.append(_quarantined(problem))
             continue
-        assert isinstance(code, Resolved)
-        supplier_tax = suppliers[job.supplier_code].DefaultTaxCode or ""
-        customer_tax = customers[job.customer_code].DefaultTaxCode or ""
-        quote = job.quote(
-            TaxRate(supplier_tax, taxes.get(supplier_tax, Decimal(0))),
-            TaxRate(customer_tax, taxes.get(customer_tax, Decimal(0))),
-            TaxRate(settings.recharge_tax_code, taxes[settings.recharge_tax_code]),
-        )
-        checked.ready.append(ReadyJob(job, code, quote, supplier_tax, customer_tax))
+        assert isinstance(code, Resolved) and isinstance(priced, PricedJob)  # the refusals went above
+        checked.ready.append(ReadyJob(job, code, priced.quote, priced.supplier_tax, priced.customer_tax))
     get_run_logger().info("%d jobs ready, %d quarantined", len(checked.ready), len(checked.quarantined))
     return checked
 
 
-def _accounts_problem(job: Job, suppliers: dict[str, Any], customers: dict[str, Any]) -> Rejection | None:
-    for field_name, code, accounts, kind in (
-        ("supplier_code", job.supplier_code, suppliers, "supplier"),
-        ("customer_code", job.customer_code, customers, "customer"),
-    ):
-        account = accounts.get(code)
-        if account is None:
-            return Rejection(
-                job.job_id, job.reference, field_name, f"'{code}' is not an active AIQ {kind}", "job"
-            )
-        if (account.CurrencyCode or job.currency) != job.currency:
-            return Rejection(
-                job.job_id,
-                job.reference,
-                "currency",
-                f"the job is in {job.currency} but {kind} {code} trades in {account.CurrencyCode}",
-                "job",
-            )
-    return None
+def _counterparty(account: Any) -> Counterparty:
+    return Counterparty(account.CurrencyCode, account.DefaultTaxCode)
 
 
 # --- the pair ---------------------------------------------------------------------------------------

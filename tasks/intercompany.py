@@ -12,9 +12,19 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from aiq_flows.domain.intercompany import Charge, Connection, Parity, Route, Side, route, validate_charge
-from aiq_flows.domain.pricing import Markup, Quote, TaxRate, VatMode, price
-from aiq_flows.domain.sales import Rejection
+from aiq_flows.domain.fields import Rejection
+from aiq_flows.domain.intercompany import (
+    Account,
+    Charge,
+    Connection,
+    EntityFacts,
+    Parity,
+    Route,
+    RoutedCharge,
+    Side,
+    plan_charge,
+    validate_charge,
+)
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.models import InterCompanyConnection
 from aiq_flows.pairing import (
@@ -50,13 +60,6 @@ class IcSettings:
     revenue_gl: str = "4000"
     cost_gl: str = "5000"
     parity_tolerance: Decimal = Decimal(0)
-
-
-@dataclass(frozen=True)
-class RoutedCharge:
-    charge: Charge
-    route: Route
-    quote: Quote  # purchase lines in the buyer, sales lines in the seller, both at the charge's net
 
 
 @dataclass(frozen=True)
@@ -97,71 +100,23 @@ def _connections(found: list[InterCompanyConnection]) -> list[Connection]:
     return [Connection(_side(c.Local), _side(c.Remote)) for c in found]
 
 
-@dataclass(frozen=True)
-class _EntityFacts:
-    """What one entity's AIQ says, read once per run."""
-
-    connections: list[Connection]
-    customers: dict[str, Any]
-    suppliers: dict[str, Any]
-    tax_rates: dict[str, Decimal]
-    active_codes: frozenset[str]
-
-    @classmethod
-    def read(cls, gateway: AiqGateway) -> _EntityFacts:
-        return cls(
-            _connections(gateway.get_intercompany_connections()),
-            {c.Code: c for c in gateway.get_active_customers()},
-            {s.Code: s for s in gateway.get_active_suppliers()},
-            {t.Code: t.Rate for t in gateway.get_tax_codes()},
-            frozenset(d.DepartmentID for d in gateway.get_departments() if d.IsActive),
-        )
+def _account(account: Any) -> Account:
+    return Account(account.AccountID, account.DefaultTaxCode)
 
 
-def _reject(charge: Charge, field_name: str, rule: str) -> Rejection:
-    return Rejection(charge.charge_id, charge.reference, field_name, rule, "charge")
+def entity_facts(gateway: AiqGateway) -> EntityFacts:
+    """What one entity's AIQ says that routing and pricing need, read once per run."""
+    return EntityFacts(
+        _connections(gateway.get_intercompany_connections()),
+        {c.Code: _account(c) for c in gateway.get_active_customers() if c.Code},
+        {s.Code: _account(s) for s in gateway.get_active_suppliers() if s.Code},
+        {t.Code: t.Rate for t in gateway.get_tax_codes()},
+        frozenset(d.DepartmentID for d in gateway.get_departments() if d.IsActive),
+    )
 
 
 def _quarantined(rejection: Rejection) -> ChargeOutcome:
     return ChargeOutcome(quarantined(rejection.sale_id, rejection.reference, rejection.message))
-
-
-def _check(charge: Charge, facts: dict[str, _EntityFacts]) -> RoutedCharge | Rejection:
-    for role, entity in (("seller", charge.seller), ("buyer", charge.buyer)):
-        if entity not in facts:
-            return _reject(charge, role, f"no AIQ connection block for entity {entity} in this deployment")
-    seller, buyer = facts[charge.seller], facts[charge.buyer]
-    routed = route(
-        charge,
-        seller.connections,
-        buyer.connections,
-        {code: c.AccountID for code, c in seller.customers.items()},
-        {code: s.AccountID for code, s in buyer.suppliers.items()},
-    )
-    if isinstance(routed, Rejection):
-        return routed
-    for field_name, code, side in (
-        ("seller_bi_code", charge.seller_bi_code, seller),
-        ("buyer_bi_code", charge.buyer_bi_code, buyer),
-    ):
-        if code is not None and code not in side.active_codes:
-            entity = charge.seller if side is seller else charge.buyer
-            return _reject(charge, field_name, f"BI code '{code}' is not an active BI code in {entity}")
-    sales_code = charge.sales_tax_code or seller.customers[routed.customer_code].DefaultTaxCode
-    purchase_code = charge.purchase_tax_code or buyer.suppliers[routed.supplier_code].DefaultTaxCode
-    for field_name, code, side, entity in (
-        ("sales_tax_code", sales_code, seller, charge.seller),
-        ("purchase_tax_code", purchase_code, buyer, charge.buyer),
-    ):
-        if code not in side.tax_rates:
-            return _reject(charge, field_name, f"'{code}' is not a tax code in {entity}")
-    sales_tax = TaxRate(sales_code, seller.tax_rates[sales_code])
-    purchase_tax = TaxRate(purchase_code, buyer.tax_rates[purchase_code])
-    # At cost: both legs carry the charge's lines; VAT per leg from that entity's tax code.
-    quote = price(
-        charge.costs(), Markup(fee=Decimal(0)), VatMode.PRINCIPAL, purchase_tax, sales_tax, sales_tax
-    )
-    return RoutedCharge(charge, routed, quote)
 
 
 @task(
@@ -173,11 +128,11 @@ def _check(charge: Charge, facts: dict[str, _EntityFacts]) -> RoutedCharge | Rej
 )
 def check_charges(connections: dict[str, AiqConnection], records: list[dict[str, Any]]) -> CheckedCharges:
     """Validate each charge and resolve its connection, reading each entity's AIQ once."""
-    facts = {entity: _EntityFacts.read(gateway) for entity, gateway in gateways(connections).items()}
+    facts = {entity: entity_facts(gateway) for entity, gateway in gateways(connections).items()}
     checked = CheckedCharges()
     for record in records:
         charge = validate_charge(record)
-        result = charge if isinstance(charge, Rejection) else _check(charge, facts)
+        result = charge if isinstance(charge, Rejection) else plan_charge(charge, facts)
         if isinstance(result, Rejection):
             checked.quarantined.append(_quarantined(result))
         else:

@@ -267,3 +267,21 @@ def test_a_withdrawn_job_with_a_half_pair_is_unwound_with_a_credit_note(
     assert note.Status == "Posted"
     revenue = Decimal(sandbox.trial_balance().get("4200", "0"))
     assert revenue == 0  # the credit note reversed the sales leg exactly
+
+
+def test_agent_mode_refuses_a_recharge_tax_code_that_would_tax_the_disbursement(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, jobs_block: tuple[str, SqlJobs]
+) -> None:
+    agent = add_job(jobs_block[1], vat_mode="agent")
+    principal = add_job(jobs_block[1])
+
+    summary = run(demo_blocks, jobs_block, recharge_tax_code="T1")  # 20%: VAT on a disbursement
+
+    assert (summary["created"], summary["quarantined"]) == (1, 1)
+    assert legs(sandbox, agent) == {"sales": [], "purchase": []}
+    assert all(len(documents) == 1 for documents in legs(sandbox, principal).values())
+    [row] = [r for r in latest_table("back-to-back-pairs") if r["job_id"] == agent]
+    assert (
+        "vat_mode: agent mode recharges the cost as a disbursement under T1, whose rate is 20"
+        in row["reason"]
+    )

@@ -27,8 +27,8 @@ from aiq_flows.domain.fields import (
     WholeNumber,
     rejection_from,
 )
-from aiq_flows.domain.money import has_at_most_minor_units
-from aiq_flows.domain.pricing import CostLine
+from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units
+from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
 from aiq_flows.domain.references import checked
 
 
@@ -166,6 +166,83 @@ def route(
         f"{charge.seller} and a supplier in {charge.buyer}, seen from both sides)",
         "charge",
     )
+
+
+@dataclass(frozen=True)
+class Account:
+    """A customer or supplier account as routing needs it."""
+
+    account_id: int
+    default_tax_code: str | None
+
+
+@dataclass(frozen=True)
+class EntityFacts:
+    """What one entity's AIQ says, read once per run."""
+
+    connections: Sequence[Connection]
+    customers: Mapping[str, Account]
+    suppliers: Mapping[str, Account]
+    tax_rates: Mapping[str, Decimal]
+    active_bi_codes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RoutedCharge:
+    charge: Charge
+    route: Route
+    quote: Quote  # purchase lines in the buyer, sales lines in the seller, both at the charge's net
+
+
+def plan_charge(charge: Charge, facts: Mapping[str, EntityFacts]) -> RoutedCharge | Rejection:
+    """A charge's two legs, or why it cannot have them. Both entities must be in the deployment,
+    connected both ways (`route`), with the BI codes the charge names active on each side. Each
+    leg carries the charge's lines at cost, its VAT from that entity's tax code (the charge's,
+    else the account's default), rounded to the currency's minor unit (JPY 0, BHD 3)."""
+
+    def refuse(field_name: str, rule: str) -> Rejection:
+        return Rejection(charge.charge_id, charge.reference, field_name, rule, "charge")
+
+    for role, entity in (("seller", charge.seller), ("buyer", charge.buyer)):
+        if entity not in facts:
+            return refuse(role, f"no AIQ connection block for entity {entity} in this deployment")
+    seller, buyer = facts[charge.seller], facts[charge.buyer]
+    routed = route(
+        charge,
+        seller.connections,
+        buyer.connections,
+        {code: account.account_id for code, account in seller.customers.items()},
+        {code: account.account_id for code, account in buyer.suppliers.items()},
+    )
+    if isinstance(routed, Rejection):
+        return routed
+    for field_name, code, side, entity in (
+        ("seller_bi_code", charge.seller_bi_code, seller, charge.seller),
+        ("buyer_bi_code", charge.buyer_bi_code, buyer, charge.buyer),
+    ):
+        if code is not None and code not in side.active_bi_codes:
+            return refuse(field_name, f"BI code '{code}' is not an active BI code in {entity}")
+    sales_code = charge.sales_tax_code or seller.customers[routed.customer_code].default_tax_code
+    purchase_code = charge.purchase_tax_code or buyer.suppliers[routed.supplier_code].default_tax_code
+    for field_name, code, side, entity in (
+        ("sales_tax_code", sales_code, seller, charge.seller),
+        ("purchase_tax_code", purchase_code, buyer, charge.buyer),
+    ):
+        if code is None or code not in side.tax_rates:
+            return refuse(field_name, f"'{code}' is not a tax code in {entity}")
+    assert sales_code is not None and purchase_code is not None  # checked just above
+    sales_tax = TaxRate(sales_code, seller.tax_rates[sales_code])
+    purchase_tax = TaxRate(purchase_code, buyer.tax_rates[purchase_code])
+    quote = price(
+        charge.costs(),
+        Markup(fee=Decimal(0)),
+        VatMode.PRINCIPAL,
+        purchase_tax,
+        sales_tax,
+        sales_tax,
+        exponent=currency_exponent(charge.currency),
+    )
+    return RoutedCharge(charge, routed, quote)
 
 
 @dataclass(frozen=True)

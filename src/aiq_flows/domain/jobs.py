@@ -8,6 +8,7 @@ customer (sales leg ``B2B-<job>-S``) with a markup, both legs tagged with one BI
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -117,7 +118,7 @@ class Job(BaseModel):
             purchase_tax,
             sales_tax,
             recharge_tax,
-            currency_exponent(self.currency),
+            exponent=currency_exponent(self.currency),
         )
 
 
@@ -144,3 +145,69 @@ def validate_job(raw: Mapping[str, Any]) -> Job | Rejection:
             "job",
         )
     return job
+
+
+@dataclass(frozen=True)
+class Counterparty:
+    """An active AIQ supplier or customer, as a job's leg needs it."""
+
+    currency: str | None
+    default_tax_code: str | None
+
+
+@dataclass(frozen=True)
+class PricedJob:
+    job: Job
+    quote: Quote
+    supplier_tax: str
+    customer_tax: str
+
+
+def price_job(
+    job: Job,
+    suppliers: Mapping[str, Counterparty],
+    customers: Mapping[str, Counterparty],
+    tax_rates: Mapping[str, Decimal],
+    recharge_tax_code: str,
+) -> PricedJob | Rejection:
+    """A job's two legs priced with each account's own tax code, or why they cannot be.
+
+    The supplier and the customer must be active AIQ accounts trading in the job's currency;
+    each leg's VAT comes from its account's default tax code, which must be one AIQ has (never
+    a guessed 0%). Under the agent VAT mode the cost is recharged as a disbursement under
+    `recharge_tax_code`, which must carry no VAT: a rate above zero would tax the disbursement."""
+
+    def refuse(field_name: str, rule: str) -> Rejection:
+        return Rejection(job.job_id, job.reference, field_name, rule, "job")
+
+    taxes: dict[str, TaxRate] = {}
+    for field_name, code, accounts, kind in (
+        ("supplier_code", job.supplier_code, suppliers, "supplier"),
+        ("customer_code", job.customer_code, customers, "customer"),
+    ):
+        account = accounts.get(code)
+        if account is None:
+            return refuse(field_name, f"'{code}' is not an active AIQ {kind}")
+        if (account.currency or job.currency) != job.currency:
+            return refuse(
+                "currency", f"the job is in {job.currency} but {kind} {code} trades in {account.currency}"
+            )
+        rate = tax_rates.get(account.default_tax_code or "")
+        if rate is None:
+            return refuse(
+                field_name,
+                f"{kind} {code}'s tax code {account.default_tax_code!r} is not a tax code in AIQ: "
+                "set the account's default tax code in AIQ",
+            )
+        taxes[kind] = TaxRate(account.default_tax_code or "", rate)
+    recharge_rate = tax_rates.get(recharge_tax_code)
+    if recharge_rate is None:
+        return refuse("vat_mode", f"recharge tax code {recharge_tax_code!r} is not a tax code in AIQ")
+    if job.vat_mode is VatMode.AGENT and recharge_rate != 0:
+        return refuse(
+            "vat_mode",
+            f"agent mode recharges the cost as a disbursement under {recharge_tax_code}, whose rate is "
+            f"{recharge_rate:%}: a disbursement carries no VAT (use a zero-rated or exempt code)",
+        )
+    quote = job.quote(taxes["supplier"], taxes["customer"], TaxRate(recharge_tax_code, recharge_rate))
+    return PricedJob(job, quote, taxes["supplier"].code, taxes["customer"].code)

@@ -116,9 +116,11 @@ def price(
     purchase_tax: TaxRate,
     sales_tax: TaxRate,
     recharge_tax: TaxRate,
-    exponent: int = 2,
+    *,
+    exponent: int,
 ) -> Quote:
-    """Both legs of a back-to-back job."""
+    """Both legs of a back-to-back job; every amount rounded to `exponent` decimals, the minor unit
+    of the job's currency (`money.currency_exponent`): never a default, JPY has none, BHD three."""
     purchase = tuple(_line(LineKind.COST, c.description, c.amount, purchase_tax, exponent) for c in costs)
     sales: list[PricedLine] = []
     if markup.percent is not None:

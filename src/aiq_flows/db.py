@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Dialect, Numeric, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.types import TypeEngine
 
 from aiq_flows.secrets import register_secret
 
@@ -23,3 +25,32 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
     return engine
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A Decimal column that keeps every digit on every backend: NUMERIC(precision, scale) where
+    NUMERIC is exact (PostgreSQL, SQL Server, MySQL), plain text on SQLite, whose NUMERIC keeps a
+    float (9,999,999,999,999.9999 would come back as 10,000,000,000,000). A value written when the
+    column was still a float is read back as the decimal that float prints as."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 18, scale: int = 4) -> None:
+        super().__init__()
+        self.precision, self.scale = precision, scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(self.precision + 2))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return format(Decimal(value), "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)

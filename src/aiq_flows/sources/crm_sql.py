@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     ForeignKey,
-    Numeric,
     Row,
     Select,
     String,
@@ -29,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import NullType
 
-from aiq_flows.db import make_engine
+from aiq_flows.db import ExactDecimal, make_engine
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
 from aiq_flows.domain.values import ValueRefused, date_value
 from aiq_flows.domain.watermark import Watermark
@@ -94,8 +93,8 @@ class CrmSaleLine(CrmBase):
     description: Mapped[str | None] = mapped_column(String(1000))
     gl_account_code: Mapped[str | None] = mapped_column(String(50))
     tax_code: Mapped[str | None] = mapped_column(String(50))
-    net_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
-    tax_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    net_amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
+    tax_amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
     department_id: Mapped[str | None] = mapped_column(String(50))
 
 

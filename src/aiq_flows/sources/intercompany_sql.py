@@ -7,10 +7,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, select
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
-from aiq_flows.db import make_engine
+from aiq_flows.db import ExactDecimal, make_engine
 from aiq_flows.sources import pair_worklist
 from aiq_flows.sources.pair_worklist import PairWriteBack
 
@@ -44,7 +44,7 @@ class ChargeLineRow(ChargesBase):
     charge_id: Mapped[int] = mapped_column(ForeignKey("ic_charges.id"), index=True)
     line_no: Mapped[int]
     description: Mapped[str | None] = mapped_column(String(500))
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
 
 
 def _record(row: ChargeRow) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Numeric, String, select
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
-from aiq_flows.db import make_engine
+from aiq_flows.db import ExactDecimal, make_engine
 from aiq_flows.sources import pair_worklist
 from aiq_flows.sources.pair_worklist import PairWriteBack
 
@@ -27,8 +27,8 @@ class JobRow(PairWriteBack, JobsBase):
     customer_code: Mapped[str | None] = mapped_column(String(50))
     job_date: Mapped[date | None]
     currency: Mapped[str | None] = mapped_column(String(10))
-    markup_percent: Mapped[Decimal | None] = mapped_column(Numeric(9, 4))
-    fixed_fee: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    markup_percent: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 4))
+    fixed_fee: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
     vat_mode: Mapped[str | None] = mapped_column(String(20))
     bi_code: Mapped[str | None] = mapped_column(String(50))
     analysis_code1: Mapped[str | None] = mapped_column(String(50))
@@ -51,9 +51,9 @@ class JobLineRow(JobsBase):
     job_id: Mapped[int] = mapped_column(ForeignKey("b2b_jobs.id"), index=True)
     line_no: Mapped[int]
     description: Mapped[str | None] = mapped_column(String(500))
-    hours: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
-    rate: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
-    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    hours: Mapped[Decimal | None] = mapped_column(ExactDecimal(12, 4))
+    rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
 
 
 def _decimal(value: Decimal | None) -> Decimal | None:

@@ -13,11 +13,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Numeric, String, select, update
+from sqlalchemy import String, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from aiq_flows.db import ExactDecimal
 from aiq_flows.domain.deferrals import ScheduleLine
 from aiq_flows.store.outbox import StoreBase
 
@@ -35,7 +36,7 @@ class ScheduleRow(StoreBase):
     month: Mapped[date] = mapped_column(primary_key=True)
     revenue_gl: Mapped[str] = mapped_column(String(50), primary_key=True)
     department_id: Mapped[str] = mapped_column(String(50), primary_key=True)  # "" when none
-    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal(18, 4))
     currency: Mapped[str] = mapped_column(String(3))
     deferred_gl: Mapped[str] = mapped_column(String(50))
     invoice_transaction_id: Mapped[int]

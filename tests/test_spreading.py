@@ -16,6 +16,7 @@ from aiq_flows.domain.money import currency_exponent
 from aiq_flows.domain.spreading import (
     Allocation,
     Method,
+    MonthlyPart,
     SpreadError,
     add_months,
     month_weights,
@@ -62,20 +63,13 @@ def units_of(parts: list, currency: str) -> list[int]:  # type: ignore[type-arg]
     return [int(abs(p.amount).scaleb(currency_exponent(currency))) for p in parts]
 
 
-def spreadable(total: Decimal, start: date, end: date, method: Method) -> bool:
-    return bool(month_weights(start, end, method))
-
-
 @settings(max_examples=300, deadline=None)
 @given(contracts(), st.sampled_from(list(Method)), st.sampled_from(list(Allocation)))
 def test_parts_sum_exactly_to_the_total_and_share_its_sign(
     contract: tuple, method: Method, allocation: Allocation
 ) -> None:
     total, start, end, currency = contract
-    if not spreadable(total, start, end, method):
-        with pytest.raises(SpreadError):
-            spread(total, start, end, currency=currency, method=method, allocation=allocation)
-        return
+    assert month_weights(start, end, method)  # every service period of a day or more is spread
     parts = spread(total, start, end, currency=currency, method=method, allocation=allocation)
     assert sum(p.amount for p in parts) == total
     assert all(p.amount >= 0 for p in parts) if total >= 0 else all(p.amount <= 0 for p in parts)
@@ -89,8 +83,6 @@ def test_largest_remainder_parts_are_the_floor_or_ceiling_of_their_exact_share(
     contract: tuple, method: Method
 ) -> None:
     total, start, end, currency = contract
-    if not spreadable(total, start, end, method):
-        return
     parts = units_of(spread(total, start, end, currency=currency, method=method), currency)
     for part, share in zip(parts, exact_shares(total, start, end, currency, method), strict=True):
         assert share - 1 < part < share + 1
@@ -105,8 +97,6 @@ def test_largest_remainder_parts_are_the_floor_or_ceiling_of_their_exact_share(
 @given(contracts(), st.sampled_from(list(Method)))
 def test_last_period_rounds_each_month_and_plugs_the_last(contract: tuple, method: Method) -> None:
     total, start, end, currency = contract
-    if not spreadable(total, start, end, method):
-        return
     parts = units_of(
         spread(total, start, end, currency=currency, method=method, allocation=Allocation.LAST_PERIOD),
         currency,
@@ -127,9 +117,6 @@ def test_last_period_rounds_each_month_and_plugs_the_last(contract: tuple, metho
 def test_the_vectorised_engine_gives_the_scalar_results(
     batch: list, method: Method, allocation: Allocation
 ) -> None:
-    batch = [c for c in batch if spreadable(*c[:3], method)]
-    if not batch:
-        return
     frame = pd.DataFrame(
         [
             {"contract_id": n, "total": t, "start": s, "end": e, "currency": c}
@@ -207,6 +194,20 @@ def test_golden_days_30_360_from_the_31st() -> None:
     )
     assert [p.month for p in parts] == [add_months(date(2026, 2, 1), n) for n in range(12)]
     assert {p.amount for p in parts} == {Decimal("30.00")}
+
+
+@pytest.mark.parametrize("day", [date(2026, 1, 31), date(2026, 3, 31), date(2024, 12, 31)])
+def test_a_one_day_30_360_service_on_the_31st_falls_whole_in_its_month(day: date) -> None:
+    # 30/360 counts no day of a 31st; a service of that one day still has a month: its own
+    parts = spread(Decimal("99.99"), day, day, method=Method.DAYS_30_360)
+    assert parts == [MonthlyPart(day.replace(day=1), Decimal("99.99"))]
+    frame = pd.DataFrame(
+        [{"contract_id": 1, "total": Decimal("99.99"), "start": day, "end": day, "currency": "GBP"}]
+    )
+    vectorised = with_decimal_amounts(spread_many(frame, method=Method.DAYS_30_360))
+    assert list(zip(vectorised["month"], vectorised["amount"], strict=True)) == [
+        (day.replace(day=1), Decimal("99.99"))
+    ]
 
 
 def test_golden_zero_and_three_decimal_currencies() -> None:

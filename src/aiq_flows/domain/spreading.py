@@ -3,10 +3,12 @@
 Weights per month (exact integers, so no rounding happens before allocation):
 
 - ``equal_months``: each calendar month of the service weighs the same when fully served; a
-  partly served first or last month weighs its served days over its length (Odoo's "months").
+  partly served first or last month weighs its served days over its length (exact to the day of
+  each month's own length).
 - ``actual_days``: served calendar days in each month (leap years included).
 - ``days_30_360``: served days on a 30/360 basis: every full month is 30 days (February too),
-  so a whole year is 360; a service starting on a 31st begins, in effect, the next month.
+  so a whole year is 360 (Odoo's "months" deferral computes this); a service starting on a 31st
+  begins, in effect, the next month, and a one-day service on a 31st falls whole in its month.
 - ``full_months``: one equal part per service month counted from the start date, booked in the
   calendar month where it starts: a started month counts whole, and the tail of the last service
   month is not a part of its own.
@@ -118,6 +120,8 @@ def month_weights(start: date, end: date, method: Method) -> list[tuple[date, in
         if weight:  # a month with nothing served gets no part, rather than a zero one
             weights.append((month, weight))
         month = add_months(month, 1)
+    if not weights and method is Method.DAYS_30_360:
+        return [(_month_start(start), 1)]  # only 31sts served (one day): that month takes it all
     return weights
 
 
@@ -193,6 +197,10 @@ def _weights_frame(contracts: pd.DataFrame, method: Method) -> pd.DataFrame:
         first_day = (first - month_first).astype(np.int64) + 1
         closing = np.where(last == month_last, 30, np.minimum(last_day, 30))
         weight = np.maximum(closing - first_day + 1, 0)
+        # A contract 30/360 counts no day of (a one-day service on a 31st) takes its first month.
+        counted = np.zeros(len(start), dtype=bool)
+        counted[row[weight > 0]] = True
+        weight = np.where(~counted[row] & (month == first_month[row]), 1, weight)
     else:
         month_length = (month_last - month_first).astype(np.int64) + 1
         weight = served * (_MONTH_LCM // month_length)

@@ -6,10 +6,18 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Dialect, Numeric, String, TypeDecorator, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.types import TypeEngine
 
 from aiq_flows.secrets import register_secret
+
+
+def insert_if_absent(engine: Engine, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect (SQLite or PostgreSQL): the
+    first writer of a key wins, atomically, and a second one changes nothing."""
+    insert = postgresql.insert(model) if engine.dialect.name == "postgresql" else sqlite.insert(model)
+    return insert.on_conflict_do_nothing()
 
 
 def make_engine(url: str) -> Engine:

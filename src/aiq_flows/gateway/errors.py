@@ -17,6 +17,8 @@ Messages never contain keys or tokens: they name the operation, never the reques
 
 from __future__ import annotations
 
+from aiq_flows.domain.codes import ErrorCode
+
 
 class AiqError(Exception):
     """Base class for every error raised by the gateway."""
@@ -55,7 +57,7 @@ class AiqRequestInvalid(AiqBusinessError):
     """Refused here, before anything was sent: the request holds a value AccountsIQ's XML cannot
     carry (a control character, say). Like AIQ's own refusals, sending it again changes nothing."""
 
-    CODE = "REQUEST_NOT_SENDABLE"
+    CODE = ErrorCode.REQUEST_NOT_SENDABLE
 
     def __init__(self, operation: str, where: str) -> None:
         super().__init__(operation, "NotSent", self.CODE, where)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import String, Text, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import String, Text, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from aiq_flows.db import make_engine
+from aiq_flows.db import insert_if_absent, make_engine
+from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.watermark import Watermark
 
 DEFAULT_LEASE = timedelta(minutes=15)
@@ -35,6 +35,7 @@ class DocumentState(StrEnum):
     POSTED = "posted"
     WRITTEN_BACK = "written_back"
     FAILED = "failed"
+    UNWOUND = "unwound"  # a pair withdrawn at the source: its drafts cancelled, posted legs reversed
 
 
 DONE = (DocumentState.POSTED, DocumentState.WRITTEN_BACK)
@@ -117,10 +118,6 @@ class DocumentStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _insert(self):  # type: ignore[no-untyped-def]
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(DocumentRow)
-
     def plan(self, entity: str, documents: Iterable[tuple[str, str, str]]) -> None:
         """Record (external reference, kind, source id) documents we intend to create, once."""
         rows = [
@@ -137,7 +134,7 @@ class DocumentStore:
         ]
         if rows:
             with self.engine.begin() as connection:
-                connection.execute(self._insert().on_conflict_do_nothing(), rows)
+                connection.execute(insert_if_absent(self.engine, DocumentRow), rows)
 
     def get(self, entity: str, references: Iterable[str]) -> dict[str, DocumentRecord]:
         found: dict[str, DocumentRecord] = {}
@@ -170,35 +167,8 @@ class DocumentStore:
         lease: timedelta = DEFAULT_LEASE,
         source_version: str | None = None,
     ) -> bool:
-        """Take the right to send this document. False when another live run holds it, when it is
-        done, or when AIQ refused it and its source (at `source_version`) has not changed since."""
-        now = _now()
-        changed_since_refusal = (DocumentRow.state == DocumentState.FAILED.value) & (
-            DocumentRow.source_version.is_distinct_from(source_version)
-        )
-        claimable = DocumentRow.state.in_([DocumentState.PLANNED.value, DocumentState.UNKNOWN.value]) | (
-            changed_since_refusal
-        )
-        expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
-        mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
-        statement = (
-            update(DocumentRow)
-            .where(
-                DocumentRow.entity == entity,
-                DocumentRow.external_reference == reference,
-                claimable | expired | mine,
-            )
-            .values(
-                state=DocumentState.SENDING.value,
-                claimed_by=owner,
-                claimed_at=now,
-                updated_at=now,
-                # the version being sent: a later run tells a changed source from an unchanged one
-                **({"source_version": source_version} if source_version is not None else {}),
-            )
-        )
-        with self.engine.begin() as connection:
-            return bool(connection.execute(statement).rowcount)
+        """Take the right to send this document (`claim_many` for one)."""
+        return reference in self.claim_many(entity, {reference: source_version}, owner, lease)
 
     def _set(self, entity: str, reference: str, **values: object) -> None:
         with self.engine.begin() as connection:
@@ -213,6 +183,17 @@ class DocumentStore:
 
     def mark_attempt(self, entity: str, reference: str) -> None:
         self._set(entity, reference, attempts=DocumentRow.attempts + 1)
+
+    def mark_unwound(self, entity: str, reference: str) -> None:
+        """A pair withdrawn at the source and unwound: final, and no transaction of its own."""
+        self._set(
+            entity,
+            reference,
+            state=DocumentState.UNWOUND.value,
+            claimed_by=None,
+            error_code=None,
+            message=None,
+        )
 
     def mark_posted(self, entity: str, reference: str, transaction_id: int) -> None:
         self._set(
@@ -231,7 +212,7 @@ class DocumentStore:
             reference,
             state=DocumentState.UNKNOWN.value,
             claimed_by=None,
-            error_code="UNKNOWN_OUTCOME",
+            error_code=ErrorCode.UNKNOWN_OUTCOME.value,
             message=message,
         )
 
@@ -265,39 +246,46 @@ class DocumentStore:
     # --- the same, for many documents at once (bulk posting) -------------------------------------
 
     def claim_many(
-        self, entity: str, versions: dict[str, str], owner: str, lease: timedelta = DEFAULT_LEASE
+        self, entity: str, versions: dict[str, str | None], owner: str, lease: timedelta = DEFAULT_LEASE
     ) -> set[str]:
-        """`claim` for many documents ({reference: source version}) in a few statements; the
-        references this owner now holds."""
+        """Take the right to send these documents ({reference: the source version being sent}), in
+        a few statements; the references this owner now holds. A document is not taken while
+        another live run holds it, once it is done, or when AIQ refused it and its source has not
+        changed since; a claim left by a killed run is taken over once its lease has run out."""
         if not versions:
             return set()
         now = _now()
-        expired = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_at < now - lease)
-        mine = (DocumentRow.state == DocumentState.SENDING.value) & (DocumentRow.claimed_by == owner)
-        taken = {
-            "state": DocumentState.SENDING.value,
-            "claimed_by": owner,
-            "claimed_at": now,
-            "updated_at": now,
-        }
-        # Refused before and changed since: sent again. The claim records the version it sends.
-        refused_and_changed = (DocumentRow.state == DocumentState.FAILED.value) & (
-            DocumentRow.source_version.is_distinct_from(bindparam("version"))
+        sending = DocumentRow.state == DocumentState.SENDING.value
+        claimable = (
+            # No IN (…): an executemany statement cannot expand a list.
+            (DocumentRow.state == DocumentState.PLANNED.value)
+            | (DocumentRow.state == DocumentState.UNKNOWN.value)
+            | (sending & (DocumentRow.claimed_at < now - lease))  # a killed run's claim
+            | (sending & (DocumentRow.claimed_by == owner))  # this run's own, again
+            # refused before, and changed since: sent again (no version given: any change counts)
+            | (
+                (DocumentRow.state == DocumentState.FAILED.value)
+                & DocumentRow.source_version.is_distinct_from(bindparam("version", type_=String))
+            )
         )
+        # The claim records the version it sends: a later run tells a changed source from an
+        # unchanged one; without a version the one recorded stays.
+        version = func.coalesce(bindparam("version", type_=String), DocumentRow.source_version)
         with self.engine.begin() as connection:
             connection.execute(
                 update(DocumentRow)
                 .where(
                     DocumentRow.entity == entity,
                     DocumentRow.external_reference == bindparam("ref"),
-                    # No IN (…): an executemany statement cannot expand a list.
-                    (DocumentRow.state == DocumentState.PLANNED.value)
-                    | (DocumentRow.state == DocumentState.UNKNOWN.value)
-                    | expired
-                    | mine
-                    | refused_and_changed,
+                    claimable,
                 )
-                .values(**taken, source_version=bindparam("version")),
+                .values(
+                    state=DocumentState.SENDING.value,
+                    claimed_by=owner,
+                    claimed_at=now,
+                    updated_at=now,
+                    source_version=version,
+                ),
                 [{"ref": ref, "version": version} for ref, version in versions.items()],
             )
             return {
@@ -307,7 +295,7 @@ class DocumentStore:
                     select(DocumentRow.external_reference).where(
                         DocumentRow.entity == entity,
                         DocumentRow.external_reference.in_(chunk),
-                        DocumentRow.state == DocumentState.SENDING.value,
+                        sending,
                         DocumentRow.claimed_by == owner,
                         DocumentRow.claimed_at == now,
                     )
@@ -335,7 +323,7 @@ class DocumentStore:
             references,
             state=DocumentState.UNKNOWN.value,
             claimed_by=None,
-            error_code="UNKNOWN_OUTCOME",
+            error_code=ErrorCode.UNKNOWN_OUTCOME.value,
             message=message,
         )
 
@@ -405,15 +393,14 @@ class DocumentStore:
         """Move forward only: a late or concurrent run never moves the watermark back. One insert
         that does nothing if the row exists, then one conditional update: atomic on SQLite and
         PostgreSQL alike, even for two runs writing the first watermark at once."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         later = (WatermarkRow.updated_at < mark.updated_at) | (
             (WatermarkRow.updated_at == mark.updated_at) & (WatermarkRow.record_id < mark.record_id)
         )
         with self.engine.begin() as connection:
             connection.execute(
-                dialect.insert(WatermarkRow)
-                .values(name=name, updated_at=mark.updated_at, record_id=mark.record_id)
-                .on_conflict_do_nothing()
+                insert_if_absent(self.engine, WatermarkRow).values(
+                    name=name, updated_at=mark.updated_at, record_id=mark.record_id
+                )
             )
             connection.execute(
                 update(WatermarkRow)
@@ -440,10 +427,9 @@ class DocumentStore:
         on SQLite and PostgreSQL alike (`code_owners` then says who)."""
         if not claims:
             return
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         rows = [
             {"entity": entity, "code": code, "source_key": key, "first_seen": _now()}
             for code, key in claims.items()
         ]
         with self.engine.begin() as connection:
-            connection.execute(dialect.insert(CustomerCodeRow).on_conflict_do_nothing(), rows)
+            connection.execute(insert_if_absent(self.engine, CustomerCodeRow), rows)

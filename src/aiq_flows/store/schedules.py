@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import String, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import String, Table, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from aiq_flows.db import ExactDecimal
+from aiq_flows.db import ExactDecimal, insert_if_absent
 from aiq_flows.domain.deferrals import ScheduleLine
 from aiq_flows.store.outbox import StoreBase
 
@@ -95,7 +95,7 @@ class InvoicedSchedule:
 class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        ScheduleRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+        cast(Table, ScheduleRow.__table__).create(engine, checkfirst=True)
 
     def add(self, entity: str, schedules: Iterable[InvoicedSchedule], *, deferred_gl: str) -> None:
         """Record invoiced sales' schedules once, in one transaction; a re-run adds nothing and
@@ -119,9 +119,8 @@ class ScheduleStore:
             for line in schedule.lines
         ]
         if rows:
-            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             with self.engine.begin() as connection:
-                connection.execute(dialect.insert(ScheduleRow).on_conflict_do_nothing(), rows)
+                connection.execute(insert_if_absent(self.engine, ScheduleRow), rows)
 
     def months(self, entity: str, *, state: ScheduleState | None = None) -> list[ScheduledMonth]:
         query = select(ScheduleRow).where(ScheduleRow.entity == entity)

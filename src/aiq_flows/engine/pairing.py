@@ -22,16 +22,31 @@ in another) both use this; each leg carries its own entity's gateway.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.pricing import PricedLine
-from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.errors import AiqBusinessError, AiqError, AiqTransientError, AiqUnknownOutcome
+from aiq_flows.domain.references import credit_note_reference
+from aiq_flows.engine.item_invoices import (
+    DuplicatePosting,
+    ItemState,
+    cancel_stale_drafts,
+    post_draft,
+    read_item,
+    save_draft,
+)
+from aiq_flows.engine.port import AiqPort
+from aiq_flows.gateway.errors import (
+    AiqAuthenticationError,
+    AiqBusinessError,
+    AiqTransientError,
+    AiqUnknownOutcome,
+)
 from aiq_flows.gateway.models import Invoice, InvoiceLine
-from aiq_flows.store.outbox import DONE, DocumentStore
+from aiq_flows.store.outbox import DONE, DocumentState, DocumentStore
 
 
 class PairStatus(StrEnum):
@@ -43,12 +58,16 @@ class PairStatus(StrEnum):
     UNWOUND = "unwound"  # the source withdrew it: drafts cancelled, posted legs compensated
 
 
+# What a pair's own store record can say besides posted: withdrawn and unwound (final, no transaction).
+UNWOUND = DocumentState.UNWOUND
+
+
 @dataclass(frozen=True)
 class Leg:
     role: str  # "sales", "purchase": for reports
     entity: str
     reference: str
-    gateway: AiqGateway
+    gateway: AiqPort
     draft: Callable[[], Invoice]  # the draft to save (read from a GetNew... template, lines added)
     expected_net: Decimal
     expected_tax: Decimal
@@ -93,22 +112,16 @@ class PairResult:
 @dataclass
 class _LegState:
     leg: Leg
-    transaction_id: int | None = None
-    draft: Invoice | None = None
-    stale_drafts: list[Invoice] = field(default_factory=list)
+    item: ItemState
 
     @property
     def posted(self) -> bool:
-        return self.transaction_id is not None
+        return self.item.posted
 
     def result(self, state: str | None = None) -> LegResult:
-        draft_id = self.draft.InvoiceID if self.draft else None
-        state = state or ("posted" if self.posted else "draft" if self.draft else "none")
-        return LegResult(self.leg.role, self.leg.reference, state, self.transaction_id, draft_id)
-
-
-class DuplicateLeg(AiqError):
-    """AIQ holds the leg's reference posted more than once: a person must look."""
+        draft_id = self.item.draft.InvoiceID if self.item.draft else None
+        state = state or ("posted" if self.posted else "draft" if self.item.draft else "none")
+        return LegResult(self.leg.role, self.leg.reference, state, self.item.transaction_id, draft_id)
 
 
 class _LegRefused(Exception):
@@ -117,33 +130,8 @@ class _LegRefused(Exception):
         self.leg, self.error = leg, error
 
 
-def _transaction_of(leg: Leg, invoice: Invoice) -> int:
-    """The transaction a posted item invoice became (matched by invoice ID)."""
-    day = invoice.InvoiceDate.replace(tzinfo=None)
-    found = leg.gateway.transactions_by_external_reference(
-        leg.reference, day - timedelta(days=1), day + timedelta(days=1)
-    )
-    for summary in found:
-        if (summary.model_extra or {}).get("InvoiceID") == invoice.InvoiceID:
-            return summary.TransactionID
-    raise AiqUnknownOutcome(
-        "GetTransactionsByExternalReference", f"{leg.reference} is posted but not visible yet"
-    )
-
-
 def _read(leg: Leg) -> _LegState:
-    invoices = leg.gateway.invoices_by_external_reference(leg.reference)
-    posted = [i for i in invoices if i.Status == "Posted"]
-    drafts = [i for i in invoices if i.Status == "Processed"]
-    if len(posted) > 1:
-        ids = ", ".join(str(i.InvoiceID) for i in posted)
-        raise DuplicateLeg(
-            "GetInvoicesByExternalReference", f"{leg.reference} is posted {len(posted)} times ({ids})"
-        )
-    if posted:
-        # Drafts beside a posted leg (a save repeated by hand, say) are left for a person.
-        return _LegState(leg, transaction_id=_transaction_of(leg, posted[0]))
-    return _LegState(leg, draft=drafts[0] if drafts else None, stale_drafts=drafts[1:])
+    return _LegState(leg, read_item(leg.gateway, leg.reference))
 
 
 def _matches(leg: Leg, draft: Invoice) -> bool:
@@ -171,6 +159,8 @@ class PairSender:
     def _from_store(self, pair: Pair) -> PairResult | None:
         entity = self._store_entity(pair)
         record = self.store.get(entity, [pair.key]).get(pair.key)
+        if record is not None and record.state is UNWOUND:
+            return PairResult(PairStatus.UNWOUND, (), reason="withdrawn at the source and unwound (store)")
         if record is not None and record.state in DONE:
             legs = []
             for leg in pair.legs:
@@ -204,85 +194,78 @@ class PairSender:
             states = [_read(leg) for leg in pair.legs]
             if pair.withdrawn:
                 return self._unwind(pair, states)
-            result = self._complete(pair, states)
+            result, posted = self._complete(pair, states)
         except _LegRefused as refused:
             return self._refused(pair, states, refused)
-        except DuplicateLeg as duplicate:
-            self.store.mark_failed(entity, pair.key, "DUPLICATE_LEG", str(duplicate), pair.source_version)
-            return PairResult(
-                PairStatus.FAILED, tuple(s.result() for s in states), "DUPLICATE_LEG", str(duplicate)
-            )
-        except (AiqTransientError, AiqUnknownOutcome) as outage:
+        except DuplicatePosting as duplicate:
+            code = ErrorCode.DUPLICATE_LEG
+            self.store.mark_failed(entity, pair.key, code, str(duplicate), pair.source_version)
+            return PairResult(PairStatus.FAILED, tuple(s.result() for s in states), code, str(duplicate))
+        except (AiqTransientError, AiqAuthenticationError, AiqUnknownOutcome) as outage:
             self.store.mark_unknown(entity, pair.key, str(outage))
             half = any(s.posted for s in states)
+            code = ErrorCode.UNKNOWN_OUTCOME if isinstance(outage, AiqUnknownOutcome) else ErrorCode.TRANSIENT
             return PairResult(
                 PairStatus.HALF if half else PairStatus.FAILED,
                 tuple(s.result() for s in states),
-                "UNKNOWN_OUTCOME" if isinstance(outage, AiqUnknownOutcome) else "TRANSIENT",
+                code,
                 f"{outage}; AIQ is read again before anything is resent, next run",
                 retryable=True,
             )
-        for state in states:
-            assert state.transaction_id is not None
-            self.store.mark_posted(state.leg.entity, state.leg.reference, state.transaction_id)
-        self.store.mark_posted(entity, pair.key, states[-1].transaction_id or 0)
+        for leg, transaction_id in posted:
+            self.store.mark_posted(leg.entity, leg.reference, transaction_id)
+        self.store.mark_posted(entity, pair.key, posted[-1][1])  # the pair is done with its last leg
         return result
 
-    def _complete(self, pair: Pair, states: list[_LegState]) -> PairResult:
+    def _complete(self, pair: Pair, states: list[_LegState]) -> tuple[PairResult, list[tuple[Leg, int]]]:
+        """Save each leg that has no draft (a draft whose totals no longer match the source is
+        cancelled first), then post each unposted leg in order; (the result, each leg's transaction)."""
         found_complete = all(s.posted for s in states)
+        drafts: dict[str, Invoice] = {}
         for state in states:
             if state.posted:
                 continue
-            for stale in state.stale_drafts:
-                state.leg.gateway.cancel_invoice(stale.InvoiceID, f"duplicate draft of {state.leg.reference}")
-            state.stale_drafts = []
-            if state.draft is not None and not _matches(state.leg, state.draft):
+            cancel_stale_drafts(state.leg.gateway, state.item)
+            draft = state.item.draft
+            if draft is not None and not _matches(state.leg, draft):
                 state.leg.gateway.cancel_invoice(
-                    state.draft.InvoiceID, f"{state.leg.reference}: the source changed before posting"
+                    draft.InvoiceID, f"{state.leg.reference}: the source changed before posting"
                 )
-                state.draft = None
-            if state.draft is None:
-                state.draft = self._save(state.leg)
+                state.item.draft = draft = None
+            if draft is None:
+                draft = self._save(state.leg)
+            state.item.draft = drafts[state.leg.reference] = draft
+        posted: list[tuple[Leg, int]] = []
         for state in states:
-            if not state.posted:
-                assert state.draft is not None
-                state.transaction_id = self._post(state.leg, state.draft)
+            if state.item.transaction_id is None:
+                state.item.transaction_id = self._post(state.leg, drafts[state.leg.reference])
+            posted.append((state.leg, state.item.transaction_id))
         status = PairStatus.ALREADY_COMPLETE if found_complete else PairStatus.COMPLETE
         reason = "both legs already in AIQ (found by external reference)" if found_complete else None
-        return PairResult(status, tuple(s.result() for s in states), reason=reason)
+        return PairResult(status, tuple(s.result() for s in states), reason=reason), posted
 
     def _save(self, leg: Leg) -> Invoice:
         try:
-            draft_id = leg.gateway.save_invoice(leg.draft())
-        except AiqUnknownOutcome:
-            state = _read(leg)  # the draft may exist: AIQ lists drafts by reference
-            if state.draft is None:
-                raise
-            return state.draft
+            draft = save_draft(leg.gateway, leg.reference, leg.draft())
         except AiqBusinessError as error:
             raise _LegRefused(leg, error) from None
-        draft = leg.gateway.get_invoice(draft_id)
-        if draft is None:
-            raise AiqUnknownOutcome("GetInvoice", f"{leg.reference}: saved draft {draft_id} not readable")
         if not _matches(leg, draft):
-            leg.gateway.cancel_invoice(draft_id, f"{leg.reference}: AIQ's totals differ from the source's")
+            leg.gateway.cancel_invoice(
+                draft.InvoiceID, f"{leg.reference}: AIQ's totals differ from the source's"
+            )
             message = (
                 f"AIQ computed net {draft.NetAmount} / tax {draft.TaxAmount} for {leg.reference}, "
                 f"the source says {leg.expected_net} / {leg.expected_tax}"
             )
             raise _LegRefused(
-                leg, AiqBusinessError("SaveInvoiceGetBackInvoiceID", "Failure", "TOTALS_DIFFER", message)
+                leg,
+                AiqBusinessError("SaveInvoiceGetBackInvoiceID", "Failure", ErrorCode.TOTALS_DIFFER, message),
             )
         return draft
 
     def _post(self, leg: Leg, draft: Invoice) -> int:
         try:
-            return leg.gateway.post_invoice(draft.InvoiceID)
-        except AiqUnknownOutcome:
-            now = leg.gateway.get_invoice(draft.InvoiceID)
-            if now is None or now.Status != "Posted":
-                raise
-            return _transaction_of(leg, now)
+            return post_draft(leg.gateway, leg.reference, draft)
         except AiqBusinessError as error:
             raise _LegRefused(leg, error) from None
 
@@ -303,8 +286,8 @@ class PairSender:
     def _cancel_drafts(self, states: list[_LegState], reason: str) -> tuple[LegResult, ...]:
         results = []
         for state in states:
-            if state.draft is not None and not state.posted:
-                state.leg.gateway.cancel_invoice(state.draft.InvoiceID, reason[:200])
+            if state.item.draft is not None and not state.posted:
+                state.leg.gateway.cancel_invoice(state.item.draft.InvoiceID, reason[:200])
                 results.append(replace(state.result(), state="cancelled"))
             else:
                 results.append(state.result())
@@ -314,17 +297,19 @@ class PairSender:
         """The source withdrew the pair: cancel drafts, compensate posted legs."""
         results = list(self._cancel_drafts(states, f"pair {pair.key} withdrawn at the source"))
         for index, state in enumerate(states):
-            if state.posted:
-                if state.leg.compensate is None:
-                    raise _LegRefused(
-                        state.leg,
-                        AiqBusinessError(
-                            "Unwind", "Failure", "NO_COMPENSATION", f"{state.leg.reference} is posted"
-                        ),
-                    )
-                note = state.leg.compensate(state.transaction_id or 0)
-                results[index] = LegResult(state.leg.role, state.leg.reference, "compensated", note)
-        self.store.mark_posted(self._store_entity(pair), pair.key, 0)
+            transaction_id = state.item.transaction_id
+            if transaction_id is None:
+                continue
+            if state.leg.compensate is None:
+                raise _LegRefused(
+                    state.leg,
+                    AiqBusinessError(
+                        "Unwind", "Failure", ErrorCode.NO_COMPENSATION, f"{state.leg.reference} is posted"
+                    ),
+                )
+            note = state.leg.compensate(transaction_id)
+            results[index] = LegResult(state.leg.role, state.leg.reference, "compensated", note)
+        self.store.mark_unwound(self._store_entity(pair), pair.key)
         return PairResult(PairStatus.UNWOUND, tuple(results), reason="withdrawn at the source")
 
 
@@ -368,7 +353,7 @@ def filled_draft(
 
 
 def credit_note_compensation(
-    gateway: AiqGateway,
+    gateway: AiqPort,
     sales_reference: str,
     customer_code: str,
     when: datetime,
@@ -378,7 +363,7 @@ def credit_note_compensation(
 ) -> Callable[[int], int]:
     """Reverse a posted sales leg with a credit note ``<reference>-CN``, exactly once: a posted
     note is found by reference, a draft note is posted, otherwise one is saved and posted."""
-    reference = f"{sales_reference}-CN"
+    reference = credit_note_reference(sales_reference)
 
     def credit(_transaction_id: int) -> int:
         window = (when - timedelta(days=1), when + timedelta(days=1))

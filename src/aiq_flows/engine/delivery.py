@@ -1,16 +1,24 @@
-"""Exactly-once delivery of one document to AccountsIQ, whatever the document is.
+"""Exactly-once delivery of documents to AccountsIQ, whatever the documents are.
 
-AIQ has no idempotency key and does not enforce unique external references, so every create
-goes through the same steps: the store first (already posted, or refused and unchanged?), then a
-claim (nobody else is sending it), then AIQ by external reference (posted by an earlier run whose
-answer was lost, or by hand?), and only then the create. A create whose answer is lost is read
-back at once; if AIQ does not show it yet, the document is marked ``unknown`` and the next
-attempt reads again before sending. Invoices and journals use this.
+AIQ has no idempotency key and does not enforce unique external references, so every create goes
+through the same steps, one state machine for every document (the store's states in brackets):
 
-`BulkSender` does the same for many documents at once, for bulk operations: the store is read
-and claimed in a few statements, AIQ is read once for all the documents never sent before (a sweep
-of their date range, not one lookup per reference), and the documents go out in bulk calls; the
+1. the store first: posted already [posted, written_back], or refused and unchanged since
+   [failed with the same source version]? Then nothing is sent;
+2. a claim [planned / unknown / failed-and-changed / an expired claim -> sending]: nobody else
+   sends it while this run does;
+3. AIQ by external reference: posted by an earlier run whose answer was lost, or by hand? Then it
+   is recorded [posted], not sent;
+4. the create [attempts + 1], and its answer: created [posted], refused [failed, with the source
+   version it refused], not sent at all (AIQ out of reach) [planned again], or no answer: read back
+   at once, and if AIQ does not show it yet [unknown], read again before any resend.
+
+`BulkSender` runs the steps for many documents at once, for bulk operations: the store is read and
+claimed in a few statements, AIQ is read once for all the documents never sent before (a sweep of
+their date range, not one lookup per reference), and the documents go out in bulk calls; the
 documents of a bulk call whose answer is lost are looked up one by one before anything is resent.
+`ExactlyOnceSender` is the same machine for one document at a time (a bulk of one), for operations
+that have no bulk form (journals, single invoices).
 """
 
 from __future__ import annotations
@@ -19,20 +27,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.outcomes import Outcome
-from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError, AiqUnknownOutcome
+from aiq_flows.gateway.errors import (
+    AiqAuthenticationError,
+    AiqBusinessError,
+    AiqTransientError,
+    AiqUnknownOutcome,
+)
 from aiq_flows.gateway.models import RowResult
 from aiq_flows.secrets import redact
 from aiq_flows.store.outbox import DEFAULT_LEASE, DONE, DocumentRecord, DocumentStore
 
+# Errors that say AIQ did not process the request: nothing was sent, the claim goes back.
+NOT_SENT = (AiqTransientError, AiqAuthenticationError)
+
 
 @dataclass(frozen=True)
-class Document:
+class BulkDocument:
     reference: str  # the external reference: the key of exactly-once
     kind: str
     source_id: str
     source_version: str  # resend a refused document only when its source changed
-    find: Callable[[], int | None]  # the transaction AIQ already holds under this reference
+
+
+@dataclass(frozen=True)
+class Document(BulkDocument):
+    """One document with its own lookup and create (for `ExactlyOnceSender`)."""
+
+    find: Callable[[], int | None]  # the transaction AIQ already holds under it, if any
     create: Callable[[], int]  # send it; the new transaction's ID
 
 
@@ -47,7 +70,7 @@ class Delivery:
 
 # A posted document is never changed by a re-run: AIQ keeps what was posted, and the report says
 # that its source changed since, for someone to credit it and post it again if the change matters.
-CHANGED_AFTER_POSTING = "CHANGED_AFTER_POSTING"
+CHANGED_AFTER_POSTING = ErrorCode.CHANGED_AFTER_POSTING
 
 
 def settled(reference: str, source_version: str, record: DocumentRecord | None) -> Delivery | None:
@@ -73,119 +96,32 @@ def settled(reference: str, source_version: str, record: DocumentRecord | None) 
     return None
 
 
-UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
-# Anything but the gateway's own errors while sending: treated as a lost answer (read back before
-# any resend), and reported as what it was.
-UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
+HELD_BY_ANOTHER_RUN = Delivery(
+    Outcome.HELD, retryable=True, reason="another run is sending this document; checked again next run"
+)
+FOUND_IN_AIQ = "already in AIQ (found by external reference)"
+
+
+def _not_sent(error: Exception) -> Delivery:
+    """AIQ could not be asked: nothing was sent, the next run tries again."""
+    code = ErrorCode.TRANSIENT if isinstance(error, NOT_SENT) else ErrorCode.UNEXPECTED_ERROR
+    return Delivery(
+        Outcome.FAILED,
+        error_code=code,
+        reason=f"{redact(str(error))[:300]}; retried next run",
+        retryable=True,
+    )
 
 
 def _unexpected(error: Exception) -> AiqUnknownOutcome:
     return AiqUnknownOutcome("send", f"unexpected {type(error).__name__}: {redact(str(error))[:300]}")
 
 
-def _unverified(lost: AiqUnknownOutcome, code: str) -> Delivery:
-    return Delivery(
-        Outcome.FAILED,
-        error_code=code,
-        reason=f"{lost}; not visible in AIQ yet, verified before any resend",
-        retryable=True,
-    )
-
-
-def _refused(status: str) -> str:
+def _refused_here(status: str) -> str:
     return "not sent to AIQ (refused here)" if status == "NotSent" else "AIQ refused"
 
 
-HELD_BY_ANOTHER_RUN = Delivery(
-    Outcome.HELD, retryable=True, reason="another run is sending this document; checked again next run"
-)
-
-
-class _Sender:
-    def __init__(
-        self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
-    ) -> None:
-        """`lease`: how long a claim of this run holds before another run may take it over (a run
-        killed mid-send leaves its claims behind)."""
-        self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
-
-
-class ExactlyOnceSender(_Sender):
-    def plan(self, documents: list[Document]) -> dict[str, DocumentRecord]:
-        """Record the documents about to be sent; their store records as they stand now."""
-        self.store.plan(self.entity, [(d.reference, d.kind, d.source_id) for d in documents])
-        return self.store.get(self.entity, [d.reference for d in documents])
-
-    def _settled(self, document: Document, record: DocumentRecord | None) -> Delivery | None:
-        return settled(document.reference, document.source_version, record)
-
-    def send(self, document: Document, record: DocumentRecord | None) -> Delivery:
-        settled = self._settled(document, record)
-        if settled is not None:
-            return settled
-        ref = document.reference
-        if not self.store.claim(
-            self.entity, ref, self.run_id, lease=self.lease, source_version=document.source_version
-        ):
-            # Another run got there first: it may have finished since `record` was read.
-            now = self._settled(document, self.store.get(self.entity, [ref]).get(ref))
-            return now or HELD_BY_ANOTHER_RUN
-        try:
-            existing = document.find()
-            if existing is not None:
-                self.store.mark_posted(self.entity, ref, existing)
-                return Delivery(
-                    Outcome.ALREADY_PRESENT, existing, reason="already in AIQ (found by external reference)"
-                )
-            self.store.mark_attempt(self.entity, ref)
-            transaction_id = document.create()
-        except AiqUnknownOutcome as lost:
-            return self._recover_lost_answer(document, lost)
-        except AiqTransientError as error:
-            self.store.release(self.entity, ref, self.run_id)
-            return Delivery(
-                Outcome.FAILED, error_code="TRANSIENT", reason=f"{error}; retried next run", retryable=True
-            )
-        except AiqBusinessError as error:
-            self.store.mark_failed(
-                self.entity, ref, error.error_code, error.error_message, document.source_version
-            )
-            return Delivery(
-                Outcome.FAILED,
-                error_code=error.error_code,
-                reason=f"{_refused(error.status)} {ref}: {error.error_code}: {error.error_message}",
-            )
-        except Exception as error:  # a fault of ours, or an answer nobody foresaw: maybe sent
-            return self._recover_lost_answer(document, _unexpected(error), UNEXPECTED_ERROR)
-        self.store.mark_posted(self.entity, ref, transaction_id)
-        return Delivery(Outcome.CREATED, transaction_id)
-
-    def _recover_lost_answer(
-        self, document: Document, lost: AiqUnknownOutcome, code: str = UNKNOWN_OUTCOME
-    ) -> Delivery:
-        """Read before retrying: the answer was lost, the document may well exist."""
-        try:
-            existing = document.find()
-        except Exception:  # unknown, then: verified again before any resend
-            existing = None
-        if existing is not None:
-            self.store.mark_posted(self.entity, document.reference, existing)
-            return Delivery(
-                Outcome.CREATED, existing, reason="answer lost; found in AIQ by external reference"
-            )
-        self.store.mark_unknown(self.entity, document.reference, str(lost))
-        return _unverified(lost, code)
-
-
-@dataclass(frozen=True)
-class BulkDocument:
-    reference: str
-    kind: str
-    source_id: str
-    source_version: str
-
-
-# Sweep AIQ for documents already there: {reference: transaction ID} for those found.
+# Sweep AIQ for documents never sent before: {reference: transaction ID} for those found.
 FindMany = Callable[[Sequence[BulkDocument]], dict[str, int]]
 # Look one document up in AIQ by its reference (a wide date window): its transaction ID, if any.
 FindOne = Callable[[BulkDocument], int | None]
@@ -193,8 +129,13 @@ FindOne = Callable[[BulkDocument], int | None]
 CreateMany = Callable[[Sequence[BulkDocument]], list[RowResult]]
 
 
-class BulkSender(_Sender):
-    """Exactly-once for bulk operations: the same steps as `ExactlyOnceSender`, a chunk at a time."""
+class BulkSender:
+    def __init__(
+        self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
+    ) -> None:
+        """`lease`: how long a claim of this run holds before another run may take it over (a run
+        killed mid-send leaves its claims behind)."""
+        self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
 
     def send_all(
         self,
@@ -236,18 +177,10 @@ class BulkSender(_Sender):
                     existing[document.reference] = transaction_id
         except Exception as error:  # AIQ could not be read: nothing was sent, the claims go back
             self.store.release_many(self.entity, [d.reference for d in mine])
-            retry = Delivery(
-                Outcome.FAILED,
-                error_code="TRANSIENT" if isinstance(error, AiqTransientError) else UNEXPECTED_ERROR,
-                reason=f"{redact(str(error))[:300]}; retried next run",
-                retryable=True,
-            )
-            return deliveries | {d.reference: retry for d in mine}
-        self.store.mark_posted_many(self.entity, {ref: tx for ref, tx in existing.items()})
+            return deliveries | dict.fromkeys((d.reference for d in mine), _not_sent(error))
+        self.store.mark_posted_many(self.entity, existing)
         for ref, tx in existing.items():
-            deliveries[ref] = Delivery(
-                Outcome.ALREADY_PRESENT, tx, reason="already in AIQ (found by external reference)"
-            )
+            deliveries[ref] = Delivery(Outcome.ALREADY_PRESENT, tx, reason=FOUND_IN_AIQ)
         to_send = [d for d in mine if d.reference not in existing]
         for start in range(0, len(to_send), chunk_size):
             deliveries |= self._send_chunk(to_send[start : start + chunk_size], find_one, create)
@@ -261,25 +194,22 @@ class BulkSender(_Sender):
         try:
             rows = create(chunk)
         except AiqUnknownOutcome as lost:
-            return self._recover_lost_answer(chunk, find_one, lost)
-        except AiqTransientError as error:
+            return self._recover_lost_answer(chunk, find_one, lost, ErrorCode.UNKNOWN_OUTCOME)
+        except NOT_SENT as error:
             self.store.release_many(self.entity, references)
-            retry = Delivery(
-                Outcome.FAILED, error_code="TRANSIENT", reason=f"{error}; retried next run", retryable=True
-            )
-            return {ref: retry for ref in references}
+            return dict.fromkeys(references, _not_sent(error))
         except AiqBusinessError as error:
-            reason = f"AIQ refused the bulk call: {error.error_code}: {error.error_message}"
+            reason = f"AIQ refused {'the bulk call' if len(chunk) > 1 else chunk[0].reference}: "
+            reason += f"{error.error_code}: {error.error_message}"
             self.store.mark_failed_many(
                 self.entity,
                 {d.reference: (error.error_code, error.error_message, d.source_version) for d in chunk},
             )
-            return {
-                ref: Delivery(Outcome.FAILED, error_code=error.error_code, reason=reason)
-                for ref in references
-            }
+            return dict.fromkeys(
+                references, Delivery(Outcome.FAILED, error_code=error.error_code, reason=reason)
+            )
         except Exception as error:  # a fault of ours, or an answer nobody foresaw: maybe sent
-            return self._recover_lost_answer(chunk, find_one, _unexpected(error), UNEXPECTED_ERROR)
+            return self._recover_lost_answer(chunk, find_one, _unexpected(error), ErrorCode.UNEXPECTED_ERROR)
         posted: dict[str, int] = {}
         refused: dict[str, tuple[str, str, str | None]] = {}
         deliveries: dict[str, Delivery] = {}
@@ -294,23 +224,19 @@ class BulkSender(_Sender):
                 deliveries[ref] = Delivery(
                     Outcome.FAILED,
                     error_code=row.error_code,
-                    reason=f"{_refused(row.status)} {ref}: {row.error_code}: {message}",
+                    reason=f"{_refused_here(row.status)} {ref}: {row.error_code}: {message}",
                 )
         self.store.mark_posted_many(self.entity, posted)
         self.store.mark_failed_many(self.entity, refused)
         unclear = [d for d in chunk if d.reference not in deliveries]  # "ok" without an ID
         if unclear:
             deliveries |= self._recover_lost_answer(
-                unclear, find_one, AiqUnknownOutcome("bulk", "a row without an ID")
+                unclear, find_one, AiqUnknownOutcome("bulk", "a row without an ID"), ErrorCode.UNKNOWN_OUTCOME
             )
         return deliveries
 
     def _recover_lost_answer(
-        self,
-        chunk: Sequence[BulkDocument],
-        find_one: FindOne,
-        lost: AiqUnknownOutcome,
-        code: str = UNKNOWN_OUTCOME,
+        self, chunk: Sequence[BulkDocument], find_one: FindOne, lost: AiqUnknownOutcome, code: ErrorCode
     ) -> dict[str, Delivery]:
         """Read before retrying: look each of the chunk's documents up in AIQ."""
         found: dict[str, int] = {}
@@ -328,5 +254,44 @@ class BulkSender(_Sender):
             ref: Delivery(Outcome.CREATED, tx, reason="answer lost; found in AIQ by external reference")
             for ref, tx in found.items()
         }
-        unknown = _unverified(lost, code)
-        return deliveries | {ref: unknown for ref in missing}
+        unknown = Delivery(
+            Outcome.FAILED,
+            error_code=code,
+            reason=f"{lost}; not visible in AIQ yet, verified before any resend",
+            retryable=True,
+        )
+        return deliveries | dict.fromkeys(missing, unknown)
+
+
+class ExactlyOnceSender(BulkSender):
+    """The same state machine for documents sent one call each: a bulk of one, whose lookup and
+    create are the document's own."""
+
+    def send(self, document: Document) -> Delivery:
+        return self.send_each([document])[document.reference]
+
+    def send_each(self, documents: Sequence[Document]) -> dict[str, Delivery]:
+        """Each document in its own call (the store read and claimed for all of them at once)."""
+        by_reference = {d.reference: d for d in documents}
+
+        def find(chunk: Sequence[BulkDocument]) -> dict[str, int]:
+            found = {d.reference: by_reference[d.reference].find() for d in chunk}
+            return {ref: tx for ref, tx in found.items() if tx is not None}
+
+        def create(chunk: Sequence[BulkDocument]) -> list[RowResult]:
+            [document] = chunk
+            try:
+                transaction_id = by_reference[document.reference].create()
+            except AiqBusinessError as refused:  # this document's refusal, like a bulk row's
+                return [
+                    RowResult(
+                        status=refused.status,
+                        error_code=refused.error_code,
+                        error_message=refused.error_message,
+                    )
+                ]
+            return [RowResult(status="Success", error_code="", transaction_id=transaction_id)]
+
+        return self.send_all(
+            documents, find, lambda d: by_reference[d.reference].find(), create, chunk_size=1
+        )

@@ -10,7 +10,7 @@ from decimal import Decimal
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from aiq_flows.domain.credit import Charge, CreditPolicy, CreditPosition, CreditVerdict, check
+from aiq_flows.domain.credit import Ageing, Charge, CreditPolicy, CreditPosition, CreditVerdict, check
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import Sale
 from aiq_flows.gateway.models import CustomerStatement
@@ -37,16 +37,14 @@ class CreditResult:
         ]
 
 
-def overdue_beyond(statement: CustomerStatement, days: int) -> Decimal:
-    """What the customer has owed for longer than ``days`` past the due date (by AIQ's buckets)."""
-    buckets = (
-        (0, statement.days_0_30),
-        (30, statement.days_30_60),
-        (60, statement.days_60_90),
-        (90, statement.days_90_120),
-        (120, statement.days_120_plus),
+def ageing(statement: CustomerStatement) -> Ageing:
+    return Ageing(
+        statement.days_0_30,
+        statement.days_30_60,
+        statement.days_60_90,
+        statement.days_90_120,
+        statement.days_120_plus,
     )
-    return sum((amount for start, amount in buckets if start >= days), Decimal(0))
 
 
 @task(
@@ -89,7 +87,7 @@ def credit_check(
         for statement in gateway.customer_statements(now, existing, show_zeros=True) if existing else []:
             position = positions.get(statement.customer_code)
             if position is not None:
-                overdue = overdue_beyond(statement, overdue_days)
+                overdue = ageing(statement).overdue_beyond(overdue_days)
                 positions[statement.customer_code] = replace(position, overdue=overdue)
     to_post = (sale for sale in sales if sale.external_reference not in posted)
     verdicts: dict[int, CreditVerdict] = check(

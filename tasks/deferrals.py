@@ -4,7 +4,6 @@ one credit journal (``DEF-<sale ref>-CR``) for what remains when a sale is credi
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -14,17 +13,18 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from aiq_flows.delivery import Document, ExactlyOnceSender
+from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.deferrals import (
     ClosedPeriodPolicy,
+    DueJournal,
     OpenPeriod,
     PeriodClosed,
-    credit_reference,
-    month_end,
+    due_journals,
     posting_date,
-    release_reference,
+    release_lines,
 )
 from aiq_flows.domain.outcomes import Outcome
+from aiq_flows.engine.delivery import Document, ExactlyOnceSender
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.models import GeneralJournal, GeneralJournalLine
 from aiq_flows.store.schedules import ScheduledMonth, ScheduleState, ScheduleStore
@@ -51,56 +51,26 @@ class ReleaseOutcome:
 def release_journal(
     reference: str, when: date, rows: list[ScheduledMonth], note: str | None
 ) -> GeneralJournal:
-    """Debit deferred revenue, credit revenue, per revenue account and BI code."""
-    totals: dict[tuple[str, str, str | None], Decimal] = defaultdict(Decimal)
-    for row in rows:
-        totals[(row.deferred_gl, row.revenue_gl, row.department_id)] += row.amount
+    """The release journal as AIQ takes it (`release_lines`: debit deferred, credit revenue)."""
     description = f"Deferred revenue release {reference}" + (f" ({note})" if note else "")
-    lines = []
-    for (deferred_gl, revenue_gl, department), amount in sorted(
-        totals.items(), key=lambda item: str(item[0])
-    ):
-        lines.append(
-            GeneralJournalLine(
-                GLAccountCode=deferred_gl, Description=description, DepartmentID=department, Amount=amount
-            )
-        )
-        lines.append(
-            GeneralJournalLine(
-                GLAccountCode=revenue_gl, Description=description, DepartmentID=department, Amount=-amount
-            )
-        )
     return GeneralJournal(
         InternalReference=reference,
         ExternalReference=reference,
         TransactionDate=datetime.combine(when, time()),
-        Lines=lines,
+        Lines=[
+            GeneralJournalLine(
+                GLAccountCode=line.gl_account,
+                Description=description,
+                DepartmentID=line.department_id,
+                Amount=line.amount,
+            )
+            for line in release_lines(rows)
+        ],
     )
 
 
-@dataclass(frozen=True)
-class DueJournal:
-    """One journal to post: a month of a sale (or, for a credit, all it has left)."""
-
-    reference: str
-    rows: list[ScheduledMonth]
-    wanted: date
-    state: ScheduleState
-
-    @property
-    def sale(self) -> str:
-        return self.rows[0].sale_reference
-
-    @property
-    def amount(self) -> Decimal:
-        return sum((r.amount for r in self.rows), Decimal(0))
-
-    @property
-    def months(self) -> str:
-        return ", ".join(sorted({f"{r.month:%Y-%m}" for r in self.rows}))
-
-    def outcome(self, outcome: Outcome, **details: Any) -> ReleaseOutcome:
-        return ReleaseOutcome(self.reference, self.sale, self.months, self.amount, outcome, **details)
+def _outcome(due: DueJournal[ScheduledMonth], outcome: Outcome, **details: Any) -> ReleaseOutcome:
+    return ReleaseOutcome(due.reference, due.sale, due.months, due.amount, outcome, **details)
 
 
 class Releaser:
@@ -116,7 +86,7 @@ class Releaser:
         self.gateway, self.sender, self.schedules, self.entity = gateway, sender, schedules, entity
         self.periods, self.policy = periods, policy
 
-    def _document(self, due: DueJournal, when: date, note: str | None) -> Document:
+    def _document(self, due: DueJournal[ScheduledMonth], when: date, note: str | None) -> Document:
         journal = release_journal(due.reference, when, due.rows, note)
         return Document(
             reference=due.reference,
@@ -127,39 +97,33 @@ class Releaser:
             create=lambda: self.gateway.create_general_journal(journal),
         )
 
-    def release_all(self, due_journals: list[DueJournal]) -> list[ReleaseOutcome]:
-        """Date every journal (closed periods per the policy), plan them in one store round-trip,
-        then send each exactly once and mark its months."""
+    def release_all(self, due_journals: list[DueJournal[ScheduledMonth]]) -> list[ReleaseOutcome]:
+        """Date every journal (closed periods per the policy), then send each exactly once (the
+        store read and claimed for all of them at once) and mark its months."""
         outcomes: list[ReleaseOutcome] = []
-        ready: list[tuple[DueJournal, date, str | None, Document]] = []
+        ready: list[tuple[DueJournal[ScheduledMonth], date, str | None, Document]] = []
         for due in due_journals:
             try:
                 when, note = posting_date(due.wanted, self.periods, self.policy)
             except PeriodClosed as closed:
+                reason = f"{due.reference}: {closed}"
                 outcomes.append(
-                    due.outcome(
-                        Outcome.FAILED, error_code="PERIOD_CLOSED", reason=f"{due.reference}: {closed}"
-                    )
+                    _outcome(due, Outcome.FAILED, error_code=ErrorCode.PERIOD_CLOSED, reason=reason)
                 )
                 continue
             ready.append((due, when, note, self._document(due, when, note)))
-        known = self.sender.plan([document for *_, document in ready])
-        for due, when, note, document in ready:
-            delivery = self.sender.send(document, known.get(due.reference))
+        deliveries = self.sender.send_each([document for *_, document in ready])
+        for due, when, note, _document in ready:
+            delivery = deliveries[due.reference]
             if delivery.transaction_id is not None:
+                state = ScheduleState.CREDITED if due.credit else ScheduleState.RELEASED
                 months = [r.month for r in due.rows]
                 self.schedules.mark(
-                    self.entity,
-                    due.sale,
-                    months,
-                    due.state,
-                    due.reference,
-                    delivery.transaction_id,
-                    when,
-                    note,
+                    self.entity, due.sale, months, state, due.reference, delivery.transaction_id, when, note
                 )
             outcomes.append(
-                due.outcome(
+                _outcome(
+                    due,
                     delivery.outcome,
                     posted_on=when,
                     transaction_id=delivery.transaction_id,
@@ -197,21 +161,7 @@ def release_deferred_revenue(
             policy,
         )
         pending = schedules.months(aiq.company_id, state=ScheduleState.SCHEDULED)
-        by_sale: dict[str, list[ScheduledMonth]] = defaultdict(list)
-        by_month: dict[tuple[str, date], list[ScheduledMonth]] = defaultdict(list)
-        for row in pending:
-            if row.credit_requested:
-                by_sale[row.sale_reference].append(row)
-            elif post_all_upfront or month_end(row.month) <= run_date:
-                by_month[(row.sale_reference, row.month)].append(row)
-        due = [
-            DueJournal(credit_reference(sale), rows, run_date, ScheduleState.CREDITED)
-            for sale, rows in sorted(by_sale.items())
-        ]
-        due += [
-            DueJournal(release_reference(sale, month), rows, month_end(month), ScheduleState.RELEASED)
-            for (sale, month), rows in sorted(by_month.items())
-        ]
+        due = due_journals(pending, run_date, post_all_upfront)
         outcomes = releaser.release_all(due)
     finally:
         store.dispose()

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from aiq_flows.domain.fields import Rejection
 from aiq_flows.domain.jobs import Job
-from aiq_flows.domain.sales import Rejection
 
 
 @dataclass(frozen=True)

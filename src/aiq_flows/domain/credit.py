@@ -25,6 +25,29 @@ class CreditPosition:
 
 
 @dataclass(frozen=True)
+class Ageing:
+    """What a customer owes by days past the due date (AIQ's statement buckets)."""
+
+    days_0_30: Decimal = Decimal(0)
+    days_30_60: Decimal = Decimal(0)
+    days_60_90: Decimal = Decimal(0)
+    days_90_120: Decimal = Decimal(0)
+    days_120_plus: Decimal = Decimal(0)
+
+    def overdue_beyond(self, days: int) -> Decimal:
+        """What has been owed for longer than `days` past due: the buckets that start at or after
+        it (AIQ's buckets are 30 days wide, so a policy of 45 days counts from 60)."""
+        buckets = (
+            (0, self.days_0_30),
+            (30, self.days_30_60),
+            (60, self.days_60_90),
+            (90, self.days_90_120),
+            (120, self.days_120_plus),
+        )
+        return sum((amount for start, amount in buckets if start >= days), Decimal(0))
+
+
+@dataclass(frozen=True)
 class Charge:
     key: int  # the sale
     customer: str

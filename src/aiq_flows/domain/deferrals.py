@@ -1,16 +1,18 @@
-"""Deferred revenue rules: the schedule of a deferred sale, its journals' references and dates,
-and what to do when a month's period is closed."""
+"""Deferred revenue rules: the schedule of a deferred sale, which journals a release run owes,
+their lines and dates, and what to do when a month's period is closed."""
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Generic, Protocol, TypeVar
 
-from aiq_flows.domain.references import checked
+from aiq_flows.domain.references import release_credit_reference, release_reference
 from aiq_flows.domain.sales import Sale
 from aiq_flows.domain.spreading import Allocation, Method, spread
 
@@ -72,14 +74,92 @@ def deferral_schedule(
     return sorted(schedule, key=lambda s: (s.month, s.revenue_gl, s.department_id or ""))
 
 
-def release_reference(sale_reference: str, month: date) -> str:
-    """``DEF-<sale ref>-<yyyymm>``: the journal that releases one month of one sale."""
-    return checked(f"DEF-{sale_reference}-{month:%Y%m}")
+class ReleaseRow(Protocol):
+    """One stored month of a deferred sale's schedule (the store's ScheduledMonth is one)."""
+
+    @property
+    def sale_reference(self) -> str: ...
+    @property
+    def month(self) -> date: ...
+    @property
+    def revenue_gl(self) -> str: ...
+    @property
+    def department_id(self) -> str | None: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def deferred_gl(self) -> str: ...
+    @property
+    def credit_requested(self) -> bool: ...
 
 
-def credit_reference(sale_reference: str) -> str:
-    """``DEF-<sale ref>-CR``: the journal that releases what remained when the sale was credited."""
-    return checked(f"DEF-{sale_reference}-CR")
+R = TypeVar("R", bound=ReleaseRow)
+
+
+@dataclass(frozen=True)
+class DueJournal(Generic[R]):
+    """One journal to post: a month of a sale, or, for a credited sale, all it has left."""
+
+    reference: str
+    rows: list[R]
+    wanted: date  # the date it belongs on (a month's end; the run's date for a credit)
+    credit: bool = False
+
+    @property
+    def sale(self) -> str:
+        return self.rows[0].sale_reference
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((r.amount for r in self.rows), Decimal(0))
+
+    @property
+    def months(self) -> str:
+        return ", ".join(sorted({f"{r.month:%Y-%m}" for r in self.rows}))
+
+
+def due_journals(scheduled: Iterable[R], run_date: date, all_upfront: bool = False) -> list[DueJournal[R]]:
+    """The journals a release run owes: for each credited sale one credit journal with every month
+    it has left (``DEF-<sale>-CR``), dated on the run; for every other month whose end has passed
+    (or every month, `all_upfront`) one journal per sale and month (``DEF-<sale>-<yyyymm>``), dated
+    on the month's end, missed months included. Credits first, then by sale and month."""
+    credited: dict[str, list[R]] = defaultdict(list)
+    monthly: dict[tuple[str, date], list[R]] = defaultdict(list)
+    for row in scheduled:
+        if row.credit_requested:
+            credited[row.sale_reference].append(row)
+        elif all_upfront or month_end(row.month) <= run_date:
+            monthly[(row.sale_reference, row.month)].append(row)
+    due = [
+        DueJournal(release_credit_reference(sale), rows, run_date, credit=True)
+        for sale, rows in sorted(credited.items())
+    ]
+    due += [
+        DueJournal(release_reference(sale, month), rows, month_end(month))
+        for (sale, month), rows in sorted(monthly.items())
+    ]
+    return due
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    gl_account: str
+    department_id: str | None
+    amount: Decimal  # debit positive, credit negative
+
+
+def release_lines(rows: Iterable[ReleaseRow]) -> list[JournalLine]:
+    """A release journal's lines: per deferred account, revenue account and BI code, debit the
+    deferred revenue and credit the revenue with the same amount (the journal balances to zero)."""
+    totals: dict[tuple[str, str, str | None], Decimal] = defaultdict(Decimal)
+    for row in rows:
+        totals[(row.deferred_gl, row.revenue_gl, row.department_id)] += row.amount
+    lines: list[JournalLine] = []
+    for (deferred_gl, revenue_gl, department), amount in sorted(
+        totals.items(), key=lambda item: str(item[0])
+    ):
+        lines += [JournalLine(deferred_gl, department, amount), JournalLine(revenue_gl, department, -amount)]
+    return lines
 
 
 def month_end(month: date) -> date:

@@ -29,7 +29,7 @@ from aiq_flows.domain.fields import (
 )
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units
 from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
-from aiq_flows.domain.references import checked
+from aiq_flows.domain.references import PairKind, leg_reference
 
 
 class ChargeLine(BaseModel):
@@ -60,16 +60,16 @@ class Charge(BaseModel):
     def _two_entities(self) -> Charge:
         if self.seller == self.buyer:
             raise ValueError(f"seller and buyer are the same entity ({self.seller})")
-        checked(self.purchase_reference)
+        leg_reference(PairKind.INTERCOMPANY, self.charge_id, "purchase")  # both legs fit AIQ's 50
         return self
 
     @property
     def sales_reference(self) -> str:
-        return f"IC-{self.charge_id}-S"
+        return leg_reference(PairKind.INTERCOMPANY, self.charge_id, "sales")
 
     @property
     def purchase_reference(self) -> str:
-        return f"IC-{self.charge_id}-P"
+        return leg_reference(PairKind.INTERCOMPANY, self.charge_id, "purchase")
 
     @property
     def version(self) -> str:
@@ -156,7 +156,8 @@ def route(
                     f"trades in {side.account_currency}",
                     "charge",
                 )
-        assert local.account_code is not None and remote.account_code is not None
+        if local.account_code is None or remote.account_code is None:
+            continue  # an account without a code cannot be invoiced
         return Route(local.account_code, remote.account_code, local.base_currency, remote.base_currency)
     return Rejection(
         charge.charge_id,
@@ -222,17 +223,17 @@ def plan_charge(charge: Charge, facts: Mapping[str, EntityFacts]) -> RoutedCharg
     ):
         if code is not None and code not in side.active_bi_codes:
             return refuse(field_name, f"BI code '{code}' is not an active BI code in {entity}")
-    sales_code = charge.sales_tax_code or seller.customers[routed.customer_code].default_tax_code
-    purchase_code = charge.purchase_tax_code or buyer.suppliers[routed.supplier_code].default_tax_code
-    for field_name, code, side, entity in (
-        ("sales_tax_code", sales_code, seller, charge.seller),
-        ("purchase_tax_code", purchase_code, buyer, charge.buyer),
+    taxes: dict[str, TaxRate] = {}
+    customer, supplier = seller.customers[routed.customer_code], buyer.suppliers[routed.supplier_code]
+    for field_name, given, account, side, entity in (
+        ("sales_tax_code", charge.sales_tax_code, customer, seller, charge.seller),
+        ("purchase_tax_code", charge.purchase_tax_code, supplier, buyer, charge.buyer),
     ):
+        code = given or account.default_tax_code
         if code is None or code not in side.tax_rates:
             return refuse(field_name, f"'{code}' is not a tax code in {entity}")
-    assert sales_code is not None and purchase_code is not None  # checked just above
-    sales_tax = TaxRate(sales_code, seller.tax_rates[sales_code])
-    purchase_tax = TaxRate(purchase_code, buyer.tax_rates[purchase_code])
+        taxes[field_name] = TaxRate(code, side.tax_rates[code])
+    sales_tax, purchase_tax = taxes["sales_tax_code"], taxes["purchase_tax_code"]
     quote = price(
         charge.costs(),
         Markup(fee=Decimal(0)),

@@ -28,7 +28,7 @@ from aiq_flows.domain.fields import (
 )
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
 from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
-from aiq_flows.domain.references import checked
+from aiq_flows.domain.references import PairKind, leg_reference
 
 ANALYSIS_DIMENSIONS = 6
 
@@ -51,10 +51,9 @@ class JobLine(BaseModel):
         return self
 
     def cost(self, currency: str) -> Decimal:
-        if self.amount is not None:
-            return self.amount
-        assert self.hours is not None and self.rate is not None
-        return round_money(self.hours * self.rate, currency)
+        if self.hours is not None and self.rate is not None:
+            return round_money(self.hours * self.rate, currency)
+        return self.amount or Decimal(0)  # the validator makes it one or the other
 
     def label(self) -> str:
         if self.hours is None:
@@ -88,16 +87,16 @@ class Job(BaseModel):
             raise ValueError("give a bi_code, or the analysis elements that identify one")
         if len(self.analysis_codes) != ANALYSIS_DIMENSIONS:
             raise ValueError(f"analysis_codes has {ANALYSIS_DIMENSIONS} places (one per dimension)")
-        checked(self.purchase_reference)  # both legs' references fit AIQ's 50 characters
+        leg_reference(PairKind.BACK_TO_BACK, self.job_id, "purchase")  # both legs fit AIQ's 50 characters
         return self
 
     @property
     def purchase_reference(self) -> str:
-        return f"B2B-{self.job_id}-P"
+        return leg_reference(PairKind.BACK_TO_BACK, self.job_id, "purchase")
 
     @property
     def sales_reference(self) -> str:
-        return f"B2B-{self.job_id}-S"
+        return leg_reference(PairKind.BACK_TO_BACK, self.job_id, "sales")
 
     @property
     def markup(self) -> Markup:

@@ -135,13 +135,11 @@ def price(
                 fee = f"Fee {markup.percent.normalize():f}% on {cost.description}"
                 sales.append(_line(LineKind.FEE, fee, charge - cost.amount, sales_tax, exponent))
     else:
-        assert markup.fee is not None
+        fixed_fee = markup.fee or Decimal(0)  # a Markup is a percent or a fee, never neither
         recharge_tax_here = sales_tax if mode is VatMode.PRINCIPAL else recharge_tax
         sales += [
             _line(LineKind.RECHARGE, c.description, c.amount, recharge_tax_here, exponent) for c in costs
         ]
-        if markup.fee:
-            sales.append(
-                _line(LineKind.FEE, "Agency fee", rounded(markup.fee, exponent), sales_tax, exponent)
-            )
+        if fixed_fee:
+            sales.append(_line(LineKind.FEE, "Agency fee", rounded(fixed_fee, exponent), sales_tax, exponent))
     return Quote(purchase, tuple(sales))

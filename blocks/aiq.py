@@ -61,15 +61,17 @@ class AiqConnection(Block):
         on 2.0 one token per application, shared by the gateways of its entities."""
         with _lock:
             if self.api_version == "1.1":
-                assert self.partner_key is not None and self.user_key is not None
-                key = ("1.1", self.url, self.company_id, self.user_key.get_secret_value())
+                if self.partner_key is None or self.user_key is None:
+                    raise ValueError("API 1.1 needs partner_key and user_key")
+                key: tuple[str, ...] = ("1.1", self.url, self.company_id, self.user_key.get_secret_value())
                 if key not in _gateways:
                     credentials = AiqCredentials(
                         company_id=self.company_id, partner_key=self.partner_key, user_key=self.user_key
                     )
                     _gateways[key] = AiqGateway.login(self.url, credentials, timeout=self.timeout_seconds)
                 return _gateways[key]
-            assert self.client_id is not None and self.client_secret is not None
+            if self.client_id is None or self.client_secret is None:
+                raise ValueError("API 2.0 needs client_id and client_secret")
             app = ("2.0", self.url, self.client_id, self.client_secret.get_secret_value())
             if app not in _authenticators:
                 _authenticators[app] = TokenAuthenticator(

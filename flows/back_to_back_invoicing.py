@@ -13,10 +13,8 @@ import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
-from aiq_flows.concurrency import write_limit
 from aiq_flows.iterables import chunked
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
@@ -32,6 +30,8 @@ from tasks.back_to_back import (
     retire_bi_codes,
     write_back_jobs,
 )
+from tasks.typed_prefect import load_block
+from tasks.writers import writing_to
 
 
 @flow(name="back-to-back-invoicing")
@@ -50,9 +50,9 @@ def back_to_back_invoicing(
     """Parameters name Blocks, never secrets. `recharge_tax_code` is the tax code of a cost
     recharged at cost under the agent VAT mode (a disbursement: zero-rated or exempt)."""
     install_redaction()
-    aiq = AiqConnection.load(aiq_connection)
-    jobs = JobsDatabase.load(jobs_database)
-    state = StateStore.load(state_store)
+    aiq = load_block(AiqConnection, aiq_connection)
+    jobs = load_block(JobsDatabase, jobs_database)
+    state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     settings = B2BSettings(
         cost_gl, revenue_gl, recharge_tax_code, allow_create_bi_codes, retire_closing_bi_codes
@@ -61,7 +61,7 @@ def back_to_back_invoicing(
     records = read_jobs(jobs, max_jobs)
     checked = check_jobs(aiq, records, settings)
     outcomes = list(checked.quarantined)
-    with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per entity
+    with writing_to(aiq.company_id):  # one writer per entity
         for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
             outcomes += raise_pairs(aiq, state, chunk, settings, run_id, number)
     if settings.retire_closing_bi_codes:

@@ -12,15 +12,15 @@ from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
-from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.deferrals import ClosedPeriodPolicy
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.deferrals import publish_release_report, release_deferred_revenue
+from tasks.typed_prefect import load_block
+from tasks.writers import writing_to
 
 
 @flow(name="deferred-revenue-release")
@@ -32,10 +32,10 @@ def deferred_revenue_release(
     closed_period_policy: ClosedPeriodPolicy = ClosedPeriodPolicy.FAIL,
 ) -> dict[str, Any]:
     install_redaction()
-    aiq = AiqConnection.load(aiq_connection)
-    state = StateStore.load(state_store)
+    aiq = load_block(AiqConnection, aiq_connection)
+    state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per entity
+    with writing_to(aiq.company_id):  # one writer per entity
         outcomes = release_deferred_revenue(
             aiq,
             state,

@@ -10,15 +10,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
-from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.sales import PostingLimits
+from aiq_flows.domain.values import date_span
 from aiq_flows.secrets import install_redaction
 from aiq_flows.sources.file_drop import DropBatch, DropFolder
 from blocks.aiq import AiqConnection
@@ -26,7 +23,9 @@ from blocks.store import StateStore
 from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
 from tasks.reporting import publish_sync_report
 from tasks.sales import load_reference_data
-from tasks.sales_pages import POSTING_THREADS, SalesPages, collect
+from tasks.sales_pages import POSTING_THREADS, SalesPages
+from tasks.typed_prefect import as_is, load_block, threads
+from tasks.writers import writing_to
 
 
 @task(name="read-drop-folder", cache_policy=NONE)
@@ -45,7 +44,7 @@ def settle_drop_folder(folder: str, batch: DropBatch, outcomes: list[SaleOutcome
     return [str(path) for path in DropFolder(folder).settle(batch, outcomes)]
 
 
-@flow(name="file-drop-sales-sync", task_runner=ThreadPoolTaskRunner(max_workers=POSTING_THREADS))
+@flow(name="file-drop-sales-sync", task_runner=threads(POSTING_THREADS))
 def file_drop_sales_sync(
     folder: str,
     aiq_connection: str = "demo-uk",
@@ -58,8 +57,8 @@ def file_drop_sales_sync(
     """`folder` holds incoming/, archive/ and rejected/ (created when missing). A sale above
     `max_invoice_total` is held (its file's results say so; drop it again to retry)."""
     install_redaction()
-    aiq = AiqConnection.load(aiq_connection)
-    state = StateStore.load(state_store)
+    aiq = load_block(AiqConnection, aiq_connection)
+    state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     batch = read_drop_folder(folder)
     pages = SalesPages(
@@ -72,16 +71,14 @@ def file_drop_sales_sync(
         PostingLimits(max_invoice_total),
         CreditPolicy(credit_policy),
     )
-    page = pages.check(batch.records)
-    credit = pages.credit(page.valid)
-    outcomes = [*page.outcomes, *credit.held]
-    dates = [sale.sale_date for sale in credit.cleared]
-    in_aiq = sweep_aiq(aiq, (min(dates), max(dates)) if dates else None)
-    with concurrency(write_limit(aiq.company_id), occupy=1):  # one writer per AIQ entity
-        outcomes += collect(credit, pages.submit(credit, in_aiq))
-    results = settle_drop_folder(folder, quote(batch), quote(outcomes))
+    read = len(batch.records)
+    pages.in_aiq = sweep_aiq(aiq, date_span(r.get("sale_date") for r in batch.records))  # read before write
+    with writing_to(aiq.company_id):  # one writer per AIQ entity
+        pages.add(batch.records)  # validate, customers, credit check, post
+        pages.settle()
+    results = settle_drop_folder(folder, as_is(batch), as_is(pages.outcomes))
     summary = publish_sync_report(
-        quote(outcomes), len(batch.records), f"File drop into {aiq.company_id}", "file-drop-sales-sync"
+        as_is(pages.outcomes), read, f"File drop into {aiq.company_id}", "file-drop-sales-sync"
     )
     rejected = [file for file in batch.files if file.problem]
     get_run_logger().info("File drop finished: %s; results in %s", summary, results)

@@ -16,10 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
-from aiq_flows.concurrency import write_limit
 from aiq_flows.iterables import chunked
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
@@ -34,6 +32,8 @@ from tasks.intercompany import (
     read_charges,
     write_back_charges,
 )
+from tasks.typed_prefect import load_block
+from tasks.writers import writing_to
 
 
 @flow(name="intercompany-pairing")
@@ -50,16 +50,16 @@ def intercompany_pairing(
     """`aiq_connections` names one AIQ Connection block per entity taking part."""
     install_redaction()
     names = aiq_connections or ["demo-uk", "demo-ie", "demo-uk2"]
-    connections = {block.company_id: block for block in (AiqConnection.load(name) for name in names)}
-    charges = ChargesDatabase.load(charges_database)
-    state = StateStore.load(state_store)
+    connections = {block.company_id: block for block in (load_block(AiqConnection, name) for name in names)}
+    charges = load_block(ChargesDatabase, charges_database)
+    state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     settings = IcSettings(revenue_gl, cost_gl, Decimal(parity_tolerance))
 
     records = read_charges(charges, max_charges)
     checked = check_charges(connections, records)
     outcomes = list(checked.quarantined)
-    with concurrency([write_limit(entity) for entity in sorted(connections)], occupy=1):
+    with writing_to(*connections):
         for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
             outcomes += raise_ic_pairs(connections, state, chunk, settings, run_id, number)
     write_back_charges(charges, outcomes)

@@ -9,31 +9,23 @@ by external reference make every invoice exist once.
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
-from aiq_flows.concurrency import write_limit
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.sales import InvoiceKind, PostingLimits, Sale
 from aiq_flows.domain.spreading import Allocation, Method
-from aiq_flows.domain.watermark import Watermark
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from blocks.store import StateStore
 from tasks.attachments import BreakdownFormat, DocumentSettings, attach_and_fetch, publish_pdf_links
-from tasks.credit import CreditResult
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
-from tasks.customers import check_customer_codes, ensure_customers
 from tasks.invoices import (
     DeferralSettings,
     PostingSettings,
@@ -42,11 +34,13 @@ from tasks.invoices import (
 )
 from tasks.plan import PlanApproval, publish_plan
 from tasks.reporting import publish_sync_report
-from tasks.sales import load_reference_data, read_change_window, read_changed_sales
-from tasks.sales_pages import POSTING_THREADS, Posting, SalesPages, collect
+from tasks.sales import ChangedPages, load_reference_data, read_change_window
+from tasks.sales_pages import POSTING_THREADS, SalesPages
+from tasks.typed_prefect import as_is, load_block, threads
+from tasks.writers import writing_to
 
 
-@flow(name="nightly-sales-sync", task_runner=ThreadPoolTaskRunner(max_workers=POSTING_THREADS))
+@flow(name="nightly-sales-sync", task_runner=threads(POSTING_THREADS))
 def nightly_sales_sync(
     aiq_connection: str = "demo-uk",
     crm_database: str = "demo-crm",
@@ -88,9 +82,9 @@ def nightly_sales_sync(
     currency) is held for approval: a normal run leaves it pending, an approval run includes it
     in the plan."""
     install_redaction()
-    aiq = AiqConnection.load(aiq_connection)
-    crm = CrmDatabase.load(crm_database)
-    state = StateStore.load(state_store)
+    aiq = load_block(AiqConnection, aiq_connection)
+    crm = load_block(CrmDatabase, crm_database)
+    state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     documents = DocumentSettings(attach_breakdown, pdf_folder)
     pdfs: dict[str, str] = {}
@@ -102,6 +96,13 @@ def nightly_sales_sync(
             f"deferred_revenue_gl {deferred_revenue_gl!r} is not a GL account in {aiq.company_id}"
         )
     planning = dry_run or approval
+
+    def write_back(sales: list[Sale], outcomes: list[SaleOutcome]) -> None:
+        """A settled page back to the CRM (its invoices' breakdowns and PDFs attached, if asked)."""
+        write_back_outcomes(crm, state, aiq.company_id, as_is(outcomes))
+        if documents.breakdown or documents.pdf_folder:
+            pdfs.update(attach_and_fetch(aiq, as_is(sales), as_is(outcomes), documents))
+
     pages = SalesPages(
         aiq,
         state,
@@ -114,64 +115,27 @@ def nightly_sales_sync(
         CreditPolicy(credit_policy),
         credit_overdue_days,
         planning,
+        on_settled=write_back,
     )
-    outcomes: list[SaleOutcome] = []
-    deferred: list[Sale] = []
-    planned: list[Sale] = []  # dry run and approval: the sales the plan would post
-    read = 0
-    high: Watermark | None = None
-    cursor: tuple[Any, Any] | None = None
+    changed = ChangedPages(crm, state, watermark_name, overlap_minutes, page_size, max_sales)
     # Read before write, once for the run: before anything is posted, AIQ's invoices dated in the
     # window of the run's sales (the store knows what the run itself posts).
     window = read_change_window(crm, state, watermark_name, overlap_minutes)
-    in_aiq = sweep_aiq(aiq, window) if bulk or planning or invoice_kind == "item" else None
-    waiting: list[tuple[CreditResult, list[SaleOutcome], Posting]] = []  # the page being posted
+    pages.in_aiq = sweep_aiq(aiq, window) if bulk or planning or invoice_kind == "item" else None
 
-    def settle(credit: CreditResult, page_outcomes: list[SaleOutcome], posting: Posting) -> None:
-        """A posted page's outcomes back to the CRM (its invoices' breakdowns and PDFs, if asked)."""
-        page_outcomes = page_outcomes + collect(credit, posting)
-        write_back_outcomes(crm, state, aiq.company_id, quote(page_outcomes))
-        if documents.breakdown or documents.pdf_folder:
-            pdfs.update(attach_and_fetch(aiq, quote(credit.cleared), quote(page_outcomes), documents))
-        outcomes.extend(page_outcomes)
-        deferred.extend(sale for sale in credit.cleared if sale.is_deferred)
-
-    writer = nullcontext() if planning else concurrency(write_limit(aiq.company_id), occupy=1)
-    # Page through the CRM, so that memory stays flat however many sales the night brings; each
-    # page is read and checked while the previous one is being posted.
-    with writer:  # one writer per AIQ entity
-        while max_sales is None or read < max_sales:
-            page_size_now = min(page_size, max_sales - read) if max_sales is not None else page_size
-            batch = read_changed_sales(crm, state, watermark_name, overlap_minutes, page_size_now, cursor)
-            if not batch.records:
-                break
-            page_read = len(batch.records)
-            read += page_read
-            cursor = batch.cursor
-            high = max(filter(None, (high, batch.high_watermark)), default=None)
-            page = pages.check(batch.records)
-            batch.records.clear()  # the raw rows are not needed once validated: keep memory flat
-            if waiting and pages.policy is not CreditPolicy.POST:
-                settle(*waiting.pop())  # the balances must include the previous page's invoices
-            credit = pages.credit(page.valid)
-            page_outcomes = [*page.outcomes, *credit.held]
-            if planning:
-                outcomes += page_outcomes
-                planned += credit.cleared
-            else:
-                posting = pages.submit(credit, in_aiq)
-                if waiting:
-                    settle(*waiting.pop())
-                waiting.append((credit, page_outcomes, posting))
-            if page_read < page_size_now:
-                break
-
-        if waiting:
-            settle(*waiting.pop())
+    with writing_to(aiq.company_id, planning=planning):
+        for records in changed:  # the CRM page by page: each checked while the previous one posts
+            pages.add(records)  # validate, customers, credit check, post (or plan)
+        pages.settle()
 
     if planning:
-        customers = pages.customers
-        plan = publish_plan(quote(planned), quote(outcomes), quote(customers), quote(in_aiq or {}), read)
+        plan = publish_plan(
+            as_is(pages.planned),
+            as_is(pages.outcomes),
+            as_is(pages.customers),
+            as_is(pages.in_aiq or {}),
+            changed.read,
+        )
         if dry_run:
             get_run_logger().info("Dry run: nothing was written to AIQ or the CRM: %s", plan.summary)
             return plan.summary
@@ -183,27 +147,16 @@ def nightly_sales_sync(
             get_run_logger().warning("Plan not approved (%s): nothing posted", decision.approver or "nobody")
             return {**plan.summary, "approved": False}
         get_run_logger().info("Plan approved by %s: posting exactly it", decision.approver)
-        codes = check_customer_codes(state, aiq.company_id, quote(planned))  # recorded now
-        pages.customers = ensure_customers(aiq, quote(codes.sales), quote(customers.without_planned()))
-        # A customer AIQ refuses now, or whose code another took meanwhile, keeps its sales back.
-        cleared, refused_now = pages.customers.split(codes.sales)
-        approved = CreditResult(cleared=cleared)
-        with concurrency(write_limit(aiq.company_id), occupy=1):
-            posted = collect(approved, pages.submit(approved, in_aiq))
-        refused_now += codes.quarantined
-        write_back_outcomes(crm, state, aiq.company_id, quote([*outcomes, *refused_now, *posted]))
-        if documents.breakdown or documents.pdf_folder:
-            pdfs |= attach_and_fetch(aiq, quote(approved.cleared), quote(posted), documents)
-        outcomes += [*refused_now, *posted]
-        deferred += [sale for sale in approved.cleared if sale.is_deferred]
+        with writing_to(aiq.company_id):
+            pages.post_approved()
 
     # Only now, every outcome written back: the watermark moves (forward only).
-    advance_watermark(state, watermark_name, high)
+    advance_watermark(state, watermark_name, changed.high)
     summary = publish_sync_report(
-        quote(outcomes), read, f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
+        as_is(pages.outcomes), changed.read, f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
     )
-    publish_deferral_schedules(quote(deferred), quote(outcomes), pages.deferrals)
-    publish_pdf_links(quote(pdfs), aiq.company_id)
+    publish_deferral_schedules(as_is(pages.deferred), as_is(pages.outcomes), pages.deferrals)
+    publish_pdf_links(as_is(pdfs), aiq.company_id)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary
 

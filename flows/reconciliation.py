@@ -13,6 +13,7 @@ from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase
 from tasks.reconciliation import ReconciliationDifferences, compare, publish_reconciliation
+from tasks.typed_prefect import load_block
 
 
 @flow(name="reconciliation")
@@ -25,8 +26,8 @@ def reconciliation(
 ) -> dict[str, Any]:
     """Without dates: the last `days` days up to today."""
     install_redaction()
-    aiq = AiqConnection.load(aiq_connection)
-    crm = CrmDatabase.load(crm_database)
+    aiq = load_block(AiqConnection, aiq_connection)
+    crm = load_block(CrmDatabase, crm_database)
     end = to_date or date.today()
     start = from_date or end - timedelta(days=days)
     findings = compare(aiq, crm, start, end)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from logging import LoggerAdapter
+from logging import Logger, LoggerAdapter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +50,8 @@ def breakdown(sale: Sale, file_format: BreakdownFormat) -> bytes:
         ]
     )
     if file_format == "csv":
-        return frame.to_csv(index=False).encode()
+        text: str = frame.to_csv(index=False)
+        return text.encode()
     buffer = io.BytesIO()
     frame.to_excel(buffer, index=False, sheet_name=sale.external_reference)
     return buffer.getvalue()
@@ -68,7 +69,7 @@ def _attach_breakdown(
     sale: Sale,
     transaction_id: int,
     file_format: BreakdownFormat,
-    logger: LoggerAdapter[Any],
+    logger: Logger | LoggerAdapter[Any],
 ) -> bool:
     name = f"{sale.external_reference}-lines.{file_format}"
     try:

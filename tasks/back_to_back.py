@@ -14,12 +14,20 @@ from prefect.cache_policies import NONE
 
 from aiq_flows.domain.bi_codes import BiCodes, KnownCode, Resolved, resolve
 from aiq_flows.domain.fields import Rejection
-from aiq_flows.domain.jobs import Counterparty, Job, PricedJob, price_job, validate_job
+from aiq_flows.domain.jobs import Counterparty, Job, price_job, validate_job
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome
 from aiq_flows.domain.pricing import Quote
+from aiq_flows.domain.references import PairKind, pair_key
+from aiq_flows.engine.pairing import (
+    Leg,
+    Pair,
+    PairSender,
+    credit_note_compensation,
+    filled_draft,
+    priced_lines,
+)
 from aiq_flows.gateway.client import AiqGateway
 from aiq_flows.gateway.errors import AiqBusinessError
-from aiq_flows.pairing import Leg, Pair, PairSender, credit_note_compensation, filled_draft, priced_lines
 from blocks.aiq import AiqConnection
 from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
@@ -115,12 +123,13 @@ def check_jobs(aiq: AiqConnection, records: list[dict[str, Any]], settings: B2BS
             checked.quarantined.append(_quarantined(job))
             continue
         priced = price_job(job, suppliers, customers, taxes, settings.recharge_tax_code)
-        code = resolve(job, known, settings.allow_create_bi_codes)
-        problem = priced if isinstance(priced, Rejection) else code if isinstance(code, Rejection) else None
-        if problem is not None:
-            checked.quarantined.append(_quarantined(problem))
+        if isinstance(priced, Rejection):
+            checked.quarantined.append(_quarantined(priced))
             continue
-        assert isinstance(code, Resolved) and isinstance(priced, PricedJob)  # the refusals went above
+        code = resolve(job, known, settings.allow_create_bi_codes)
+        if isinstance(code, Rejection):
+            checked.quarantined.append(_quarantined(code))
+            continue
         checked.ready.append(ReadyJob(job, code, priced.quote, priced.supplier_tax, priced.customer_tax))
     get_run_logger().info("%d jobs ready, %d quarantined", len(checked.ready), len(checked.quarantined))
     return checked
@@ -184,7 +193,13 @@ def build_pair(gateway: AiqGateway, entity: str, ready: ReadyJob, settings: B2BS
         quote.cost,
         quote.purchase_vat,
     )
-    return Pair(f"B2B-{job.job_id}", str(job.job_id), job.version, (sales, purchase), withdrawn=job.cancelled)
+    return Pair(
+        pair_key(PairKind.BACK_TO_BACK, job.job_id),
+        str(job.job_id),
+        job.version,
+        (sales, purchase),
+        withdrawn=job.cancelled,
+    )
 
 
 def _ensure_code(gateway: AiqGateway, ready: ReadyJob) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from aiq_flows.domain.codes import ErrorCode, invalid
 from aiq_flows.domain.customer_codes import CodeClaim, code_collisions
 from aiq_flows.domain.customer_details import changed_details, details_to_send
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
@@ -60,7 +61,7 @@ class CustomerResolution:
                     outcome_for(
                         sale,
                         Outcome.FAILED,
-                        error_code="TRANSIENT",
+                        error_code=ErrorCode.TRANSIENT,
                         reason=f"customer {sale.customer_code} could not be checked in AIQ: {outage}; "
                         "retried next run",
                         retryable=True,
@@ -129,7 +130,7 @@ def check_customer_codes(
             outcome_for(
                 sale,
                 Outcome.QUARANTINED,
-                error_code="INVALID:customer.key",
+                error_code=invalid("customer.key"),
                 reason=f"sale {sale.reference!r} (id {sale.sale_id}): customer.key: {why}",
             )
         )
@@ -199,15 +200,20 @@ def ensure_customer(gateway: AiqGateway, details: CustomerDetails) -> tuple[Cust
 CUSTOMER_THREADS = 8
 
 
-def _resolve(
-    gateway: AiqGateway, code: str, details: CustomerDetails
-) -> tuple[Customer | None, BatchSalesInvoice | None, bool, Exception | None]:
-    """One customer made ready: (customer, its invoice template, created?, the problem if any)."""
+@dataclass(frozen=True)
+class _Ready:
+    customer: Customer
+    template: BatchSalesInvoice  # AIQ's batch invoice for this customer (its currency, terms)
+    created: bool
+
+
+def _resolve(gateway: AiqGateway, code: str, details: CustomerDetails) -> _Ready | Exception:
+    """One customer made ready in AIQ, or what stopped it."""
     try:
         customer, created = ensure_customer(gateway, details)
-        return customer, gateway.new_batch_sales_invoice(code), created, None
+        return _Ready(customer, gateway.new_batch_sales_invoice(code), created)
     except Exception as problem:  # one customer's trouble holds its own sales, never the run's
-        return None, None, False, problem
+        return problem
 
 
 @task(name="ensure-customers-in-aiq", cache_policy=NONE)
@@ -243,25 +249,22 @@ def ensure_customers(
                     strict=True,
                 )
             )
-        for code, (customer, template, created, problem) in answers.items():
-            if isinstance(problem, AiqBusinessError):
-                resolution.failed[code] = problem
-                logger.warning(
-                    "AIQ refused customer %s: %s %s", code, problem.error_code, problem.error_message
-                )
-            elif problem is not None:
-                what = (
-                    str(problem) if isinstance(problem, AiqError) else f"{type(problem).__name__}: {problem}"
-                )
-                resolution.unavailable[code] = redact(what)[:300]
-                logger.warning("AIQ unavailable for customer %s: %s", code, problem)
-            else:
-                assert customer is not None and template is not None
+        for code, answer in answers.items():
+            if isinstance(answer, _Ready):
                 resolution.unavailable.pop(code, None)
-                resolution.accounts[code] = customer
-                resolution.templates[code] = template
-                if created:
+                resolution.accounts[code] = answer.customer
+                resolution.templates[code] = answer.template
+                if answer.created:
                     resolution.created.append(code)
+            elif isinstance(answer, AiqBusinessError):
+                resolution.failed[code] = answer
+                logger.warning(
+                    "AIQ refused customer %s: %s %s", code, answer.error_code, answer.error_message
+                )
+            else:
+                kind = "" if isinstance(answer, AiqError) else f"{type(answer).__name__}: "
+                resolution.unavailable[code] = redact(f"{kind}{answer}")[:300]
+                logger.warning("AIQ unavailable for customer %s: %s", code, answer)
     logger.info(
         "Customers: %d in the run, %d created in AIQ, %d refused",
         len(unique),

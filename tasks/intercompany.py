@@ -25,9 +25,8 @@ from aiq_flows.domain.intercompany import (
     plan_charge,
     validate_charge,
 )
-from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.models import InterCompanyConnection
-from aiq_flows.pairing import (
+from aiq_flows.domain.references import PairKind, pair_key
+from aiq_flows.engine.pairing import (
     Leg,
     Pair,
     PairSender,
@@ -36,6 +35,8 @@ from aiq_flows.pairing import (
     filled_draft,
     priced_lines,
 )
+from aiq_flows.gateway.client import AiqGateway
+from aiq_flows.gateway.models import InterCompanyConnection
 from blocks.aiq import AiqConnection
 from blocks.intercompany import ChargesDatabase
 from blocks.store import StateStore
@@ -196,7 +197,11 @@ def build_pair(gateways_by_entity: dict[str, AiqGateway], item: RoutedCharge, se
         quote.purchase_vat,
     )
     return Pair(
-        f"IC-{charge.charge_id}", str(charge.charge_id), charge.version, (sales, purchase), charge.cancelled
+        pair_key(PairKind.INTERCOMPANY, charge.charge_id),
+        str(charge.charge_id),
+        charge.version,
+        (sales, purchase),
+        charge.cancelled,
     )
 
 

@@ -1,4 +1,4 @@
-"""Post batch sales invoices exactly once (`aiq_flows.delivery`), one chunk per task run.
+"""Post batch sales invoices exactly once (`aiq_flows.engine.delivery`), one chunk per task run.
 
 A deferred sale (one with a service period) is invoiced in full to the deferred revenue account,
 and its monthly release schedule is stored with the invoice's transaction ID.
@@ -16,16 +16,18 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from aiq_flows.delivery import BulkDocument, BulkSender, Delivery, Document, ExactlyOnceSender
+from aiq_flows.domain.codes import ErrorCode, invalid
 from aiq_flows.domain.deferrals import deferral_schedule
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
 from aiq_flows.domain.spreading import Allocation, Method
+from aiq_flows.engine.delivery import BulkDocument, BulkSender, Delivery, Document, ExactlyOnceSender
+from aiq_flows.engine.item_invoices import create_and_post, post_waiting_draft, read_item
 from aiq_flows.gateway.client import AiqGateway
-from aiq_flows.gateway.errors import AiqBusinessError, AiqTransientError
+from aiq_flows.gateway.errors import AiqTransientError
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine, RowResult
 from aiq_flows.secrets import redact
-from aiq_flows.store.outbox import DEFAULT_LEASE, DocumentRecord
+from aiq_flows.store.outbox import DEFAULT_LEASE
 from aiq_flows.store.schedules import InvoicedSchedule, ScheduleStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
@@ -111,9 +113,6 @@ def item_invoice(template: Invoice, sale: Sale, deferred_revenue_gl: str) -> Inv
     )
 
 
-DOCUMENT_NOT_BUILT = "DOCUMENT_NOT_BUILT"
-
-
 def build_each(
     sales: list[Sale], build: Callable[[Sale], D]
 ) -> tuple[list[tuple[Sale, D]], dict[str, RowResult]]:
@@ -130,7 +129,7 @@ def build_each(
         except Exception as error:
             refused[sale.external_reference] = RowResult(
                 status="NotSent",
-                error_code=DOCUMENT_NOT_BUILT,
+                error_code=ErrorCode.DOCUMENT_NOT_BUILT,
                 error_message=f"{type(error).__name__}: {redact(str(error))[:300]}",
             )
     return built, refused
@@ -166,50 +165,25 @@ class InvoicePoster:
         return self._item_templates
 
     def _create_items(self, sales: list[Sale]) -> dict[str, RowResult]:
-        """Drafts saved in one call, then posted in one call; a draft whose post AIQ refuses is
-        cancelled, so no stray draft is left behind. One row per sale, by external reference."""
+        """Drafts saved in one call, then posted in one call (`create_and_post`). One row per sale,
+        by external reference."""
         templates = self._item_templates_for({sale.customer_code for sale in sales})
         drafts, rows = build_each(
             sales, lambda sale: item_invoice(templates[sale.customer_code], sale, self.deferred_revenue_gl)
         )
-        if not drafts:
-            return rows
-        saved = self.gateway.create_invoices([draft for _, draft in drafts])
-        draft_ids = [row.document_id for row in saved if row.ok and row.document_id]
-        posted = iter(self.gateway.post_invoices(draft_ids) if draft_ids else [])
-        for (sale, _), row in zip(drafts, saved, strict=True):
-            if not (row.ok and row.document_id):
-                rows[sale.external_reference] = row
-                continue
-            result = next(posted)
-            if not result.ok:
-                self.gateway.cancel_invoice(row.document_id, f"not posted: {result.error_code}")
-            rows[sale.external_reference] = result
+        if drafts:
+            posted = create_and_post(self.gateway, [draft for _, draft in drafts])
+            rows |= dict(zip((sale.external_reference for sale, _ in drafts), posted, strict=True))
         return rows
 
     def _find_item(self, sale: Sale) -> int | None:
-        """A posted item invoice under the sale's reference; or its draft, posted now (a run that
-        lost its answer left it saved): we hold the claim, so this is the only sender."""
+        """A posted invoice under the sale's reference; or its item draft, posted now (a run that
+        lost its answer left it saved: `post_waiting_draft`)."""
         day = datetime.combine(sale.sale_date, time())
         found = find_transaction(self.gateway, sale.external_reference, day, [SALES_INVOICE_TYPE])
         if found is not None:
             return found
-        drafts = [
-            i
-            for i in self.gateway.invoices_by_external_reference(sale.external_reference)
-            if i.Status == "Processed"
-        ]
-        for stray in drafts[1:]:
-            self.gateway.cancel_invoice(stray.InvoiceID, f"duplicate draft of {sale.external_reference}")
-        if not drafts:
-            return None
-        try:
-            return self.gateway.post_invoice(drafts[0].InvoiceID)
-        except AiqBusinessError as error:
-            # AIQ refuses the left-over draft (a closed period, say): cancel it; sending the sale
-            # again gets the refusal, with its code, as this sale's outcome.
-            self.gateway.cancel_invoice(drafts[0].InvoiceID, f"not posted: {error.error_code}")
-            return None
+        return post_waiting_draft(self.gateway, read_item(self.gateway, sale.external_reference))
 
     def _template(self, customer_code: str) -> BatchSalesInvoice:
         if customer_code not in self._templates:
@@ -237,14 +211,26 @@ class InvoicePoster:
             return outcome_for(
                 sale,
                 Outcome.QUARANTINED,
-                error_code="INVALID:currency",
+                error_code=invalid("currency"),
                 reason=f"sale {sale.reference!r} (id {sale.sale_id}): currency: {sale.currency} "
                 f"differs from AIQ customer {customer.Code}'s currency {customer.CurrencyCode}",
             )
         return None
 
-    def post(self, sale: Sale, document: Document, record: DocumentRecord | None) -> SaleOutcome:
-        return self._currency_problem(sale) or _delivered(sale, self.sender.send(document, record))
+    def post_each(self, sales: list[Sale]) -> list[SaleOutcome]:
+        """The one-call-per-invoice path: each sale's batch invoice in its own call."""
+        outcomes: dict[int | str, SaleOutcome] = {}
+        ready: list[Sale] = []
+        for sale in sales:
+            problem = self._currency_problem(sale)
+            if problem is not None:
+                outcomes[sale.sale_id] = problem
+            else:
+                ready.append(sale)
+        deliveries = self.sender.send_each([self.document(sale) for sale in ready])
+        for sale in ready:
+            outcomes[sale.sale_id] = _delivered(sale, deliveries[sale.external_reference])
+        return [outcomes[sale.sale_id] for sale in sales]
 
     def post_many(
         self,
@@ -317,7 +303,7 @@ def chunk_failed(sale: Sale, error: BaseException) -> SaleOutcome:
     return outcome_for(
         sale,
         Outcome.FAILED,
-        error_code="CHUNK_FAILED",
+        error_code=ErrorCode.CHUNK_FAILED,
         reason=f"its posting chunk failed ({type(error).__name__}: {redact(str(error))[:300]}); "
         "pending: the next run reads AIQ before sending it again",
         retryable=True,
@@ -352,7 +338,7 @@ def record_schedules(
             InvoicedSchedule(
                 deferral_schedule(sale, method=settings.method, allocation=settings.allocation),
                 sale.currency,
-                invoiced[sale.sale_id],  # type: ignore[arg-type]
+                invoiced[sale.sale_id],
             )
             for sale in deferred
         ],
@@ -391,15 +377,10 @@ def post_batch_invoices(
         singles: list[Sale] = []
         for sale in sales:
             (items if bulk or (sale.invoice_kind or invoice_kind) == "item" else singles).append(sale)
-        bulk_sender = BulkSender(store, aiq.company_id, run_id, lease)
         by_sale = {
-            o.sale_id: o
-            for o in poster.post_many(items, bulk_sender, max(len(items), 1), in_aiq, invoice_kind)
+            o.sale_id: o for o in poster.post_many(items, sender, max(len(items), 1), in_aiq, invoice_kind)
         }
-        documents = [poster.document(sale) for sale in singles]
-        known = sender.plan(documents)
-        for sale, document in zip(singles, documents, strict=True):
-            by_sale[sale.sale_id] = poster.post(sale, document, known.get(document.reference))
+        by_sale |= {o.sale_id: o for o in poster.post_each(singles)}
         outcomes = [by_sale[sale.sale_id] for sale in sales]
         deferred = record_schedules(state.schedules(store), aiq.company_id, sales, outcomes, deferrals)
     finally:

@@ -64,6 +64,6 @@ def find_by_sweep(gateway: AiqGateway, wanted: Mapping[str, date], types: list[s
     found: dict[str, list[int]] = {}
     for summary in gateway.transactions_between(start, end, types=types):
         reference = summary.ExternalReference
-        if reference in wanted:
+        if reference is not None and reference in wanted:
             found.setdefault(reference, []).append(summary.TransactionID)
     return _first_of_each(found)

@@ -13,7 +13,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
-from aiq_flows.pairing import PairResult, PairStatus
+from aiq_flows.engine.pairing import PairResult, PairStatus
 
 OUTCOME_OF = {
     PairStatus.COMPLETE: Outcome.CREATED,

@@ -3,7 +3,7 @@ totals, holds and quarantine, shown as artifacts before anything is written."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -52,9 +52,9 @@ def publish_plan(
     read: int,
 ) -> Plan:
     to_post = [sale for sale in planned if sale.external_reference not in in_aiq]
-    totals: Counter[str] = Counter()
+    totals: dict[str, Decimal] = defaultdict(Decimal)
     for sale in to_post:
-        totals[sale.currency] += sale.gross_total  # type: ignore[assignment]
+        totals[sale.currency] += sale.gross_total
     new = set(customers.would_create)
     rows = [
         {

@@ -43,15 +43,16 @@ def _crm_side(record: dict[str, Any]) -> CrmSide:
     except ValueError:
         code = None
     amounts = [
-        (_readable(decimal_value, line["net_amount"]), _readable(decimal_value, line["tax_amount"]))
+        _readable(decimal_value, line[column])
         for line in record["lines"]
+        for column in ("net_amount", "tax_amount")
     ]
-    complete = amounts and all(net is not None and tax is not None for net, tax in amounts)
+    known = [amount for amount in amounts if amount is not None]
     return CrmSide(
         sale_id=record["sale_id"],
         reference=sale_reference(record["sale_id"]),
         customer_code=code,
-        gross=sum((net + tax for net, tax in amounts), Decimal(0)) if complete else None,
+        gross=sum(known, Decimal(0)) if known and len(known) == len(amounts) else None,
         expected_in_aiq=record["aiq_status"] in EXPECTED_IN_AIQ,
         transaction_id=record["aiq_transaction_id"],
     )

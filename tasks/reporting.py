@@ -8,9 +8,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from aiq_flows.delivery import CHANGED_AFTER_POSTING
 from aiq_flows.domain.money import round_money
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, id_order, summarize
+from aiq_flows.engine.delivery import CHANGED_AFTER_POSTING
 
 
 def _amount(outcome: SaleOutcome) -> str:

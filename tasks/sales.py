@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -9,15 +10,10 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from aiq_flows.domain.codes import ErrorCode, invalid
+from aiq_flows.domain.fields import Rejection
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
-from aiq_flows.domain.sales import (
-    PostingLimits,
-    ReferenceData,
-    Rejection,
-    Sale,
-    hold_reason,
-    validate_sale,
-)
+from aiq_flows.domain.sales import PostingLimits, ReferenceData, Sale, hold_reason, validate_sale
 from aiq_flows.domain.values import ValueRefused, datetime_value
 from aiq_flows.domain.watermark import Watermark
 from blocks.aiq import AiqConnection
@@ -119,7 +115,7 @@ def _quarantine(rejection: Rejection) -> SaleOutcome:
         reference=rejection.reference,
         outcome=Outcome.QUARANTINED,
         reason=rejection.message,
-        error_code=f"INVALID:{rejection.field}",
+        error_code=invalid(rejection.field),
     )
 
 
@@ -139,7 +135,7 @@ def validate_sales(
                 outcome_for(
                     result,
                     Outcome.HELD,
-                    error_code="HELD",
+                    error_code=ErrorCode.HELD,
                     reason=f"sale {result.reference!r} (id {result.sale_id}): {reason}",
                     retryable=True,
                 )
@@ -152,3 +148,41 @@ def validate_sales(
     for outcome in checked.held:
         logger.warning("Held %s", outcome.reason)
     return checked
+
+
+class ChangedPages:
+    """The CRM's changed sales, page after page (`read_changed_sales`), so that memory stays flat
+    however many sales the night brings; counts what was read and the latest change seen."""
+
+    def __init__(
+        self,
+        crm: CrmDatabase,
+        state: StateStore,
+        watermark_name: str,
+        overlap_minutes: int,
+        page_size: int,
+        max_sales: int | None = None,
+    ) -> None:
+        self.crm, self.state, self.watermark_name = crm, state, watermark_name
+        self.overlap_minutes, self.page_size, self.max_sales = overlap_minutes, page_size, max_sales
+        self.read = 0
+        self.high: Watermark | None = None  # where the watermark moves once every page is settled
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        cursor: tuple[Any, Any] | None = None
+        while self.max_sales is None or self.read < self.max_sales:
+            size = (
+                self.page_size if self.max_sales is None else min(self.page_size, self.max_sales - self.read)
+            )
+            batch = read_changed_sales(
+                self.crm, self.state, self.watermark_name, self.overlap_minutes, size, cursor
+            )
+            if not batch.records:
+                return
+            self.read += len(batch.records)
+            self.high = max(filter(None, (self.high, batch.high_watermark)), default=None)
+            cursor = batch.cursor
+            last_page = len(batch.records) < size
+            yield batch.records
+            if last_page:
+                return

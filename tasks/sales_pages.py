@@ -1,19 +1,22 @@
-"""The steps every sales source shares, a page of records at a time: validate, check customer
-codes, make the customers ready in AIQ, the credit check, post in chunks, collect the outcomes.
-The nightly sync and the file drop compose them; each step is a task (or task runs per chunk).
+"""The steps every sales source shares, a page of records at a time, as AIQ's guide lists them:
+validate, make the customers ready in AIQ (each AIQ code one CRM customer's), the credit check,
+post the invoices in chunks, and write the outcomes back. The nightly sync and the file drop
+compose them; each step is a task (or a task run per chunk).
 
-Every record of a page ends in exactly one outcome, whatever goes wrong with another: a bad
-value quarantines its own sale (validation), a customer AIQ refuses holds its own sales, a
-posting chunk that fails as a whole leaves its own sales pending.
+Pages are pipelined: a page is read and checked while the previous one is being posted, and the
+previous one is settled (its outcomes written back) while this one posts. Every record of a page
+ends in exactly one outcome, whatever goes wrong with another: a bad value quarantines its own
+sale, a customer AIQ refuses holds its own sales, a posting chunk that fails as a whole leaves its
+own sales pending.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.utilities.annotations import quote
 
 from aiq_flows.domain.credit import CreditPolicy
 from aiq_flows.domain.outcomes import SaleOutcome
@@ -25,12 +28,19 @@ from tasks.credit import CreditResult, credit_check
 from tasks.customers import CustomerResolution, check_customer_codes, ensure_customers, needs_code_check
 from tasks.invoices import DeferralSettings, PostingSettings, chunk_failed, post_batch_invoices
 from tasks.sales import validate_sales
+from tasks.typed_prefect import as_is
 
 # Chunks are posted by up to this many task runs at once: each prepares its chunk while AIQ works
 # on another's bulk call.
 POSTING_THREADS = 4
 
 Posting = list[tuple[list[Sale], Any]]  # each chunk of sales with the future of its task run
+# What a source does with a settled page: (the sales posted or tried, every outcome of the page).
+Settle = Callable[[list[Sale], list[SaleOutcome]], None]
+
+
+def _nothing(_sales: list[Sale], _outcomes: list[SaleOutcome]) -> None:
+    return None
 
 
 @dataclass
@@ -40,8 +50,17 @@ class CheckedPage:
 
 
 @dataclass
+class _InFlight:
+    """A page being posted: its cleared sales, the outcomes it already has, its chunks' runs."""
+
+    credit: CreditResult
+    outcomes: list[SaleOutcome]
+    posting: Posting
+
+
+@dataclass
 class SalesPages:
-    """One run's way through its pages: the customers it resolved and the chunks it numbered."""
+    """One run's way through its pages: what it resolved, what it posted, every outcome."""
 
     aiq: AiqConnection
     state: StateStore
@@ -52,21 +71,67 @@ class SalesPages:
     limits: PostingLimits = field(default_factory=PostingLimits)
     policy: CreditPolicy = CreditPolicy.POST
     overdue_days: int | None = None
-    planning: bool = False  # a dry run or an approval's plan: read only
+    planning: bool = False  # a dry run or an approval's plan: read only, nothing posted
+    on_settled: Settle = _nothing  # the source's write-back of a settled page
+    in_aiq: dict[str, int] | None = None  # the run's sweep of AIQ (read before write)
     customers: CustomerResolution = field(default_factory=CustomerResolution)
+    outcomes: list[SaleOutcome] = field(default_factory=list)  # every settled record's outcome
+    planned: list[Sale] = field(default_factory=list)  # what a plan would post
+    deferred: list[Sale] = field(default_factory=list)  # deferred sales posted or tried
     chunks: int = 0
+    _in_flight: _InFlight | None = None
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        """One page of raw records: validate, customers, credit check, then post it (or, planning,
+        plan it) while the previous page settles."""
+        page = self.check(records)
+        records.clear()  # the raw rows are not needed once validated: memory stays flat
+        if self.policy is not CreditPolicy.POST:
+            self.settle()  # the balances the credit check reads must include the previous page
+        credit = self.credit(page.valid)
+        outcomes = [*page.outcomes, *credit.held]
+        if self.planning:
+            self.outcomes += outcomes
+            self.planned += credit.cleared
+            return
+        posting = self.submit(credit)
+        self.settle()
+        self._in_flight = _InFlight(credit, outcomes, posting)
+
+    def settle(self) -> None:
+        """The page in flight, if any: its chunks' outcomes collected and handed to the source."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        outcomes = flight.outcomes + collect(flight.credit, flight.posting)
+        self.on_settled(flight.credit.cleared, outcomes)
+        self.outcomes += outcomes
+        self.deferred += [sale for sale in flight.credit.cleared if sale.is_deferred]
+
+    def post_approved(self) -> None:
+        """Post exactly the approved plan: its customers' codes recorded and its new customers
+        created now (one AIQ refuses now, or whose code another took meanwhile, keeps its sales
+        back), then settled like any page, the plan's other outcomes with it."""
+        codes = check_customer_codes(self.state, self.aiq.company_id, as_is(self.planned))
+        known = self.customers.without_planned()
+        self.customers = ensure_customers(self.aiq, as_is(codes.sales), as_is(known))
+        cleared, refused = self.customers.split(codes.sales)
+        earlier, self.outcomes, self.planning = self.outcomes, [], False
+        approved = CreditResult(cleared=cleared)
+        self._in_flight = _InFlight(approved, [*earlier, *refused, *codes.quarantined], self.submit(approved))
+        self.settle()
 
     def check(self, records: list[dict[str, Any]]) -> CheckedPage:
         """Validate raw records, then make their customers ready (once per customer and run)."""
-        # quote(): Prefect would otherwise walk every sale of a page looking for futures.
-        checked = validate_sales(quote(records), self.reference, self.limits)
+        # as_is(): Prefect would otherwise walk every sale of a page looking for futures.
+        checked = validate_sales(as_is(records), self.reference, self.limits)
         sales, refused_codes = checked.sales, []
         if needs_code_check(sales, self.customers):  # two CRM customers never share one AIQ account
-            codes = check_customer_codes(self.state, self.aiq.company_id, quote(sales), self.planning)
+            codes = check_customer_codes(self.state, self.aiq.company_id, as_is(sales), self.planning)
             self.customers.owners.update(codes.owners)
             sales, refused_codes = codes.sales, codes.quarantined
         if self.customers.missing(sales):  # no task run for a page whose customers are known
-            self.customers = ensure_customers(self.aiq, quote(sales), quote(self.customers), self.planning)
+            self.customers = ensure_customers(self.aiq, as_is(sales), as_is(self.customers), self.planning)
         valid, refused = self.customers.split(sales)
         return CheckedPage(valid, [*checked.quarantined, *checked.held, *refused_codes, *refused])
 
@@ -74,10 +139,10 @@ class SalesPages:
         if self.policy is CreditPolicy.POST:
             return CreditResult(cleared=valid)
         return credit_check(
-            self.aiq, self.state, quote(valid), quote(self.customers), self.policy, self.overdue_days
+            self.aiq, self.state, as_is(valid), as_is(self.customers), self.policy, self.overdue_days
         )
 
-    def submit(self, credit: CreditResult, in_aiq: dict[str, int] | None) -> Posting:
+    def submit(self, credit: CreditResult) -> Posting:
         """Start posting the cleared sales: one task run per chunk, up to POSTING_THREADS at once."""
         posting: Posting = []
         for chunk in chunked(credit.cleared, self.settings.chunk_size):
@@ -85,14 +150,14 @@ class SalesPages:
             future = post_batch_invoices.submit(
                 self.aiq,
                 self.state,
-                quote(chunk),
-                quote(self.customers),
+                as_is(chunk),
+                as_is(self.customers),
                 self.reference,
                 self.run_id,
                 self.chunks,
                 self.deferrals,
                 self.settings.bulk,
-                quote(in_aiq),
+                as_is(self.in_aiq),
                 self.settings.invoice_kind,
                 self.settings.claim_lease_seconds,
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -213,6 +214,20 @@ def date_value(value: Any, *, day_first: bool = True) -> date | None:
         except (ValueError, OverflowError):
             pass
     raise ValueRefused(f"{shown(value)} is not a date (expected {_DATE_FORMS})")
+
+
+def date_span(values: Iterable[Any], *, day_first: bool = True) -> tuple[date, date] | None:
+    """The first and last of the values that read as dates; None when none does (a value that
+    cannot be read refuses its own record elsewhere, and has no place in a span)."""
+    days = []
+    for value in values:
+        try:
+            day = date_value(value, day_first=day_first)
+        except ValueRefused:
+            continue
+        if day is not None:
+            days.append(day)
+    return (min(days), max(days)) if days else None
 
 
 def is_empty(value: Any) -> bool:

@@ -237,7 +237,8 @@ def _wsdl_document(location: str) -> Document:
     on-disk cache, so a worker does not download AccountsIQ's 800 KB document on every start."""
     cache = SqliteCache(timeout=24 * 3600) if location.startswith(("http://", "https://")) else None
     transport = zeep.Transport(cache=cache, timeout=60)
-    return Document(location, transport, settings=ZEEP_SETTINGS)
+    # zeep annotates the transport as a class, but takes (and needs) an instance
+    return Document(location, transport, settings=ZEEP_SETTINGS)  # type: ignore[arg-type]
 
 
 def _plain(value: Any) -> Any:
@@ -651,7 +652,9 @@ class AiqGateway:
     def create_department(
         self, department_id: str, description: str, analysis_codes: Sequence[str | None] = ()
     ) -> None:
-        codes = {f"analysisCode{n}": code for n, code in enumerate(analysis_codes, start=1) if code}
+        codes: dict[str, Any] = {
+            f"analysisCode{n}": code for n, code in enumerate(analysis_codes, start=1) if code
+        }
         self._call("CreateDepartment", write=True, id=department_id, description=description, **codes)
 
     def update_department(self, department_id: str, description: str, *, active: bool) -> None:

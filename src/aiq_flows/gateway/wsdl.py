@@ -129,7 +129,8 @@ def render_wsdl(address: str | None = None, schema: Schema = SCHEMA, version: st
     service = _el(root, WSDL, "service", name=service_name)
     port = _el(service, WSDL, "port", name=port_name, binding=f"tns:{port_name}")
     _el(port, SOAP, "address", location=address or default_address(version))
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    rendered: bytes = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return rendered
 
 
 def packaged_wsdl_path(version: str = V1_1) -> Path:

@@ -30,15 +30,8 @@ from sqlalchemy.types import NullType
 
 from aiq_flows.db import ExactDecimal, make_engine
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
-from aiq_flows.domain.values import ValueRefused, date_value
+from aiq_flows.domain.values import date_span
 from aiq_flows.domain.watermark import Watermark
-
-
-def _readable_date(value: Any) -> date | None:
-    try:
-        return date_value(value)
-    except ValueRefused:
-        return None
 
 
 class CrmBase(DeclarativeBase):
@@ -262,9 +255,7 @@ class SqlCrm:
         cannot be read are left out: those sales are quarantined, not posted)."""
         query = select(_raw(CrmSale.sale_date)).where(_changed_since(since, overlap)).distinct()
         with self.engine.connect() as connection:
-            days = [_readable_date(value) for value in connection.scalars(query)]
-        known = [day for day in days if day is not None]
-        return (min(known), max(known)) if known else None
+            return date_span(connection.scalars(query))
 
     def sales_between(self, start: date, end: date) -> list[dict[str, Any]]:
         """Every sale dated in the range (inclusive), with what the sync wrote back."""

@@ -80,10 +80,12 @@ def _records(frame: pd.DataFrame, file: DroppedFile) -> list[dict[str, Any]]:
     records: dict[int | str, dict[str, Any]] = {}
     for number, row in enumerate(frame.to_dict(orient="records"), start=2):  # row 1: the headers
         text = _cell(row, "sale_id")
-        try:
-            sale_id: int | str = whole_number(text) if text is not None else f"{file.path.name} row {number}"
-        except ValueRefused:
-            sale_id = text or ""
+        sale_id: int | str = f"{file.path.name} row {number}"  # a row without one is named by its place
+        if text is not None:
+            try:
+                sale_id = whole_number(text) or text
+            except ValueRefused:
+                sale_id = text
         record = records.get(sale_id)
         if record is None:
             record = records[sale_id] = {

@@ -17,11 +17,10 @@ from aiq_flows.domain.fields import Rejection
 from aiq_flows.domain.jobs import Counterparty, Job, price_job, validate_job
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome
 from aiq_flows.domain.pricing import Quote
-from aiq_flows.domain.references import PairKind, pair_key
 from aiq_flows.engine.pairing import (
     Leg,
     Pair,
-    PairSender,
+    PairResult,
     credit_note_compensation,
     filled_draft,
     priced_lines,
@@ -33,11 +32,13 @@ from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
 from tasks.pairs import (
     PairedOutcome,
+    by_record,
     leg_columns,
     pair_outcome,
     publish_pairs_report,
     quarantined,
     read_unsettled,
+    send_pairs,
     write_back,
 )
 from tasks.retry import retry_transient_aiq_errors
@@ -194,7 +195,7 @@ def build_pair(gateway: AiqGateway, entity: str, ready: ReadyJob, settings: B2BS
         quote.purchase_vat,
     )
     return Pair(
-        pair_key(PairKind.BACK_TO_BACK, job.job_id),
+        job.pair_key,
         str(job.job_id),
         job.version,
         (sales, purchase),
@@ -226,45 +227,45 @@ def raise_pairs(
 ) -> list[JobOutcome]:
     """Each job's pair exactly once; a job whose BI code must be created gets it first."""
     gateway = aiq.gateway()
-    store = state.store()
-    sender = PairSender(store, run_id)
-    try:
-        pairs = [build_pair(gateway, aiq.company_id, item, settings) for item in ready]
-        sender.plan(pairs)
-        outcomes = []
-        for item, pair in zip(ready, pairs, strict=True):
-            if item.bi_code.create and not item.job.cancelled:
-                try:
-                    _ensure_code(gateway, item)
-                except AiqBusinessError as error:
-                    reason = f"could not create BI code {item.bi_code.code}: {error}"
-                    outcome = SaleOutcome(
-                        item.job.job_id,
-                        item.job.reference,
-                        Outcome.FAILED,
-                        error_code=error.error_code,
-                        reason=reason,
-                    )
-                    outcomes.append(
-                        JobOutcome(outcome, job=item.job, quote=item.quote, bi_code=item.bi_code.code)
-                    )
-                    continue
-            result = sender.send(pair)
-            outcome = pair_outcome(
+
+    def code_first(item: ReadyJob) -> JobOutcome | None:
+        """The job's BI code created, if it must be; the job's outcome when AIQ refuses it."""
+        if not item.bi_code.create or item.job.cancelled:
+            return None
+        try:
+            _ensure_code(gateway, item)
+        except AiqBusinessError as error:
+            reason = f"could not create BI code {item.bi_code.code}: {error}"
+            failed = SaleOutcome(
                 item.job.job_id,
                 item.job.reference,
-                pair.key,
-                result,
-                customer_code=item.job.customer_code,
-                gross_total=item.quote.charge + item.quote.sales_vat,
-                currency=item.job.currency,
+                Outcome.FAILED,
+                error_code=error.error_code,
+                reason=reason,
             )
-            outcomes.append(
-                JobOutcome(outcome, result, job=item.job, quote=item.quote, bi_code=item.bi_code.code)
-            )
-        return outcomes
-    finally:
-        store.dispose()
+            return JobOutcome(failed, job=item.job, quote=item.quote, bi_code=item.bi_code.code)
+        return None
+
+    def outcome_of(item: ReadyJob, result: PairResult) -> JobOutcome:
+        outcome = pair_outcome(
+            item.job.job_id,
+            item.job.reference,
+            item.job.pair_key,
+            result,
+            customer_code=item.job.customer_code,
+            gross_total=item.quote.charge + item.quote.sales_vat,
+            currency=item.job.currency,
+        )
+        return JobOutcome(outcome, result, job=item.job, quote=item.quote, bi_code=item.bi_code.code)
+
+    return send_pairs(
+        state,
+        run_id,
+        ready,
+        lambda item: build_pair(gateway, aiq.company_id, item, settings),
+        outcome_of,
+        code_first,
+    )
 
 
 @task(name="retire-closing-bi-codes", cache_policy=NONE)
@@ -294,7 +295,7 @@ def write_back_jobs(jobs: JobsDatabase, outcomes: list[JobOutcome]) -> None:
 
 def pair_rows(outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
     rows = []
-    for o in sorted(outcomes, key=lambda o: (o.outcome.sale_id is None, o.outcome.sale_id or 0)):
+    for o in by_record(outcomes):
         quote = o.quote
         rows.append(
             {

@@ -25,11 +25,10 @@ from aiq_flows.domain.intercompany import (
     plan_charge,
     validate_charge,
 )
-from aiq_flows.domain.references import PairKind, pair_key
 from aiq_flows.engine.pairing import (
     Leg,
     Pair,
-    PairSender,
+    PairResult,
     PairStatus,
     credit_note_compensation,
     filled_draft,
@@ -42,11 +41,13 @@ from blocks.intercompany import ChargesDatabase
 from blocks.store import StateStore
 from tasks.pairs import (
     PairedOutcome,
+    by_record,
     leg_columns,
     pair_outcome,
     publish_pairs_report,
     quarantined,
     read_unsettled,
+    send_pairs,
     write_back,
 )
 from tasks.retry import retry_transient_aiq_errors
@@ -197,7 +198,7 @@ def build_pair(gateways_by_entity: dict[str, AiqGateway], item: RoutedCharge, se
         quote.purchase_vat,
     )
     return Pair(
-        pair_key(PairKind.INTERCOMPANY, charge.charge_id),
+        charge.pair_key,
         str(charge.charge_id),
         charge.version,
         (sales, purchase),
@@ -247,35 +248,26 @@ def raise_ic_pairs(
 ) -> list[ChargeOutcome]:
     """Each charge's pair exactly once, then parity of the posted pair as AIQ holds it."""
     by_entity = gateways(connections)
-    store = state.store()
-    sender = PairSender(store, run_id)
-    try:
-        pairs = [build_pair(by_entity, item, settings) for item in ready]
-        sender.plan(pairs)
-        outcomes = []
-        for item, pair in zip(ready, pairs, strict=True):
-            result = sender.send(pair)
-            complete = result.status in (PairStatus.COMPLETE, PairStatus.ALREADY_COMPLETE)
-            parity = _parity(by_entity, item, settings.parity_tolerance) if complete else None
-            reason = result.reason
-            if parity is not None and not parity.holds:
-                reason = f"parity check failed: {parity.describe()}"
-            outcome = pair_outcome(
-                item.charge.charge_id,
-                item.charge.reference,
-                pair.key,
-                result,
-                customer_code=item.route.customer_code,
-                gross_total=item.quote.charge + item.quote.sales_vat,
-                currency=item.charge.currency,
-                reason=reason,
-            )
-            outcomes.append(
-                ChargeOutcome(outcome, result, charge=item.charge, route=item.route, parity=parity)
-            )
-        return outcomes
-    finally:
-        store.dispose()
+
+    def outcome_of(item: RoutedCharge, result: PairResult) -> ChargeOutcome:
+        complete = result.status in (PairStatus.COMPLETE, PairStatus.ALREADY_COMPLETE)
+        parity = _parity(by_entity, item, settings.parity_tolerance) if complete else None
+        reason = result.reason
+        if parity is not None and not parity.holds:
+            reason = f"parity check failed: {parity.describe()}"
+        outcome = pair_outcome(
+            item.charge.charge_id,
+            item.charge.reference,
+            item.charge.pair_key,
+            result,
+            customer_code=item.route.customer_code,
+            gross_total=item.quote.charge + item.quote.sales_vat,
+            currency=item.charge.currency,
+            reason=reason,
+        )
+        return ChargeOutcome(outcome, result, charge=item.charge, route=item.route, parity=parity)
+
+    return send_pairs(state, run_id, ready, lambda item: build_pair(by_entity, item, settings), outcome_of)
 
 
 @task(name="write-back-charges", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30])
@@ -285,7 +277,7 @@ def write_back_charges(charges: ChargesDatabase, outcomes: list[ChargeOutcome]) 
 
 def charge_rows(outcomes: list[ChargeOutcome]) -> list[dict[str, Any]]:
     rows = []
-    for o in sorted(outcomes, key=lambda o: (o.outcome.sale_id is None, o.outcome.sale_id or 0)):
+    for o in by_record(outcomes):
         parity, charge = o.parity, o.charge
         rows.append(
             {

@@ -7,13 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, summarize
-from aiq_flows.engine.pairing import PairResult, PairStatus
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, id_order, summarize
+from aiq_flows.engine.pairing import Pair, PairResult, PairSender, PairStatus
+from blocks.store import StateStore
+
+Item = TypeVar("Item")  # a record on its way to a pair (a job, a charge)
+Out = TypeVar("Out", bound="PairedOutcome")
 
 OUTCOME_OF = {
     PairStatus.COMPLETE: Outcome.CREATED,
@@ -60,8 +64,13 @@ def quarantined(record_id: Any, reference: str | None, reason: str) -> SaleOutco
     return SaleOutcome(record_id, reference, Outcome.QUARANTINED, reason=reason)
 
 
+def by_record(outcomes: Sequence[Out]) -> list[Out]:
+    """Outcomes in the order of their records' ids (those without one last)."""
+    return sorted(outcomes, key=lambda o: id_order(o.outcome.sale_id))
+
+
 def pair_outcome(
-    record_id: int,
+    record_id: int | str,
     reference: str,
     pair_key: str,
     result: PairResult,
@@ -84,6 +93,30 @@ def pair_outcome(
         reason=reason or result.reason,
         retryable=result.retryable,
     )
+
+
+def send_pairs(
+    state: StateStore,
+    run_id: str,
+    items: Sequence[Item],
+    pair_of: Callable[[Item], Pair],
+    outcome_of: Callable[[Item, PairResult], Out],
+    before: Callable[[Item], Out | None] | None = None,
+) -> list[Out]:
+    """Each item's pair exactly once (`PairSender`), the pairs planned in one store round trip;
+    `before` may end an item before its pair is sent (returning its outcome)."""
+    store = state.store()
+    try:
+        sender = PairSender(store, run_id)
+        pairs = [pair_of(item) for item in items]
+        sender.plan(pairs)
+        outcomes: list[Out] = []
+        for item, pair in zip(items, pairs, strict=True):
+            ended = before(item) if before is not None else None
+            outcomes.append(ended if ended is not None else outcome_of(item, sender.send(pair)))
+        return outcomes
+    finally:
+        store.dispose()
 
 
 def read_unsettled(source: WorkList, noun: str, limit: int | None) -> list[dict[str, Any]]:

@@ -28,8 +28,9 @@ from aiq_flows.domain.fields import (
     rejection_from,
 )
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units
+from aiq_flows.domain.pair_sources import PairSource
 from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
-from aiq_flows.domain.references import PairKind, leg_reference
+from aiq_flows.domain.references import PairKind
 
 
 class ChargeLine(BaseModel):
@@ -39,8 +40,8 @@ class ChargeLine(BaseModel):
     amount: Decimal = Field(gt=0)
 
 
-class Charge(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Charge(PairSource):
+    kind = PairKind.INTERCOMPANY
     charge_id: int
     reference: Text50
     seller: Code  # the entity that charges (from)
@@ -60,20 +61,11 @@ class Charge(BaseModel):
     def _two_entities(self) -> Charge:
         if self.seller == self.buyer:
             raise ValueError(f"seller and buyer are the same entity ({self.seller})")
-        leg_reference(PairKind.INTERCOMPANY, self.charge_id, "purchase")  # both legs fit AIQ's 50
         return self
 
     @property
-    def sales_reference(self) -> str:
-        return leg_reference(PairKind.INTERCOMPANY, self.charge_id, "sales")
-
-    @property
-    def purchase_reference(self) -> str:
-        return leg_reference(PairKind.INTERCOMPANY, self.charge_id, "purchase")
-
-    @property
-    def version(self) -> str:
-        return self.updated_at.isoformat()
+    def source_id(self) -> int:
+        return self.charge_id
 
     def costs(self) -> list[CostLine]:
         return [CostLine(line.description, line.amount) for line in self.lines]

@@ -27,8 +27,9 @@ from aiq_flows.domain.fields import (
     rejection_from,
 )
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
+from aiq_flows.domain.pair_sources import PairSource
 from aiq_flows.domain.pricing import CostLine, Markup, Quote, TaxRate, VatMode, price
-from aiq_flows.domain.references import PairKind, leg_reference
+from aiq_flows.domain.references import PairKind
 
 ANALYSIS_DIMENSIONS = 6
 
@@ -61,8 +62,8 @@ class JobLine(BaseModel):
         return f"{self.description}: {self.hours.normalize():f} h x {self.rate}"
 
 
-class Job(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Job(PairSource):
+    kind = PairKind.BACK_TO_BACK
     job_id: int
     reference: Text50
     supplier_code: Code
@@ -87,24 +88,15 @@ class Job(BaseModel):
             raise ValueError("give a bi_code, or the analysis elements that identify one")
         if len(self.analysis_codes) != ANALYSIS_DIMENSIONS:
             raise ValueError(f"analysis_codes has {ANALYSIS_DIMENSIONS} places (one per dimension)")
-        leg_reference(PairKind.BACK_TO_BACK, self.job_id, "purchase")  # both legs fit AIQ's 50 characters
         return self
 
     @property
-    def purchase_reference(self) -> str:
-        return leg_reference(PairKind.BACK_TO_BACK, self.job_id, "purchase")
-
-    @property
-    def sales_reference(self) -> str:
-        return leg_reference(PairKind.BACK_TO_BACK, self.job_id, "sales")
+    def source_id(self) -> int:
+        return self.job_id
 
     @property
     def markup(self) -> Markup:
         return Markup(percent=self.markup_percent, fee=self.fixed_fee)
-
-    @property
-    def version(self) -> str:
-        return self.updated_at.isoformat()
 
     def costs(self) -> list[CostLine]:
         return [CostLine(line.label(), line.cost(self.currency)) for line in self.lines]

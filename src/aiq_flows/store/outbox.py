@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import String, Text, bindparam, func, select, update
+from sqlalchemy import String, Text, bindparam, func, select, true, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -170,78 +171,30 @@ class DocumentStore:
         """Take the right to send this document (`claim_many` for one)."""
         return reference in self.claim_many(entity, {reference: source_version}, owner, lease)
 
-    def _set(self, entity: str, reference: str, **values: object) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(DocumentRow)
-                .where(
-                    DocumentRow.entity == entity,
-                    DocumentRow.external_reference == reference,
-                )
-                .values(updated_at=_now(), **values)
-            )
+    # One document at a time: the many-documents operations below, on one.
 
     def mark_attempt(self, entity: str, reference: str) -> None:
-        self._set(entity, reference, attempts=DocumentRow.attempts + 1)
-
-    def mark_unwound(self, entity: str, reference: str) -> None:
-        """A pair withdrawn at the source and unwound: final, and no transaction of its own."""
-        self._set(
-            entity,
-            reference,
-            state=DocumentState.UNWOUND.value,
-            claimed_by=None,
-            error_code=None,
-            message=None,
-        )
+        self.mark_attempt_many(entity, [reference])
 
     def mark_posted(self, entity: str, reference: str, transaction_id: int) -> None:
-        self._set(
-            entity,
-            reference,
-            state=DocumentState.POSTED.value,
-            transaction_id=transaction_id,
-            claimed_by=None,
-            error_code=None,
-            message=None,
-        )
+        self.mark_posted_many(entity, {reference: transaction_id})
 
     def mark_unknown(self, entity: str, reference: str, message: str) -> None:
-        self._set(
-            entity,
-            reference,
-            state=DocumentState.UNKNOWN.value,
-            claimed_by=None,
-            error_code=ErrorCode.UNKNOWN_OUTCOME.value,
-            message=message,
-        )
+        self.mark_unknown_many(entity, [reference], message)
 
     def mark_failed(
         self, entity: str, reference: str, error_code: str, message: str, source_version: str | None = None
     ) -> None:
-        self._set(
-            entity,
-            reference,
-            state=DocumentState.FAILED.value,
-            claimed_by=None,
-            error_code=error_code,
-            message=message,
-            source_version=source_version,
-        )
+        self.mark_failed_many(entity, {reference: (error_code, message, source_version)})
+
+    def mark_unwound(self, entity: str, reference: str) -> None:
+        """A pair withdrawn at the source and unwound: final, and no transaction of its own."""
+        unwound = DocumentState.UNWOUND.value
+        self._set_many(entity, [reference], state=unwound, claimed_by=None, error_code=None, message=None)
 
     def release(self, entity: str, reference: str, owner: str) -> None:
-        """Give a claim back untouched (nothing was sent)."""
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(DocumentRow)
-                .where(
-                    DocumentRow.entity == entity,
-                    DocumentRow.external_reference == reference,
-                    DocumentRow.claimed_by == owner,
-                    DocumentRow.state == DocumentState.SENDING.value,
-                )
-                .values(state=DocumentState.PLANNED.value, claimed_by=None, updated_at=_now())
-            )
+        """Give a claim back untouched (nothing was sent); only its owner can."""
+        self.release_many(entity, [reference], owner)
 
     # --- the same, for many documents at once (bulk posting) -------------------------------------
 
@@ -302,20 +255,31 @@ class DocumentStore:
                 )
             }
 
-    def _set_many(self, entity: str, references: Iterable[str], **values: object) -> None:
+    def _set_many(
+        self, entity: str, references: Iterable[str], condition: Any = None, **values: object
+    ) -> None:
         with self.engine.begin() as connection:
             for chunk in _chunks(references):
                 connection.execute(
                     update(DocumentRow)
                     .where(DocumentRow.entity == entity, DocumentRow.external_reference.in_(chunk))
+                    .where(true() if condition is None else condition)
                     .values(updated_at=_now(), **values)
                 )
 
     def mark_attempt_many(self, entity: str, references: Iterable[str]) -> None:
         self._set_many(entity, references, attempts=DocumentRow.attempts + 1)
 
-    def release_many(self, entity: str, references: Iterable[str]) -> None:
-        self._set_many(entity, references, state=DocumentState.PLANNED.value, claimed_by=None)
+    def release_many(self, entity: str, references: Iterable[str], owner: str | None = None) -> None:
+        """Give claims back untouched (nothing was sent): `owner`'s only, when it is given."""
+        mine = DocumentRow.claimed_by == owner if owner is not None else true()
+        self._set_many(
+            entity,
+            references,
+            (DocumentRow.state == DocumentState.SENDING.value) & mine,
+            state=DocumentState.PLANNED.value,
+            claimed_by=None,
+        )
 
     def mark_unknown_many(self, entity: str, references: Iterable[str], message: str) -> None:
         self._set_many(

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import cast
 
-from sqlalchemy import String, Table, select, update
+from sqlalchemy import ColumnElement, String, Table, and_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -92,6 +92,15 @@ class InvoicedSchedule:
     invoice_transaction_id: int
 
 
+def _scheduled(entity: str, sale_reference: str) -> ColumnElement[bool]:
+    """A sale's months not released yet."""
+    return and_(
+        ScheduleRow.entity == entity,
+        ScheduleRow.sale_reference == sale_reference,
+        ScheduleRow.state == ScheduleState.SCHEDULED.value,
+    )
+
+
 class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -135,11 +144,7 @@ class ScheduleStore:
         with self.engine.begin() as connection:
             connection.execute(
                 update(ScheduleRow)
-                .where(
-                    ScheduleRow.entity == entity,
-                    ScheduleRow.sale_reference == sale_reference,
-                    ScheduleRow.state == ScheduleState.SCHEDULED.value,
-                )
+                .where(_scheduled(entity, sale_reference))
                 .values(credit_requested=True, updated_at=_now())
             )
 
@@ -157,12 +162,7 @@ class ScheduleStore:
         with self.engine.begin() as connection:
             connection.execute(
                 update(ScheduleRow)
-                .where(
-                    ScheduleRow.entity == entity,
-                    ScheduleRow.sale_reference == sale_reference,
-                    ScheduleRow.month.in_(list(months)),
-                    ScheduleRow.state == ScheduleState.SCHEDULED.value,
-                )
+                .where(_scheduled(entity, sale_reference), ScheduleRow.month.in_(list(months)))
                 .values(
                     state=state.value,
                     journal_reference=journal_reference,

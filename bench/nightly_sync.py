@@ -104,15 +104,18 @@ class SandboxProcess:
 
 
 def posted_sales(crm_url: str) -> list[Any]:
-    """The sales the sync posted, validated as the sync sees them."""
-    from aiq_flows.domain.sales import Sale
-    from aiq_flows.sources.crm_sql import CrmSale, SqlCrm, read_records, sales_query
+    """The sales the sync posted, validated as the sync sees them (read through the demo CRM's
+    mapping, as the sync reads them)."""
+    from datetime import timedelta
 
-    crm = SqlCrm(crm_url)
-    with crm.engine.connect() as connection:
-        posted = read_records(connection, sales_query().where(CrmSale.aiq_status == "posted"))
-    crm.dispose()
-    return [Sale.model_validate(record) for _, record in posted]
+    from aiq_flows.domain.sales import Sale
+    from aiq_flows.domain.watermark import Watermark
+    from blocks.crm import CrmDatabase
+
+    source = CrmDatabase(url=crm_url).source()
+    records = source.changed_sales(Watermark.beginning(), timedelta(0)).records
+    source.dispose()
+    return [Sale.model_validate(record) for record in records if record["aiq_status"] == "posted"]
 
 
 def floor_invoices(gateway: Any, sales: list[Any]) -> list[Any]:

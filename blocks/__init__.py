@@ -1,9 +1,9 @@
 """Prefect Blocks: where connection settings and secrets live (never in flow parameters)."""
 
 from blocks.aiq import AiqConnection
-from blocks.crm import CrmDatabase
+from blocks.crm import CrmDatabase, SqlSalesSource
 from blocks.intercompany import ChargesDatabase
 from blocks.jobs import JobsDatabase
 from blocks.store import StateStore
 
-__all__ = ["AiqConnection", "ChargesDatabase", "CrmDatabase", "JobsDatabase", "StateStore"]
+__all__ = ["AiqConnection", "ChargesDatabase", "CrmDatabase", "JobsDatabase", "SqlSalesSource", "StateStore"]

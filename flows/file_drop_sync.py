@@ -18,6 +18,7 @@ from aiq_flows.domain.sales import PostingLimits
 from aiq_flows.domain.values import date_span
 from aiq_flows.secrets import install_redaction
 from aiq_flows.sources.file_drop import DropBatch, DropFolder
+from aiq_flows.sources.mapping import DEFAULT_EXPORT, load_export_mapping
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
@@ -29,8 +30,10 @@ from tasks.writers import writing_to
 
 
 @task(name="read-drop-folder", cache_policy=NONE)
-def read_drop_folder(folder: str) -> DropBatch:
-    batch = DropFolder(folder).read()
+def read_drop_folder(folder: str, mapping: str | None = None) -> DropBatch:
+    """Every file waiting in the folder, read through `mapping` (YAML text or a file's path: the
+    columns sections naming the export's own headers), or the file drop's own headers."""
+    batch = DropFolder(folder).read(load_export_mapping(mapping) if mapping else DEFAULT_EXPORT)
     logger = get_run_logger()
     for file in batch.files:
         if file.problem:
@@ -53,14 +56,17 @@ def file_drop_sales_sync(
     deferred_revenue_gl: str = "2400",
     credit_policy: CreditPolicy = CreditPolicy.POST,
     max_invoice_total: Decimal | None = None,
+    mapping: str | None = None,
 ) -> dict[str, Any]:
     """`folder` holds incoming/, archive/ and rejected/ (created when missing). A sale above
-    `max_invoice_total` is held (its file's results say so; drop it again to retry)."""
+    `max_invoice_total` is held (its file's results say so; drop it again to retry). `mapping`:
+    the export's own headers (YAML text or a file's path), as a source mapping's columns name
+    them; without it, the file drop's own headers."""
     install_redaction()
     aiq = load_block(AiqConnection, aiq_connection)
     state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    batch = read_drop_folder(folder)
+    batch = read_drop_folder(folder, mapping)
     pages = SalesPages(
         aiq,
         state,

@@ -22,7 +22,6 @@ from aiq_flows.domain.sales import InvoiceKind, PostingLimits, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
-from blocks.crm import CrmDatabase
 from blocks.store import StateStore
 from tasks.attachments import BreakdownFormat, DocumentSettings, attach_and_fetch, publish_pdf_links
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
@@ -36,7 +35,7 @@ from tasks.plan import PlanApproval, publish_plan
 from tasks.reporting import publish_sync_report
 from tasks.sales import ChangedPages, load_reference_data, read_change_window
 from tasks.sales_pages import POSTING_THREADS, SalesPages
-from tasks.typed_prefect import as_is, load_block, threads
+from tasks.typed_prefect import as_is, load_block, load_origin, threads
 from tasks.writers import writing_to
 
 
@@ -83,7 +82,7 @@ def nightly_sales_sync(
     in the plan."""
     install_redaction()
     aiq = load_block(AiqConnection, aiq_connection)
-    crm = load_block(CrmDatabase, crm_database)
+    crm = load_origin(crm_database)
     state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     documents = DocumentSettings(attach_breakdown, pdf_folder)

@@ -11,15 +11,16 @@ from prefect import flow, get_run_logger
 
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
-from blocks.crm import CrmDatabase
+from blocks.store import StateStore
 from tasks.reconciliation import ReconciliationDifferences, compare, publish_reconciliation
-from tasks.typed_prefect import load_block
+from tasks.typed_prefect import load_block, load_origin
 
 
 @flow(name="reconciliation")
 def reconciliation(
     aiq_connection: str = "demo-uk",
     crm_database: str = "demo-crm",
+    state_store: str = "demo-store",
     from_date: date | None = None,
     to_date: date | None = None,
     days: int = 45,
@@ -27,10 +28,10 @@ def reconciliation(
     """Without dates: the last `days` days up to today."""
     install_redaction()
     aiq = load_block(AiqConnection, aiq_connection)
-    crm = load_block(CrmDatabase, crm_database)
+    crm = load_origin(crm_database)
     end = to_date or date.today()
     start = from_date or end - timedelta(days=days)
-    findings = compare(aiq, crm, start, end)
+    findings = compare(aiq, load_block(StateStore, state_store), crm, start, end)
     counts = publish_reconciliation(findings, start, end, aiq.company_id)
     get_run_logger().info("Reconciliation: %s", counts or "no differences")
     if findings:

@@ -41,8 +41,8 @@ def breakdown(sale: Sale, file_format: BreakdownFormat) -> bytes:
                 "description": line.description,
                 "gl_account": line.gl_account_code,
                 "tax_code": line.tax_code,
-                "net": str(line.net_amount),
-                "tax": str(line.tax_amount),
+                "net": str(line.net),
+                "tax": str(line.tax),
                 "gross": str(line.gross_amount),
                 "bi_code": line.department_id or "",
             }

@@ -25,7 +25,7 @@ from tasks.retry import retry_transient_aiq_errors
 class CreditResult:
     cleared: list[Sale] = field(default_factory=list)
     held: list[SaleOutcome] = field(default_factory=list)
-    warnings: dict[int, str] = field(default_factory=dict)
+    warnings: dict[int | str, str] = field(default_factory=dict)
 
     def with_warnings(self, outcomes: list[SaleOutcome]) -> list[SaleOutcome]:
         """Posted over the limit under ``post_and_warn``: say so on the sale's outcome."""
@@ -90,7 +90,7 @@ def credit_check(
                 overdue = ageing(statement).overdue_beyond(overdue_days)
                 positions[statement.customer_code] = replace(position, overdue=overdue)
     to_post = (sale for sale in sales if sale.external_reference not in posted)
-    verdicts: dict[int, CreditVerdict] = check(
+    verdicts: dict[int | str, CreditVerdict] = check(
         (Charge(sale.sale_id, sale.customer_code, sale.gross_total) for sale in to_post), positions
     )
     result = CreditResult()

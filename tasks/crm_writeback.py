@@ -1,4 +1,4 @@
-"""Close the loop: outcomes back to the CRM, then (and only then) the watermark forward."""
+"""Close the loop: outcomes back to the source, then (and only then) the watermark forward."""
 
 from __future__ import annotations
 
@@ -7,16 +7,33 @@ from prefect.cache_policies import NONE
 
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
 from aiq_flows.domain.watermark import Watermark
-from blocks.crm import CrmDatabase
 from blocks.store import StateStore
+from tasks.sales import Origin
 
 
 @task(name="write-back-to-crm", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
-def write_back_outcomes(crm: CrmDatabase, state: StateStore, entity: str, outcomes: list[SaleOutcome]) -> int:
-    """Write each sale's AIQ transaction ID and status to the CRM (idempotent, safe to retry)."""
-    source, store = crm.source(), state.store()
+def write_back_outcomes(origin: Origin, state: StateStore, entity: str, outcomes: list[SaleOutcome]) -> int:
+    """Each sale's AIQ transaction ID and status to the source's write-back columns, or, for a
+    read-only source, to the store (idempotent, safe to retry)."""
+    source, store = origin.open(), state.store()
     try:
-        written = source.write_back(outcomes)
+        if source.read_only:
+            store.record_states(
+                origin.name,
+                [
+                    (
+                        str(o.sale_id),
+                        o.crm_status.value,
+                        (o.reason or o.outcome.value)[:2000],
+                        o.transaction_id,
+                    )
+                    for o in outcomes
+                    if o.sale_id is not None
+                ],
+            )
+            written = len(outcomes)
+        else:
+            written = source.write_back(outcomes)
         store.mark_written_back(
             entity,
             [
@@ -28,7 +45,7 @@ def write_back_outcomes(crm: CrmDatabase, state: StateStore, entity: str, outcom
     finally:
         source.dispose()
         store.dispose()
-    get_run_logger().info("Wrote %d outcomes back to the CRM", written)
+    get_run_logger().info("Wrote %d outcomes back to %s", written, origin.name)
     return written
 
 

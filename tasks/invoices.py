@@ -19,8 +19,9 @@ from prefect.cache_policies import NONE
 from aiq_flows.domain.codes import ErrorCode, invalid
 from aiq_flows.domain.deferrals import deferral_schedule
 from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
-from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale
+from aiq_flows.domain.sales import InvoiceKind, ReferenceData, Sale, SaleLine
 from aiq_flows.domain.spreading import Allocation, Method
+from aiq_flows.domain.versions import content_version
 from aiq_flows.engine.delivery import BulkDocument, BulkSender, Delivery, Document, ExactlyOnceSender
 from aiq_flows.engine.item_invoices import create_and_post, post_waiting_draft, read_item
 from aiq_flows.gateway.client import AiqGateway
@@ -74,9 +75,9 @@ def batch_invoice(
                     TaxCode=line.tax_code,
                     Description=line.description,
                     DepartmentID=line.department_id,
-                    NetAmount=line.net_amount,
+                    NetAmount=line.net,
                     TaxRate=float(reference.tax_rates[line.tax_code]),
-                    TaxAmount=line.tax_amount,
+                    TaxAmount=line.tax,
                 )
                 for line in sale.lines
             ],
@@ -84,10 +85,17 @@ def batch_invoice(
     )
 
 
+def _quantity_and_price(line: SaleLine) -> tuple[Decimal, Decimal]:
+    if line.quantity is not None and line.unit_price is not None:
+        return line.quantity, line.unit_price
+    return Decimal(1), line.net
+
+
 def item_invoice(template: Invoice, sale: Sale, deferred_revenue_gl: str) -> Invoice:
-    """The item invoice for a sale: order number, delivery date and a line note each; quantity 1
-    at the line's net, so the net is the CRM's. AIQ computes the VAT from the tax code (the CRM's
-    may differ by the rounding AIQ warns about)."""
+    """The item invoice for a sale: order number, delivery date and a line note each; the line's
+    quantity and unit price where the source keeps them (their product is its net, checked when
+    the sale was validated), else quantity 1 at the net. AIQ computes the VAT from the tax code
+    (the CRM's may differ by the rounding AIQ warns about)."""
     when = datetime.combine(sale.sale_date, time())
     return template.model_copy(
         update={
@@ -100,8 +108,9 @@ def item_invoice(template: Invoice, sale: Sale, deferred_revenue_gl: str) -> Inv
                 InvoiceLine(
                     StockItemDescription=line.description,
                     Notes=f"{sale.reference} line {line.line_no}",
-                    InvoicedQuantity=Decimal(1),
-                    StockItemPrice=line.net_amount,
+                    StockItemID=line.item_code,
+                    InvoicedQuantity=_quantity_and_price(line)[0],
+                    StockItemPrice=_quantity_and_price(line)[1],
                     TaxCode=line.tax_code,
                     GLAccountCode=deferred_revenue_gl if sale.is_deferred else line.gl_account_code,
                     DepartmentID=line.department_id,
@@ -136,7 +145,8 @@ def build_each(
 
 
 def source_version(sale: Sale) -> str:
-    return sale.updated_at.isoformat()
+    """The sale's content as read and validated, without its change time (`domain.versions`)."""
+    return content_version(sale.model_dump(mode="json", exclude={"updated_at"}))
 
 
 class InvoicePoster:
@@ -244,7 +254,7 @@ class InvoicePoster:
         item invoices through ``CreateInvoicesGetBackInvoiceIDs`` + ``PostInvoicesGetBackTransactionIDs``
         (the sale's own kind, or `invoice_kind`), each row mapped back to its sale. ``in_aiq`` is
         the run's sweep of AIQ (`sweep_aiq`); without it, the chunk's dates are swept here."""
-        outcomes: dict[int, SaleOutcome] = {}
+        outcomes: dict[int | str, SaleOutcome] = {}
         ready: dict[str, Sale] = {}
         for sale in sales:
             problem = self._currency_problem(sale)

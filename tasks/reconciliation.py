@@ -16,9 +16,10 @@ from aiq_flows.domain.reconciliation import AiqSide, CrmSide, Finding, reconcile
 from aiq_flows.domain.references import sale_reference
 from aiq_flows.domain.values import ValueRefused, decimal_value, text_value
 from blocks.aiq import AiqConnection
-from blocks.crm import CrmDatabase
+from blocks.store import StateStore
 from tasks.invoices import SALES_INVOICE_TYPE
 from tasks.retry import retry_transient_aiq_errors
+from tasks.sales import Origin
 
 T = TypeVar("T")
 EXPECTED_IN_AIQ = (None, "posted", "pending")
@@ -65,12 +66,20 @@ def _crm_side(record: dict[str, Any]) -> CrmSide:
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=retry_transient_aiq_errors,
 )
-def compare(aiq: AiqConnection, crm: CrmDatabase, start: date, end: date) -> list[Finding]:
-    source = crm.source()
+def compare(aiq: AiqConnection, state: StateStore, crm: Origin, start: date, end: date) -> list[Finding]:
+    source, store = crm.open(), state.store()
     try:
-        crm_side = [_crm_side(record) for record in source.sales_between(start, end)]
+        records = source.sales_between(start, end)
+        if source.read_only:  # what the store keeps for it: its status and transaction per sale
+            known = store.known_records(crm.name, [str(r["sale_id"]) for r in records])
+            for record in records:
+                record["aiq_status"], record["aiq_transaction_id"] = known.get(
+                    str(record["sale_id"]), (None, None)
+                )
+        crm_side = [_crm_side(record) for record in records]
     finally:
         source.dispose()
+        store.dispose()
     gateway = aiq.gateway()
     sweep = gateway.transactions_between(
         datetime.combine(start, time()), datetime.combine(end, time()), [SALES_INVOICE_TYPE]

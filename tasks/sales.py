@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -16,8 +16,8 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import PostingLimits, ReferenceData, Sale, hold_reason, validate_sale
 from aiq_flows.domain.values import ValueRefused, datetime_value
 from aiq_flows.domain.watermark import Watermark
+from aiq_flows.sources.contract import SalesSource
 from blocks.aiq import AiqConnection
-from blocks.crm import CrmDatabase
 from blocks.store import StateStore
 from tasks.retry import retry_transient_aiq_errors
 
@@ -38,8 +38,8 @@ def high_watermark(records: list[dict[str, Any]]) -> Watermark | None:
             changed = datetime_value(record.get("updated_at"))
         except ValueRefused:
             continue
-        if changed is not None and isinstance(record.get("sale_id"), int):
-            marks.append(Watermark(changed, record["sale_id"]))
+        if changed is not None and record.get("sale_id") is not None:
+            marks.append(Watermark(changed, str(record["sale_id"])))
     return max(marks, default=None)
 
 
@@ -50,18 +50,38 @@ class CheckedSales:
     held: list[SaleOutcome] = field(default_factory=list)  # valid, but waiting for a person or AIQ
 
 
+@runtime_checkable
+class SourceBlock(Protocol):
+    """A block that opens a source of sales (`blocks.crm`, `blocks.salesforce`)."""
+
+    def source(self, name: str = ...) -> SalesSource: ...
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a run's sales come from: a source block, and the name it goes by (its watermark and,
+    for a read-only source, its records' states in the store are kept under it)."""
+
+    block: SourceBlock
+    name: str
+
+    def open(self) -> SalesSource:
+        return self.block.source(self.name)
+
+
 @task(name="read-changed-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
 def read_changed_sales(
-    crm: CrmDatabase,
+    origin: Origin,
     state: StateStore,
     watermark_name: str,
     overlap_minutes: int,
     max_sales: int | None = None,
     after: tuple[Any, Any] | None = None,
 ) -> SalesBatch:
-    """Sales changed since the watermark (with an overlap window), plus any never synced or
-    pending: a page of at most `max_sales`, after the last sale of the previous page."""
-    store, source = state.store(), crm.source()
+    """Sales changed since the watermark (with an overlap window), plus, where the source keeps
+    write-back columns, any never synced or pending: a page of at most `max_sales`, after the
+    last sale of the previous page."""
+    store, source = state.store(), origin.open()
     try:
         since = store.watermark(watermark_name)
         page = source.changed_sales(since, timedelta(minutes=overlap_minutes), max_sales, after)
@@ -77,12 +97,38 @@ def read_changed_sales(
     return SalesBatch(page.records, high_watermark(page.records), page.cursor)
 
 
+@task(name="read-unsettled-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+def read_unsettled_sales(
+    origin: Origin, state: StateStore, watermark_name: str, overlap_minutes: int
+) -> list[dict[str, Any]]:
+    """For a read-only source (no write-back columns), the sales outside the changed window that
+    the store says are pending, or has never seen (a view an ELT tool fills late, with the source's
+    own change times): a source with write-back columns finds those itself."""
+    store, source = state.store(), origin.open()
+    try:
+        if not source.read_only:
+            return []
+        since, overlap = store.watermark(watermark_name), timedelta(minutes=overlap_minutes)
+        wanted = set(store.pending_records(origin.name))
+        if since != Watermark.beginning():  # on a first run every sale is in the window
+            for ids in source.ids():
+                known = store.known_records(origin.name, [str(i) for i in ids])
+                wanted |= {str(i) for i in ids if str(i) not in known}
+        records = source.sales_by_id(sorted(wanted), since, overlap)
+    finally:
+        store.dispose()
+        source.dispose()
+    if records:
+        get_run_logger().info("Read %d pending or never-synced sales outside the window", len(records))
+    return records
+
+
 @task(name="read-change-window", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
 def read_change_window(
-    crm: CrmDatabase, state: StateStore, watermark_name: str, overlap_minutes: int
+    origin: Origin, state: StateStore, watermark_name: str, overlap_minutes: int
 ) -> tuple[date, date] | None:
     """The first and last sale date of the sales this run will read."""
-    store, source = state.store(), crm.source()
+    store, source = state.store(), origin.open()
     try:
         return source.changed_window(store.watermark(watermark_name), timedelta(minutes=overlap_minutes))
     finally:
@@ -156,26 +202,35 @@ class ChangedPages:
 
     def __init__(
         self,
-        crm: CrmDatabase,
+        origin: Origin,
         state: StateStore,
         watermark_name: str,
         overlap_minutes: int,
         page_size: int,
         max_sales: int | None = None,
     ) -> None:
-        self.crm, self.state, self.watermark_name = crm, state, watermark_name
+        self.origin, self.state, self.watermark_name = origin, state, watermark_name
         self.overlap_minutes, self.page_size, self.max_sales = overlap_minutes, page_size, max_sales
         self.read = 0
         self.high: Watermark | None = None  # where the watermark moves once every page is settled
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        yield from self._changed()
+        if self.max_sales is None or self.read < self.max_sales:
+            extra = read_unsettled_sales(self.origin, self.state, self.watermark_name, self.overlap_minutes)
+            for start in range(0, len(extra), self.page_size):
+                page = extra[start : start + self.page_size]
+                self.read += len(page)
+                yield page
+
+    def _changed(self) -> Iterator[list[dict[str, Any]]]:
         cursor: tuple[Any, Any] | None = None
         while self.max_sales is None or self.read < self.max_sales:
             size = (
                 self.page_size if self.max_sales is None else min(self.page_size, self.max_sales - self.read)
             )
             batch = read_changed_sales(
-                self.crm, self.state, self.watermark_name, self.overlap_minutes, size, cursor
+                self.origin, self.state, self.watermark_name, self.overlap_minutes, size, cursor
             )
             if not batch.records:
                 return

@@ -10,6 +10,9 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from blocks.crm import CrmDatabase
+from tasks.sales import Origin, SourceBlock
+
 T = TypeVar("T")
 B = TypeVar("B", bound=Block)
 
@@ -26,6 +29,16 @@ def load_block(kind: type[B], name: str) -> B:
     if not isinstance(block, kind):
         raise TypeError(f"block {name!r} is not an {kind.__name__}")
     return block
+
+
+def load_origin(reference: str) -> Origin:
+    """The source of a run's sales, by its block's name: a bare name is a `CrmDatabase` (the
+    demo CRM, as release 0.1 named it); ``<block type>/<name>`` any other source block
+    (``sql-sales-source/acme-crm``, ``salesforce-source/acme``)."""
+    block = Block.load(reference) if "/" in reference else CrmDatabase.load(reference)
+    if not isinstance(block, SourceBlock):
+        raise TypeError(f"block {reference!r} is not a source of sales")
+    return Origin(block, reference)
 
 
 def threads(max_workers: int) -> TaskRunner[PrefectFuture[Any]]:

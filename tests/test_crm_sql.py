@@ -15,10 +15,20 @@ from sqlalchemy.orm import Session
 from aiq_flows.domain.sales import ReferenceData, Sale, validate_sale
 from aiq_flows.domain.values import date_value, datetime_value, decimal_value
 from aiq_flows.domain.watermark import Watermark
+from aiq_flows.mappings import DEMO_CRM
 from aiq_flows.sources.crm_sql import CrmCustomer, CrmSale, CrmSaleLine, SqlCrm
+from aiq_flows.sources.mapped_sql import MappedSqlSource
+from aiq_flows.sources.mapping import load_mapping
 from tests.conftest import POSTGRES_URL
 
 NOON = datetime(2026, 11, 20, 12, 0)
+
+
+def demo_source(crm: SqlCrm) -> MappedSqlSource:
+    """The demo CRM read as any CRM is: through its mapping."""
+    return MappedSqlSource(crm.engine.url.render_as_string(hide_password=False), load_mapping(DEMO_CRM))
+
+
 REFERENCE = ReferenceData(tax_rates={"T1": Decimal("0.20")}, gl_codes=frozenset({"4000", "4100"}))
 
 
@@ -110,7 +120,7 @@ def test_a_sale_reads_back_with_every_field_its_customer_and_its_lines_in_order(
     the domain reads them, each the same on both."""
     _seed(crm)
 
-    page = crm.changed_sales(Watermark.beginning(), timedelta(0), limit=2)
+    page = demo_source(crm).changed_sales(Watermark.beginning(), timedelta(0), limit=2)
     first, second = page.records
 
     assert {key: date_value(first[key]) for key in ("sale_date", "service_start")} == {
@@ -133,6 +143,7 @@ def test_a_sale_reads_back_with_every_field_its_customer_and_its_lines_in_order(
     assert first["customer_ref"] == 1
     assert first["customer"] == {
         "key": "acme-01",
+        "code": None,  # the demo's mapping derives each customer's AIQ code from its key
         "name": "Acme Ltd",
         "email": "ap@acme.example",
         "phone": "+44 20 7946 0000",
@@ -170,10 +181,17 @@ def test_pages_continue_after_the_last_sale_read_through_equal_timestamps(crm: S
     _seed(crm)
     seen: list[int] = []
     after = None
-    while (page := crm.changed_sales(Watermark.beginning(), timedelta(0), limit=3, after=after)).records:
+    while (
+        page := demo_source(crm).changed_sales(Watermark.beginning(), timedelta(0), limit=3, after=after)
+    ).records:
         seen += [sale["sale_id"] for sale in page.records]
         after = page.cursor
 
     assert seen == [1, 2, 3, 4, 5, 6, 7]
-    assert [sale["sale_id"] for sale in crm.sales_between(date(2026, 11, 19), date(2026, 11, 19))] == [1]
-    assert crm.changed_window(Watermark.beginning(), timedelta(0)) == (date(2026, 11, 19), date(2026, 11, 19))
+    assert [
+        sale["sale_id"] for sale in demo_source(crm).sales_between(date(2026, 11, 19), date(2026, 11, 19))
+    ] == [1]
+    assert demo_source(crm).changed_window(Watermark.beginning(), timedelta(0)) == (
+        date(2026, 11, 19),
+        date(2026, 11, 19),
+    )

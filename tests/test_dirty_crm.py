@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from aiq_flows.sources.demo_dirty_rows import COLLIDING_KEYS, insert_rows, plant
 from tasks.invoices import batch_invoice, item_invoice
 from tests.conftest import DemoBlocks
 from tests.support.processes import Sandbox
+from tests.test_crm_sql import demo_source
 from tests.test_nightly_sales_sync import (
     _paused_run,
     assert_each_posted_sale_exists_once,
@@ -455,8 +457,9 @@ def check_one_record(
     """One generated CRM row through read -> validate -> the SOAP envelopes; what became of it."""
     _insert(crm, sale, lines, customer)
 
-    page = crm.changed_sales(Watermark.beginning(), timedelta(0), limit=10)  # never raises
-    crm.changed_window(Watermark.beginning(), timedelta(0))  # nor does this
+    source = demo_source(crm)
+    page = source.changed_sales(Watermark.beginning(), timedelta(0), limit=10)  # never raises
+    source.changed_window(Watermark.beginning(), timedelta(0))  # nor does this
     [record] = page.records
     result = validate_sale(record, REFERENCE)
 
@@ -491,9 +494,9 @@ def test_any_value_in_any_column_ends_in_one_outcome_naming_its_field(
     event(check_one_record(property_crm, templates, sale, lines, customer))
 
 
-def test_the_plausible_values_alone_make_a_valid_sale() -> None:
+def test_the_plausible_values_alone_make_a_valid_sale(tmp_path: Path) -> None:
     """The property above is not all refusals: its plausible values make a valid sale."""
-    crm = SqlCrm("sqlite://")
+    crm = SqlCrm(f"sqlite:///{tmp_path / 'crm.db'}")
     crm.create_schema()
     _insert(
         crm,
@@ -521,7 +524,7 @@ def test_the_plausible_values_alone_make_a_valid_sale() -> None:
         ],
         {"account_key": "Zeta Traders", "name": "Ünïcode Ltd", "email": None, "city": "Leeds"},
     )
-    [record] = crm.changed_sales(Watermark.beginning(), timedelta(0)).records
+    [record] = demo_source(crm).changed_sales(Watermark.beginning(), timedelta(0)).records
     sale = validate_sale(record, REFERENCE)
     assert isinstance(sale, Sale), sale
     assert (sale.sale_date, sale.currency, sale.lines[0].net_amount) == (

@@ -258,4 +258,4 @@ def test_crm_status_per_outcome(kind: Outcome, retryable: bool, status: CrmStatu
 
 def test_watermarks_order_by_time_then_record() -> None:
     at = datetime(2026, 11, 1, 12)
-    assert Watermark(at, 5) < Watermark(at, 6) < Watermark(datetime(2026, 11, 1, 13), 1)
+    assert Watermark(at, "5") < Watermark(at, "6") < Watermark(datetime(2026, 11, 1, 13), "1")

@@ -90,7 +90,7 @@ def test_a_messy_export_quarantines_each_bad_sale_and_posts_the_rest(
         "7002": {"sale_date": "yesterday"},
         "7003": {"net_amount": "£12.00"},
         "7004": {"line_description": "Wid\x0bgets"},
-        "7005": {"sale_id": "SEVEN-THOUSAND-FIVE"},
+        "7005": {"sale_id": "70\x0705"},  # a control character in the id
         "7006": {"sale_date": "20/11/2026"},  # only written differently: posted, dated the 20th
         "7007": {"service_months": "12"},  # months without a start
     }
@@ -113,8 +113,7 @@ def test_a_messy_export_quarantines_each_bad_sale_and_posts_the_rest(
     assert "lines[1].net_amount: '£12.00' is not a number" in results.loc["7003", "message"]
     assert "lines[1].description: character U+000B" in results.loc["7004", "message"]
     assert (
-        "sale_id: 'SEVEN-THOUSAND-FIVE' is not a whole number"
-        in results.loc["SEVEN-THOUSAND-FIVE", "message"]
+        "sale_id: character U+0007 (a control character) at position 3" in results.loc["70\x0705", "message"]
     )
     assert "service_start: is missing: service_months is given" in results.loc["7007", "message"]
     assert "sale_id: is missing" in results.loc["messy.csv row 18", "message"]

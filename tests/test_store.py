@@ -111,11 +111,11 @@ def test_entities_are_separate(store: DocumentStore) -> None:
 
 def test_watermark_starts_at_the_beginning_and_never_goes_back(store: DocumentStore) -> None:
     assert store.watermark("crm") == Watermark.beginning()
-    later = Watermark(datetime(2026, 11, 2, 10), 20)
+    later = Watermark(datetime(2026, 11, 2, 10), "20")
     assert store.advance_watermark("crm", later) == later
-    assert store.advance_watermark("crm", Watermark(datetime(2026, 11, 2, 10), 19)) == later
+    assert store.advance_watermark("crm", Watermark(datetime(2026, 11, 2, 10), "19")) == later
     assert store.watermark("crm") == later
-    tie_breaker = Watermark(datetime(2026, 11, 2, 10), 21)
+    tie_breaker = Watermark(datetime(2026, 11, 2, 10), "21")
     assert store.advance_watermark("crm", tie_breaker) == tie_breaker
 
 
@@ -127,7 +127,10 @@ def test_two_runs_writing_the_first_watermark_at_once_both_succeed(store: Docume
     from aiq_flows.domain.watermark import Watermark
 
     url = store.engine.url.render_as_string(hide_password=False)
-    marks = [Watermark(datetime(2026, 11, 25, 6, minute), n) for n, minute in enumerate(range(20), start=1)]
+    marks = [
+        Watermark(datetime(2026, 11, 25, 6, minute), f"{n:02d}")
+        for n, minute in enumerate(range(20), start=1)
+    ]
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(marks))
 

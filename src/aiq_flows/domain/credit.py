@@ -49,26 +49,28 @@ class Ageing:
 
 @dataclass(frozen=True)
 class Charge:
-    key: int  # the sale
+    key: int | str  # the sale
     customer: str
     gross: Decimal
 
 
 @dataclass(frozen=True)
 class CreditVerdict:
-    key: int
+    key: int | str
     customer: str
     exposure: Decimal  # balance + this run's accepted invoices + this one
     reason: str
 
 
-def check(charges: Iterable[Charge], positions: Mapping[str, CreditPosition]) -> dict[int, CreditVerdict]:
+def check(
+    charges: Iterable[Charge], positions: Mapping[str, CreditPosition]
+) -> dict[int | str, CreditVerdict]:
     """The charges that fail, in the order given: a charge fails when its customer has overdue
     debt, or when the customer's balance, plus the charges already accepted in this run, plus
     this one, exceed a non-zero limit. A failed charge adds nothing to the exposure, so a later,
     smaller one may still fit."""
     accepted: dict[str, Decimal] = {}
-    failed: dict[int, CreditVerdict] = {}
+    failed: dict[int | str, CreditVerdict] = {}
     for charge in charges:
         position = positions.get(charge.customer)
         if position is None:

@@ -56,7 +56,7 @@ def deferral_schedule(
     groups: dict[tuple[str, str | None], Decimal] = {}
     for line in sale.lines:
         key = (line.gl_account_code, line.department_id)
-        groups[key] = groups.get(key, Decimal(0)) + line.net_amount
+        groups[key] = groups.get(key, Decimal(0)) + line.net
     schedule = []
     for (gl, department), net in groups.items():
         for part in spread(

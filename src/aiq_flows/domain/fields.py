@@ -134,6 +134,18 @@ def _positive(value: Any) -> Decimal | None:
     return amount
 
 
+def _source_id(value: Any) -> int | str | None:
+    """A record's key in its source: a whole number stays one (42), anything else is text, as a
+    CRM's string ids are (Salesforce's 0065g00000AbCdEAAV); at most 40 characters, so that its
+    external reference (a prefix and the id) fits AIQ's 50."""
+    if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
+        return whole_number(value)
+    key = text_parser(40)(value)
+    if key is not None and not key.isdigit():
+        return key
+    return int(key) if key is not None else None
+
+
 def _flag(value: Any) -> bool | None:
     if isinstance(value, bool) or value is None:
         return value
@@ -166,6 +178,8 @@ PositiveAmount = Annotated[Decimal, parsed_field(_positive, required=True)]
 OptionalPositiveAmount = Annotated[Decimal | None, parsed_field(_positive, required=False)]
 OptionalAmount = Annotated[Decimal | None, parsed_field(_amount, required=False)]
 WholeNumber = Annotated[int, parsed_field(whole_number, required=True)]
+SourceId = Annotated[int | str, parsed_field(_source_id, required=True)]
+OptionalPositiveDecimal = OptionalPositiveAmount  # a quantity: positive, exact
 OptionalWholeNumber = Annotated[int | None, parsed_field(whole_number, required=False)]
 Flag = Annotated[bool, parsed_field(_flag, required=False)]
 

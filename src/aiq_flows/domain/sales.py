@@ -19,18 +19,20 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from aiq_flows.domain.customer_codes import aiq_customer_code
 from aiq_flows.domain.fields import (
     MAX_AMOUNT,
-    Amount,
     Code,
     Currency,
     Day,
     Flag,
     Moment,
+    OptionalAmount,
     OptionalCode,
     OptionalDay,
     OptionalMoment,
+    OptionalPositiveAmount,
     OptionalText50,
     OptionalWholeNumber,
     Rejection,
+    SourceId,
     Text50,
     Text500,
     WholeNumber,
@@ -40,7 +42,7 @@ from aiq_flows.domain.fields import (
     text_parser,
 )
 from aiq_flows.domain.money import has_at_most_minor_units, minor_unit, round_money
-from aiq_flows.domain.references import sale_reference
+from aiq_flows.domain.references import MAX_EXTERNAL_REFERENCE, SALE_PREFIX, sale_reference
 from aiq_flows.domain.spreading import add_months, service_end
 from aiq_flows.domain.values import ValueRefused, shown, text_value
 
@@ -55,18 +57,37 @@ def _kind(value: Any) -> Any:
 
 
 class SaleLine(BaseModel):
+    """A line's net is given, or is its quantity times its unit price; its tax is given, or, when
+    its source keeps no tax amounts at all, is the tax code's rate of the net (`_with_tax`), as
+    AIQ computes it."""
+
     model_config = ConfigDict(frozen=True)
     line_no: WholeNumber
     description: Text500
     gl_account_code: Code
     tax_code: Code
-    net_amount: Amount
-    tax_amount: Amount
+    net_amount: OptionalAmount = None
+    tax_amount: OptionalAmount = None
+    quantity: OptionalPositiveAmount = None
+    unit_price: OptionalAmount = None
+    item_code: OptionalCode = None  # an AIQ stock item, for item invoices
     department_id: OptionalCode = None
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.net_amount is None and self.quantity is not None and self.unit_price is not None:
+            object.__setattr__(self, "net_amount", self.quantity * self.unit_price)
+
+    @property
+    def net(self) -> Decimal:
+        return self.net_amount if self.net_amount is not None else Decimal(0)
+
+    @property
+    def tax(self) -> Decimal:
+        return self.tax_amount if self.tax_amount is not None else Decimal(0)
 
     @property
     def gross_amount(self) -> Decimal:
-        return self.net_amount + self.tax_amount
+        return self.net + self.tax
 
 
 def _customer_key(value: Any) -> str | None:
@@ -104,7 +125,7 @@ class CustomerDetails(BaseModel):
 
 class Sale(BaseModel):
     model_config = ConfigDict(frozen=True)
-    sale_id: WholeNumber
+    sale_id: SourceId
     reference: Text50
     sale_date: Day
     currency: Currency
@@ -119,6 +140,8 @@ class Sale(BaseModel):
     service_months: OptionalWholeNumber = None
     credited_at: OptionalMoment = None
     credited: Flag = False
+    # The source's prefix of its sales' external references (``S-`` unless its mapping says).
+    reference_prefix: str = SALE_PREFIX
     # batch (fast, VAT as the CRM computed it) or item (order number, delivery date, line notes;
     # AIQ computes the VAT); None: the deployment's choice.
     invoice_kind: Annotated[InvoiceKind | None, BeforeValidator(_kind)] = None
@@ -143,7 +166,7 @@ class Sale(BaseModel):
 
     @property
     def external_reference(self) -> str:
-        return sale_reference(self.sale_id)
+        return sale_reference(self.sale_id, self.reference_prefix)
 
     @property
     def customer_code(self) -> str:
@@ -151,11 +174,11 @@ class Sale(BaseModel):
 
     @property
     def net_total(self) -> Decimal:
-        return sum((line.net_amount for line in self.lines), Decimal(0))
+        return sum((line.net for line in self.lines), Decimal(0))
 
     @property
     def tax_total(self) -> Decimal:
-        return sum((line.tax_amount for line in self.lines), Decimal(0))
+        return sum((line.tax for line in self.lines), Decimal(0))
 
     @property
     def gross_total(self) -> Decimal:
@@ -171,6 +194,13 @@ class ReferenceData:
     # The first and last day of the periods defined in AIQ, when known: the horizon within
     # which a deferred sale's monthly releases can be posted.
     periods: tuple[date, date] | None = None
+    # False: AIQ was not asked (`aiq-flows mapping check` without a connection): a sale's GL
+    # accounts and tax codes are taken as they are, its tax amounts as the source gives them.
+    known: bool = True
+
+    @classmethod
+    def unknown(cls) -> ReferenceData:
+        return cls({}, frozenset(), None, known=False)
 
 
 def service_period_problem(sale: Sale) -> tuple[str, str] | None:
@@ -199,31 +229,75 @@ def service_period_problem(sale: Sale) -> tuple[str, str] | None:
     return None
 
 
-def _check_against_reference(sale: Sale, reference: ReferenceData) -> tuple[str, str] | None:
+Problem = tuple[str, str]  # (field, rule)
+
+
+def _line_problem(line: SaleLine, where: str, currency: str, reference: ReferenceData) -> Problem | None:
+    if line.net_amount is None:
+        return f"{where}.net_amount", "is missing (give it, or a quantity and a unit price)"
+    if line.tax_amount is None and "tax_amount" in line.model_fields_set:
+        # A source that keeps tax amounts and left this one empty: a slip, not "compute it".
+        return (
+            f"{where}.tax_amount",
+            "is missing (a source without tax amounts leaves them out of its mapping)",
+        )
+    if line.quantity is not None and line.unit_price is not None:
+        product = line.quantity * line.unit_price
+        if product != line.net_amount:
+            return (
+                f"{where}.net_amount",
+                f"{line.net_amount} is not quantity x unit_price "
+                f"({line.quantity} x {line.unit_price} = {product})",
+            )
+    if line.net_amount >= MAX_AMOUNT:
+        return f"{where}.net_amount", f"{line.net_amount} is not below {MAX_AMOUNT:,}"
+    for amount_field in ("net_amount", "tax_amount"):
+        amount: Decimal | None = getattr(line, amount_field)
+        if amount is not None and not has_at_most_minor_units(amount, currency):
+            return (f"{where}.{amount_field}", f"{amount} has more decimals than {currency} allows")
+    if not reference.known:
+        return None
+    if line.gl_account_code not in reference.gl_codes:
+        return f"{where}.gl_account_code", f"'{line.gl_account_code}' is not a GL account in AccountsIQ"
+    rate = reference.tax_rates.get(line.tax_code)
+    if rate is None:
+        return f"{where}.tax_code", f"'{line.tax_code}' is not an AccountsIQ tax code"
+    expected = round_money(line.net_amount * rate, currency)
+    if line.tax_amount is not None and abs(expected - line.tax_amount) > minor_unit(currency):
+        return (
+            f"{where}.tax_amount",
+            f"{line.tax_amount} is not {line.tax_code} at {rate:%} of {line.net_amount} "
+            f"(expected {expected}, within one minor unit)",
+        )
+    return None
+
+
+def tax_of(line: SaleLine, reference: ReferenceData, currency: str) -> Decimal:
+    return round_money(line.net * reference.tax_rates[line.tax_code], currency)
+
+
+def _with_tax(sale: Sale, reference: ReferenceData) -> Sale:
+    """Each line without a tax amount gets its tax code's rate of its net, half-up to the minor
+    unit, as AIQ computes it: a CRM that keeps no VAT (most do not) is invoiced exactly so."""
+    if all(line.tax_amount is not None for line in sale.lines):
+        return sale
+    lines = [
+        line
+        if line.tax_amount is not None
+        else line.model_copy(update={"tax_amount": tax_of(line, reference, sale.currency)})
+        for line in sale.lines
+    ]
+    return sale.model_copy(update={"lines": lines})
+
+
+def _check_against_reference(sale: Sale, reference: ReferenceData) -> Problem | None:
     problem = service_period_problem(sale)
     if problem:
         return problem
     for index, line in enumerate(sale.lines, start=1):
-        where = f"lines[{index}]"
-        for amount_field in ("net_amount", "tax_amount"):
-            amount: Decimal = getattr(line, amount_field)
-            if not has_at_most_minor_units(amount, sale.currency):
-                return (f"{where}.{amount_field}", f"{amount} has more decimals than {sale.currency} allows")
-        if line.gl_account_code not in reference.gl_codes:
-            return (
-                f"{where}.gl_account_code",
-                f"'{line.gl_account_code}' is not a GL account in AccountsIQ",
-            )
-        rate = reference.tax_rates.get(line.tax_code)
-        if rate is None:
-            return f"{where}.tax_code", f"'{line.tax_code}' is not an AccountsIQ tax code"
-        expected = round_money(line.net_amount * rate, sale.currency)
-        if abs(expected - line.tax_amount) > minor_unit(sale.currency):
-            return (
-                f"{where}.tax_amount",
-                f"{line.tax_amount} is not {line.tax_code} at {rate:%} of {line.net_amount} "
-                f"(expected {expected}, within one minor unit)",
-            )
+        problem = _line_problem(line, f"lines[{index}]", sale.currency, reference)
+        if problem:
+            return problem
     if sale.gross_total <= 0:
         return "lines", "the sale's total must be greater than zero"
     if sale.gross_total >= MAX_AMOUNT:
@@ -261,7 +335,10 @@ def validate_sale(raw: Mapping[str, Any], reference: ReferenceData) -> Sale | Re
     problem = _check_against_reference(sale, reference)
     if problem:
         return Rejection(sale.sale_id, sale.reference, *problem)
-    return sale
+    if len(sale.external_reference) > MAX_EXTERNAL_REFERENCE:
+        rule = f"{sale.sale_id!r} makes the external reference {sale.external_reference!r} too long for AIQ"
+        return Rejection(sale.sale_id, sale.reference, "sale_id", rule)
+    return _with_tax(sale, reference) if reference.known else sale
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from datetime import datetime
 
 @dataclass(frozen=True, order=True)
 class Watermark:
-    """(updated_at, record id): ordering by id as well means records with equal timestamps at the
-    boundary are neither skipped nor read twice by the ordering itself."""
+    """(updated_at, record id): the latest change a run has settled. Runs read from it, less an
+    overlap for late commits; the id tells records with equal timestamps apart."""
 
     updated_at: datetime
-    record_id: int = 0
+    record_id: str = ""  # the record's id in its source, as text (Salesforce's ids are)
 
     @classmethod
     def beginning(cls) -> Watermark:

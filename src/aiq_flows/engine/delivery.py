@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.outcomes import Outcome
+from aiq_flows.domain.versions import changed_since
 from aiq_flows.gateway.errors import (
     AiqAuthenticationError,
     AiqBusinessError,
@@ -76,7 +77,7 @@ CHANGED_AFTER_POSTING = ErrorCode.CHANGED_AFTER_POSTING
 def settled(reference: str, source_version: str, record: DocumentRecord | None) -> Delivery | None:
     """What the store alone says: posted already, or refused and unchanged since (no resend)."""
     if record is not None and record.state in DONE:
-        if record.source_version is not None and record.source_version != source_version:
+        if changed_since(record.source_version, source_version):
             return Delivery(
                 Outcome.ALREADY_PRESENT,
                 record.transaction_id,

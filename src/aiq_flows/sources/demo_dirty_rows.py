@@ -161,9 +161,6 @@ KINDS: tuple[DirtyKind, ...] = (
         "kind_unknown", _set("sale", invoice_kind="proforma"), "quarantined", "invoice_kind", "'proforma'"
     ),
     DirtyKind(
-        "line_no_word", _set("line", line_no="one"), "quarantined", "lines[1].line_no", "not a whole number"
-    ),
-    DirtyKind(
         "credited_word", _set("sale", credited_at="yes"), "quarantined", "credited_at", "not a date or time"
     ),
     DirtyKind(

@@ -2,10 +2,13 @@
 sales beside the SQL CRM.
 
 ``<folder>/incoming/`` holds the files to process. Each file becomes plain sale records for the
-domain to validate (the same shape the SQL CRM gives). Columns: sale_id, reference, sale_date,
-currency, description, customer_key, customer_name, line_no, line_description, gl_account_code,
-tax_code, net_amount, tax_amount; optional: customer_email/phone/address1/city/postcode/country,
-department_id, service_start, service_end, service_months. Once a run is done with a file, the file
+domain to validate (the same shape every source gives), read through an export mapping: the
+columns sections of a source mapping, naming the file's own headers
+(`aiq_flows.sources.mapping.ExportMapping`). Without one, the file drop's own headers: sale_id,
+reference, sale_date, currency, description, customer_key, customer_name, line_description,
+gl_account_code, tax_code, net_amount, tax_amount; optional: customer_email/phone/address1/city/
+postcode/country, department_id, service_start, service_end, service_months. A row whose line
+columns are all empty is a sale without a line. Once a run is done with a file, the file
 moves to ``<folder>/archive/`` with a results file beside it (one row per sale: outcome, AIQ
 transaction ID, message). A file that cannot be read at all (no such columns, not a spreadsheet)
 moves to ``<folder>/rejected/`` with a results file saying why, and the other files go on.
@@ -27,17 +30,9 @@ import pandas as pd
 from aiq_flows.domain.fields import RECORD_LABEL
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.values import ValueRefused, whole_number
+from aiq_flows.sources.fields import CUSTOMER_DETAILS, LINE_FIELDS, SALE_FIELDS
+from aiq_flows.sources.mapping import DEFAULT_EXPORT, Constant, ExportMapping
 
-SALE_COLUMNS = (
-    "sale_id",
-    "reference",
-    "sale_date",
-    "currency",
-    "description",
-    "customer_key",
-    "customer_name",
-)
-LINE_COLUMNS = ("line_no", "line_description", "gl_account_code", "tax_code", "net_amount", "tax_amount")
 PATTERNS = ("*.csv", "*.xlsx")
 
 
@@ -72,14 +67,16 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_excel(path, dtype=str, keep_default_na=False)
 
 
-def _records(frame: pd.DataFrame, file: DroppedFile) -> list[dict[str, Any]]:
+def _records(frame: pd.DataFrame, file: DroppedFile, mapping: ExportMapping) -> list[dict[str, Any]]:
     """One record per sale id, its rows' lines in file order. Values stay as the file spells them:
     the domain parses each and refuses the sale that has a bad one, naming the field; a row
     without a sale id is a record of its own, named by its row number."""
     changed = datetime.fromtimestamp(file.path.stat().st_mtime, UTC).replace(tzinfo=None)
+    sales, lines, customers = mapping.sales.columns, mapping.lines.columns, mapping.customers.columns
+    key_column = mapping.customers.code_from or sales.customer
     records: dict[int | str, dict[str, Any]] = {}
     for number, row in enumerate(frame.to_dict(orient="records"), start=2):  # row 1: the headers
-        text = _cell(row, "sale_id")
+        text = _cell(row, mapping.sales.id)
         sale_id: int | str = f"{file.path.name} row {number}"  # a row without one is named by its place
         if text is not None:
             try:
@@ -88,45 +85,40 @@ def _records(frame: pd.DataFrame, file: DroppedFile) -> list[dict[str, Any]]:
                 sale_id = text
         record = records.get(sale_id)
         if record is None:
+            key = _cell(row, key_column) if isinstance(key_column, str) else None
             record = records[sale_id] = {
                 "sale_id": None if text is None else sale_id,
                 RECORD_LABEL: sale_id,
-                "reference": _cell(row, "reference"),
-                "sale_date": _cell(row, "sale_date"),
-                "currency": _cell(row, "currency"),
-                "description": _cell(row, "description"),
+                "reference_prefix": mapping.reference_prefix,
                 "updated_at": changed,
-                "service_start": _cell(row, "service_start"),
-                "service_end": _cell(row, "service_end"),
-                "service_months": _cell(row, "service_months"),
-                "customer_ref": _cell(row, "customer_key"),
+                **{field: _source(row, sales, name) for field, name in SALE_FIELDS.items()},
                 "customer": None
-                if _cell(row, "customer_key") is None
+                if key is None
                 else {
-                    "key": _cell(row, "customer_key"),
-                    "name": _cell(row, "customer_name"),
-                    **{
-                        name: _cell(row, f"customer_{name}")
-                        for name in ("email", "phone", "address1", "city", "postcode", "country")
-                    },
+                    "key": key,
+                    "code": _source(row, customers, "code"),
+                    **{name: _source(row, customers, name) for name in CUSTOMER_DETAILS},
                 },
                 "lines": [],
             }
             file.sale_ids.append(sale_id)
-        if _cell(row, "line_no") is None:
+        line = {
+            field: _source(row, lines, name)
+            for field, name in LINE_FIELDS.items()
+            if getattr(lines, name) is not None  # unmapped: absent, not empty
+        }
+        if all(value is None for value in line.values()):
             continue  # a sale row without a line: the domain refuses a sale with no lines
-        record["lines"].append(
-            {
-                "line_no": _cell(row, "line_no"),
-                "description": _cell(row, "line_description"),
-                "gl_account_code": _cell(row, "gl_account_code"),
-                "tax_code": _cell(row, "tax_code"),
-                "net_amount": _cell(row, "net_amount"),
-                "tax_amount": _cell(row, "tax_amount"),
-                "department_id": _cell(row, "department_id"),
-            }
-        )
+        record["lines"].append({"line_no": len(record["lines"]) + 1, **line})
     return list(records.values())
+
+
+def _source(row: dict[str, Any], columns: Any, key: str) -> Any:
+    """A mapped field's cell (text), or its constant; None when the mapping leaves it out."""
+    source = getattr(columns, key)
+    if isinstance(source, Constant):
+        return source.value
+    return _cell(row, source) if isinstance(source, str) else None
 
 
 class DropFolder:
@@ -138,8 +130,9 @@ class DropFolder:
         for directory in (self.incoming, self.archive, self.rejected):
             directory.mkdir(parents=True, exist_ok=True)
 
-    def read(self) -> DropBatch:
-        """Every file waiting in ``incoming/``, oldest first."""
+    def read(self, mapping: ExportMapping = DEFAULT_EXPORT) -> DropBatch:
+        """Every file waiting in ``incoming/``, oldest first, read through the mapping of its
+        headers (the file drop's own, by default)."""
         batch = DropBatch()
         paths = sorted(
             (p for pattern in PATTERNS for p in self.incoming.glob(pattern)), key=lambda p: p.stat().st_mtime
@@ -149,10 +142,13 @@ class DropFolder:
             batch.files.append(file)
             try:
                 frame = _read(path)
-                missing = [c for c in (*SALE_COLUMNS, *LINE_COLUMNS) if c not in frame.columns]
+                needed = mapping.required_headers
+                missing = [
+                    f"{header!r} ({key})" for header, key in needed.items() if header not in frame.columns
+                ]
                 if missing:
-                    raise ValueError(f"missing columns {missing}")
-                batch.records += _records(frame, file)
+                    raise ValueError(f"missing columns {', '.join(missing)}")
+                batch.records += _records(frame, file, mapping)
             except Exception as error:
                 file.problem = f"{path.name} cannot be read: {error}"
                 file.sale_ids.clear()

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from aiq_flows.db import insert_if_absent, make_engine
 from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.watermark import Watermark
+from aiq_flows.store.schema import ensure_current
 
 DEFAULT_LEASE = timedelta(minutes=15)
 
@@ -68,7 +69,20 @@ class WatermarkRow(StoreBase):
     __tablename__ = "sync_watermarks"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     updated_at: Mapped[datetime]
-    record_id: Mapped[int]
+    record_id: Mapped[str] = mapped_column(String(100))
+
+
+class SourceRecordRow(StoreBase):
+    """What a read-only source (no write-back columns) would have been told about each record:
+    its status (posted, quarantined, failed, pending), message and transaction."""
+
+    __tablename__ = "source_records"
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+    transaction_id: Mapped[int | None]
+    synced_at: Mapped[datetime]
 
 
 class CustomerCodeRow(StoreBase):
@@ -114,7 +128,7 @@ def _now() -> datetime:
 class DocumentStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine(url)
-        StoreBase.metadata.create_all(self.engine)
+        ensure_current(self.engine, self.engine.url.render_as_string(hide_password=True))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -351,7 +365,7 @@ class DocumentStore:
     def watermark(self, name: str) -> Watermark:
         with Session(self.engine) as session:
             row = session.get(WatermarkRow, name)
-            return Watermark(row.updated_at, row.record_id) if row else Watermark.beginning()
+            return Watermark(row.updated_at, str(row.record_id)) if row else Watermark.beginning()
 
     def advance_watermark(self, name: str, mark: Watermark) -> Watermark:
         """Move forward only: a late or concurrent run never moves the watermark back. One insert
@@ -397,3 +411,61 @@ class DocumentStore:
         ]
         with self.engine.begin() as connection:
             connection.execute(insert_if_absent(self.engine, CustomerCodeRow), rows)
+
+    # --- read-only sources: what their write-back would have said, per record -----------------------
+
+    def record_states(self, source: str, states: Iterable[tuple[str, str, str | None, int | None]]) -> None:
+        """(record id, status, message, transaction ID) per record of a read-only source: inserted,
+        or updated, but a record once posted stays posted."""
+        rows = [
+            {
+                "source": source,
+                "record_id": record_id,
+                "status": status,
+                "message": message,
+                "transaction_id": transaction_id,
+                "synced_at": _now(),
+            }
+            for record_id, status, message, transaction_id in states
+        ]
+        if not rows:
+            return
+        posted = SourceRecordRow.status == "posted"
+        with self.engine.begin() as connection:
+            connection.execute(insert_if_absent(self.engine, SourceRecordRow), rows)
+            connection.execute(
+                update(SourceRecordRow)
+                .where(
+                    SourceRecordRow.source == bindparam("source"),
+                    SourceRecordRow.record_id == bindparam("record_id"),
+                    ~posted | (bindparam("status") == "posted"),
+                )
+                .values(
+                    status=bindparam("status"),
+                    message=bindparam("message"),
+                    transaction_id=func.coalesce(bindparam("transaction_id"), SourceRecordRow.transaction_id),
+                    synced_at=bindparam("synced_at"),
+                ),
+                rows,
+            )
+
+    def pending_records(self, source: str) -> list[str]:
+        """The records of a read-only source left pending: read again by every run."""
+        with Session(self.engine) as session:
+            query = select(SourceRecordRow.record_id).where(
+                SourceRecordRow.source == source, SourceRecordRow.status == "pending"
+            )
+            return list(session.scalars(query))
+
+    def known_records(self, source: str, record_ids: Iterable[str]) -> dict[str, tuple[str, int | None]]:
+        """{record id: (status, transaction ID)} for those of these records the store has seen."""
+        found: dict[str, tuple[str, int | None]] = {}
+        with Session(self.engine) as session:
+            for chunk in _chunks(record_ids):
+                query = select(
+                    SourceRecordRow.record_id, SourceRecordRow.status, SourceRecordRow.transaction_id
+                ).where(SourceRecordRow.source == source, SourceRecordRow.record_id.in_(chunk))
+                found.update(
+                    {row.record_id: (row.status, row.transaction_id) for row in session.execute(query)}
+                )
+        return found

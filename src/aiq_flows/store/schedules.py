@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import cast
 
-from sqlalchemy import ColumnElement, String, Table, and_, select, update
+from sqlalchemy import ColumnElement, String, and_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from aiq_flows.db import ExactDecimal, insert_if_absent
 from aiq_flows.domain.deferrals import ScheduleLine
 from aiq_flows.store.outbox import StoreBase
+from aiq_flows.store.schema import ensure_current
 
 
 class ScheduleState(StrEnum):
@@ -104,7 +104,7 @@ def _scheduled(entity: str, sale_reference: str) -> ColumnElement[bool]:
 class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        cast(Table, ScheduleRow.__table__).create(engine, checkfirst=True)
+        ensure_current(engine, engine.url.render_as_string(hide_password=True))
 
     def add(self, entity: str, schedules: Iterable[InvoicedSchedule], *, deferred_gl: str) -> None:
         """Record invoiced sales' schedules once, in one transaction; a re-run adds nothing and

@@ -76,17 +76,9 @@ def mapping_check(mapping: str, url: str, limit: int, aiq_endpoint: str | None, 
 
 
 def _reference(endpoint: str, company: str | None) -> Any:
-    from aiq_flows.domain.sales import ReferenceData
+    from tasks.lookups import reference_data
 
-    gateway = _connection(endpoint, company, None).gateway()
-    periods = gateway.get_periods()
-    return ReferenceData(
-        {tax.Code: tax.Rate for tax in gateway.get_tax_codes()},
-        frozenset(account.code for account in gateway.get_gl_accounts()),
-        (min(p.StartDate.date() for p in periods), max(p.EndDate.date() for p in periods))
-        if periods
-        else None,
-    )
+    return reference_data(_connection(endpoint, company, None).gateway())
 
 
 # --- sync nightly ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from tasks.invoices import (
 )
 from tasks.plan import PlanApproval, publish_plan
 from tasks.reporting import publish_sync_report
-from tasks.sales import ChangedPages, load_reference_data, read_change_window
+from tasks.sales import ChangedPages, check_source, load_reference_data, read_change_window
 from tasks.sales_pages import POSTING_THREADS, SalesPages
 from tasks.typed_prefect import as_is, load_block, load_origin, threads
 from tasks.writers import writing_to
@@ -89,6 +89,7 @@ def nightly_sales_sync(
     pdfs: dict[str, str] = {}
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
 
+    check_source(crm)  # a wrong mapping stops the run here, before anything is read or written
     reference = load_reference_data(aiq)
     if deferred_revenue_gl not in reference.gl_codes:
         raise ValueError(

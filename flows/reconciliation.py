@@ -13,6 +13,7 @@ from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.reconciliation import ReconciliationDifferences, compare, publish_reconciliation
+from tasks.sales import check_source
 from tasks.typed_prefect import load_block, load_origin
 
 
@@ -31,6 +32,7 @@ def reconciliation(
     crm = load_origin(crm_database)
     end = to_date or date.today()
     start = from_date or end - timedelta(days=days)
+    check_source(crm)
     findings = compare(aiq, load_block(StateStore, state_store), crm, start, end)
     counts = publish_reconciliation(findings, start, end, aiq.company_id)
     get_run_logger().info("Reconciliation: %s", counts or "no differences")

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from prefect import get_run_logger
 
+from aiq_flows.domain.sales import ReferenceData
 from aiq_flows.gateway.client import AiqGateway
 
 # AIQ needs a date range for a reference lookup; a wide one still finds a document whose date
@@ -67,3 +68,15 @@ def find_by_sweep(gateway: AiqGateway, wanted: Mapping[str, date], types: list[s
         if reference is not None and reference in wanted:
             found.setdefault(reference, []).append(summary.TransactionID)
     return _first_of_each(found)
+
+
+def reference_data(gateway: AiqGateway) -> ReferenceData:
+    """What a sale must agree with in AIQ: its tax codes and rates, its GL accounts, and the
+    first and last day of its periods."""
+    tax_rates = {tax.Code: tax.Rate for tax in gateway.get_tax_codes()}
+    gl_codes = frozenset(account.code for account in gateway.get_gl_accounts())
+    periods = gateway.get_periods()
+    starts, ends = [p.StartDate.date() for p in periods], [p.EndDate.date() for p in periods]
+    # GetGLAccountList does not say which accounts are control accounts; AIQ itself refuses
+    # invoice lines on them, so a line coded to one fails in-band with its ErrorCode.
+    return ReferenceData(tax_rates, gl_codes, (min(starts), max(ends)) if periods else None)

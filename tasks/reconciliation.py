@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, time
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from aiq_flows.domain.customer_codes import aiq_customer_code
 from aiq_flows.domain.reconciliation import AiqSide, CrmSide, Finding, reconcile
-from aiq_flows.domain.references import sale_reference
-from aiq_flows.domain.values import ValueRefused, decimal_value, text_value
+from aiq_flows.domain.references import SALE_PREFIX
+from aiq_flows.domain.sales import ReferenceData, Sale, validate_sale
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.invoices import SALES_INVOICE_TYPE
+from tasks.lookups import reference_data
 from tasks.retry import retry_transient_aiq_errors
 from tasks.sales import Origin
 
-T = TypeVar("T")
 EXPECTED_IN_AIQ = (None, "posted", "pending")
 
 
@@ -29,33 +26,30 @@ class ReconciliationDifferences(RuntimeError):
     pass
 
 
-def _readable(parse: Callable[[Any], T | None], value: Any) -> T | None:
-    try:
-        return parse(value)
-    except ValueRefused:
-        return None
-
-
-def _crm_side(record: dict[str, Any]) -> CrmSide:
-    customer = record.get("customer") or {}
-    key = _readable(text_value, customer.get("key"))
-    try:
-        code = aiq_customer_code(key) if key else None
-    except ValueError:
-        code = None
-    amounts = [
-        _readable(decimal_value, line[column])
-        for line in record["lines"]
-        for column in ("net_amount", "tax_amount")
-    ]
-    known = [amount for amount in amounts if amount is not None]
+def _crm_side(record: dict[str, Any], reference: ReferenceData) -> CrmSide:
+    """A sale as the sync would invoice it (its total with the tax AIQ computes where the source
+    keeps none, its customer's AIQ code); a sale that would be quarantined has no total to
+    compare, and its external reference as the source's prefix and id make it."""
+    status = record.get("aiq_status")
+    transaction = record.get("aiq_transaction_id")
+    result = validate_sale(record, reference)
+    if isinstance(result, Sale):
+        return CrmSide(
+            sale_id=result.sale_id,
+            reference=result.external_reference,
+            customer_code=result.customer_code,
+            gross=result.gross_total,
+            expected_in_aiq=status in EXPECTED_IN_AIQ,
+            transaction_id=transaction,
+        )
+    prefix = str(record.get("reference_prefix") or SALE_PREFIX)
     return CrmSide(
-        sale_id=record["sale_id"],
-        reference=sale_reference(record["sale_id"]),
-        customer_code=code,
-        gross=sum(known, Decimal(0)) if known and len(known) == len(amounts) else None,
-        expected_in_aiq=record["aiq_status"] in EXPECTED_IN_AIQ,
-        transaction_id=record["aiq_transaction_id"],
+        sale_id=result.sale_id,
+        reference=f"{prefix}{result.sale_id}",
+        customer_code=None,
+        gross=None,
+        expected_in_aiq=status in EXPECTED_IN_AIQ and status is not None,
+        transaction_id=transaction,
     )
 
 
@@ -76,11 +70,13 @@ def compare(aiq: AiqConnection, state: StateStore, crm: Origin, start: date, end
                 record["aiq_status"], record["aiq_transaction_id"] = known.get(
                     str(record["sale_id"]), (None, None)
                 )
-        crm_side = [_crm_side(record) for record in records]
     finally:
         source.dispose()
         store.dispose()
     gateway = aiq.gateway()
+    reference = reference_data(gateway)
+    crm_side = [_crm_side(record, reference) for record in records]
+    prefix = str(records[0].get("reference_prefix") or SALE_PREFIX) if records else SALE_PREFIX
     sweep = gateway.transactions_between(
         datetime.combine(start, time()), datetime.combine(end, time()), [SALES_INVOICE_TYPE]
     )
@@ -96,7 +92,7 @@ def compare(aiq: AiqConnection, state: StateStore, crm: Origin, start: date, end
         and sale.transaction_id not in swept
         and gateway.get_transaction(sale.transaction_id) is not None
     )
-    findings = reconcile(crm_side, aiq_side, existing_ids=elsewhere)
+    findings = reconcile(crm_side, aiq_side, ours=prefix, existing_ids=elsewhere)
     get_run_logger().info(
         "Reconciled %d CRM sales with %d AIQ invoices (%s to %s): %d differences",
         len(crm_side),

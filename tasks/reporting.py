@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 
 from aiq_flows.domain.money import round_money
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, id_order, summarize
-from aiq_flows.engine.delivery import CHANGED_AFTER_POSTING
+from aiq_flows.engine.delivery import CHANGED_AFTER_POSTING, POSTED_UNCHANGED
 
 
 def _amount(outcome: SaleOutcome) -> str:
@@ -72,6 +72,14 @@ def publish_sync_report(
             len(changed),
             ", ".join(str(o.reference or o.sale_id) for o in changed[:20]),
         )
+    unchanged = sum(1 for o in outcomes if o.reason == POSTED_UNCHANGED)
+    if unchanged:
+        lines += [
+            "",
+            f"Read again but unchanged since posting: {unchanged} (their change time moved, their content "
+            "did not: the source's version is a hash of what was posted, so nothing was sent)",
+        ]
+        get_run_logger().info("%d sales read again are unchanged since they were posted", unchanged)
     create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines), description=title)
     shown = (
         "one row per sale"

@@ -17,8 +17,10 @@ from aiq_flows.domain.sales import PostingLimits, ReferenceData, Sale, hold_reas
 from aiq_flows.domain.values import ValueRefused, datetime_value
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.sources.contract import SalesSource
+from aiq_flows.sources.mapping import MappingError
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
+from tasks.lookups import reference_data
 from tasks.retry import retry_transient_aiq_errors
 
 
@@ -26,7 +28,7 @@ from tasks.retry import retry_transient_aiq_errors
 class SalesBatch:
     records: list[dict[str, Any]]
     high_watermark: Watermark | None  # the latest readable change among the records
-    cursor: tuple[Any, Any] | None  # where the next page starts (the source's own values)
+    cursor: Any  # where the next page starts, as the source keeps it; None: the last page
 
 
 def high_watermark(records: list[dict[str, Any]]) -> Watermark | None:
@@ -69,6 +71,35 @@ class Origin:
         return self.block.source(self.name)
 
 
+def _not_a_mapping_error(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except MappingError:
+        return False  # the same mapping fails the same way: no retry
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    name="check-sales-source",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_not_a_mapping_error,
+)
+def check_source(origin: Origin) -> None:
+    """Every table, view, filter and column the source's mapping names is there: a wrong one
+    stops the run here, before anything is read or written, with one line naming it."""
+    source = origin.open()
+    try:
+        warnings = source.check()
+    finally:
+        source.dispose()
+    for warning in warnings:
+        get_run_logger().warning("%s: %s", origin.name, warning)
+
+
 @task(name="read-changed-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
 def read_changed_sales(
     origin: Origin,
@@ -76,7 +107,7 @@ def read_changed_sales(
     watermark_name: str,
     overlap_minutes: int,
     max_sales: int | None = None,
-    after: tuple[Any, Any] | None = None,
+    after: Any = None,
 ) -> SalesBatch:
     """Sales changed since the watermark (with an overlap window), plus, where the source keeps
     write-back columns, any never synced or pending: a page of at most `max_sales`, after the
@@ -144,15 +175,7 @@ def read_change_window(
     retry_condition_fn=retry_transient_aiq_errors,
 )
 def load_reference_data(aiq: AiqConnection) -> ReferenceData:
-    gateway = aiq.gateway()
-    tax_rates = {tax.Code: tax.Rate for tax in gateway.get_tax_codes()}
-    gl_codes = frozenset(account.code for account in gateway.get_gl_accounts())
-    periods = gateway.get_periods()
-    starts, ends = [p.StartDate.date() for p in periods], [p.EndDate.date() for p in periods]
-    horizon = (min(starts), max(ends)) if periods else None
-    # GetGLAccountList does not say which accounts are control accounts; AIQ itself refuses
-    # invoice lines on them, so a line coded to one fails in-band with its ErrorCode.
-    return ReferenceData(tax_rates=tax_rates, gl_codes=gl_codes, periods=horizon)
+    return reference_data(aiq.gateway())
 
 
 def _quarantine(rejection: Rejection) -> SaleOutcome:
@@ -224,20 +247,21 @@ class ChangedPages:
                 yield page
 
     def _changed(self) -> Iterator[list[dict[str, Any]]]:
-        cursor: tuple[Any, Any] | None = None
+        cursor: Any = None
         while self.max_sales is None or self.read < self.max_sales:
-            size = (
-                self.page_size if self.max_sales is None else min(self.page_size, self.max_sales - self.read)
-            )
+            left = None if self.max_sales is None else self.max_sales - self.read
+            size = self.page_size if left is None else min(self.page_size, left)
             batch = read_changed_sales(
                 self.origin, self.state, self.watermark_name, self.overlap_minutes, size, cursor
             )
-            if not batch.records:
+            # A source may page in its own sizes (Salesforce's batches): at most what is left.
+            records = batch.records if left is None else batch.records[:left]
+            if not records:
                 return
-            self.read += len(batch.records)
-            self.high = max(filter(None, (self.high, batch.high_watermark)), default=None)
+            mark = batch.high_watermark if records is batch.records else high_watermark(records)
+            self.read += len(records)
+            self.high = max(filter(None, (self.high, mark)), default=None)
+            yield records
+            if batch.cursor is None or len(records) < len(batch.records):
+                return
             cursor = batch.cursor
-            last_page = len(batch.records) < size
-            yield batch.records
-            if last_page:
-                return

@@ -181,10 +181,11 @@ def test_pages_continue_after_the_last_sale_read_through_equal_timestamps(crm: S
     _seed(crm)
     seen: list[int] = []
     after = None
-    while (
-        page := demo_source(crm).changed_sales(Watermark.beginning(), timedelta(0), limit=3, after=after)
-    ).records:
+    while True:  # a full page carries the cursor of the next; the last, none
+        page = demo_source(crm).changed_sales(Watermark.beginning(), timedelta(0), limit=3, after=after)
         seen += [sale["sale_id"] for sale in page.records]
+        if page.cursor is None:
+            break
         after = page.cursor
 
     assert seen == [1, 2, 3, 4, 5, 6, 7]

@@ -14,7 +14,15 @@ import pytest
 
 from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.outcomes import Outcome
-from aiq_flows.engine.delivery import BulkDocument, BulkSender, Delivery, Document, ExactlyOnceSender
+from aiq_flows.domain.versions import content_version
+from aiq_flows.engine.delivery import (
+    POSTED_UNCHANGED,
+    BulkDocument,
+    BulkSender,
+    Delivery,
+    Document,
+    ExactlyOnceSender,
+)
 from aiq_flows.engine.fake import BUG, EXPIRED, LOST, NOT_REACHED, TRANSIENT, FakeAiq, Refuse
 from aiq_flows.gateway.models import RowResult
 from aiq_flows.store.outbox import DocumentState, DocumentStore
@@ -76,7 +84,7 @@ def test_created_once_then_found_in_the_store_without_asking_aiq(store: Document
     assert (again.outcome, again.transaction_id, again.reason) == (
         Outcome.ALREADY_PRESENT,
         first.transaction_id,
-        "already posted (store)",
+        POSTED_UNCHANGED,
     )
     assert aiq.calls == []  # the store alone answered
 
@@ -201,6 +209,29 @@ def test_a_source_changed_after_posting_is_reported_and_left_alone(
         ErrorCode.CHANGED_AFTER_POSTING,
     )
     assert aiq.count("CreateSI") == 1
+
+
+def test_a_version_is_the_content_not_the_change_time_and_older_kinds_are_not_compared(
+    store: DocumentStore, aiq: FakeAiq
+) -> None:
+    """A release 0.1 store holds change times as versions: a re-read after the upgrade (a hash
+    now) cannot tell what changed, and says nothing rather than a false "changed"."""
+    sale = {"sale_id": "006A", "lines": [{"net_amount": "10.00"}]}
+    assert content_version(sale) == content_version(dict(reversed(sale.items())))
+    assert content_version(sale) != content_version({**sale, "lines": [{"net_amount": "10.01"}]})
+
+    posted = single(store).send(document(aiq, "S-1", version="2026-11-20T12:00:00"))
+    again = single(store, "run-2").send(document(aiq, "S-1", version=content_version(sale)))
+    assert (again.outcome, again.transaction_id, again.error_code) == (
+        Outcome.ALREADY_PRESENT,
+        posted.transaction_id,
+        None,
+    )
+    posted = single(store).send(document(aiq, "S-2", version=content_version(sale)))
+    changed = content_version({**sale, "lines": [{"net_amount": "10.01"}]})
+    later = single(store, "run-2").send(document(aiq, "S-2", version=changed))
+    assert later.error_code == ErrorCode.CHANGED_AFTER_POSTING
+    assert aiq.count("CreateSI") == 2
 
 
 def test_a_claim_held_by_a_live_run_holds_the_document_and_an_expired_one_is_taken_over(

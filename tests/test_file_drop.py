@@ -121,3 +121,103 @@ def test_a_messy_export_quarantines_each_bad_sale_and_posts_the_rest(
     documents = {d["external_reference"]: d for d in sandbox.documents()}
     assert set(documents) == {"S-7001", "S-7006", "S-7008"}
     assert documents["S-7006"]["transaction_date"].startswith("2026-11-20")
+
+
+EXPORT_MAPPING = """
+version: 1
+reference_prefix: "INV-"
+sales:
+  id: Invoice No
+  columns:
+    reference: Invoice No
+    customer: Account
+    date: Invoice Date
+    currency: {value: GBP}
+    description: Project
+lines:
+  columns:
+    description: Item
+    quantity: Qty
+    unit_price: Unit Price
+    tax_code: VAT Code
+    gl_code: {value: "4100"}
+customers:
+  code_from: Account
+  columns: {name: Account Name}
+"""
+
+
+def own_export(first: int, count: int, price: str = "75.50") -> pd.DataFrame:
+    """An accounting export with its own headers, one row per line, no VAT amounts kept."""
+    return pd.DataFrame(
+        [
+            {
+                "Invoice No": str(number),
+                "Account": "northwind",
+                "Account Name": "Northwind Traders",
+                "Invoice Date": "24/11/2026",
+                "Project": f"Project {number}",
+                "Item": item,
+                "Qty": "2",
+                "Unit Price": price,
+                "VAT Code": "T1",
+            }
+            for number in range(first, first + count)
+            for item in ("Design", "Build")
+        ]
+    )
+
+
+def test_an_export_with_its_own_headers_posts_once_through_its_mapping(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    incoming = folder / "incoming"
+    incoming.mkdir(parents=True)
+    own_export(801, 3).to_csv(incoming / "invoices.csv", index=False)
+
+    def drop(mapping: str = EXPORT_MAPPING, **parameters: object) -> object:
+        return file_drop_sales_sync(
+            folder=str(folder),
+            aiq_connection=demo_blocks.aiq,
+            state_store=demo_blocks.store,
+            mapping=mapping,
+            **parameters,
+        )
+
+    # A mapping that is not one: the run stops before anything is read or written.
+    failed = drop(
+        EXPORT_MAPPING.replace("  columns:\n    reference", "  colums:\n    reference"), return_state=True
+    )
+    assert failed.is_failed()  # type: ignore[attr-defined]
+    assert "mapping: sales.columns: is required (found 'colums' instead: a typo?)" in str(failed.message)  # type: ignore[attr-defined]
+    assert (incoming / "invoices.csv").exists() and sandbox.documents() == []
+    # One naming a header this export calls otherwise: the file is set aside, saying which.
+    summary = drop(EXPORT_MAPPING.replace("  id: Invoice No", "  id: Invoice Number"))
+    assert summary["rejected_files"] == 1 and sandbox.documents() == []  # type: ignore[index]
+    rejected = pd.read_csv(next((folder / "rejected").glob("*-invoices.results.csv")))
+    assert "missing columns 'Invoice Number' (sales.id)" in rejected["message"][0]
+    shutil.copy(next((folder / "rejected").glob("*-invoices.csv")), incoming / "invoices.csv")
+
+    summary = drop()
+    assert (summary["input"], summary["created"]) == (3, 3)  # type: ignore[index]
+    documents = {d["external_reference"]: d for d in sandbox.documents()}
+    assert set(documents) == {"INV-801", "INV-802", "INV-803"}
+    # 2 x 75.50 twice, with VAT at T1's 20% as AIQ computes it.
+    assert {d["control_amount"] for d in documents.values()} == {"362.40"}
+    [results] = (folder / "archive").glob("*-invoices.results.csv")
+    table = pd.read_csv(results, dtype=str).drop_duplicates("sale_id").set_index("sale_id")
+    assert {k: int(v) for k, v in table["aiq_transaction_id"].items()} == {
+        ref.removeprefix("INV-"): d["transaction_id"] for ref, d in documents.items()
+    }
+
+    # The same export again creates nothing; one invoice changed since is reported, left alone.
+    export = own_export(801, 3)
+    export.loc[export["Invoice No"] == "802", "Unit Price"] = "80.00"
+    export.to_csv(incoming / "invoices-again.csv", index=False)
+    again = drop()
+    assert (again["created"], again["already_present"]) == (0, 3)  # type: ignore[index]
+    [results] = (folder / "archive").glob("*-invoices-again.results.csv")
+    changed = pd.read_csv(results, dtype=str, keep_default_na=False).drop_duplicates("sale_id")
+    assert list(changed.loc[changed["error_code"] != "", "sale_id"]) == ["802"]
+    assert len(sandbox.documents()) == 3

@@ -28,7 +28,12 @@ def test_a_clean_sync_reconciles_and_each_planted_difference_is_found(
     crm = seed(demo_blocks, sales=30)
     run_sync(demo_blocks)
     assert (
-        reconciliation(aiq_connection=demo_blocks.aiq, crm_database=demo_blocks.crm, **RANGE)["differences"]
+        reconciliation(
+            aiq_connection=demo_blocks.aiq,
+            crm_database=demo_blocks.crm,
+            state_store=demo_blocks.store,
+            **RANGE,
+        )["differences"]
         == 0
     )
 
@@ -77,7 +82,12 @@ def test_a_clean_sync_reconciles_and_each_planted_difference_is_found(
         session.execute(update(CrmSale).where(CrmSale.id == bad_id).values(aiq_transaction_id=987_654))
 
     with pytest.raises(ReconciliationDifferences, match=r"[67] differences"):
-        reconciliation(aiq_connection=demo_blocks.aiq, crm_database=demo_blocks.crm, **RANGE)
+        reconciliation(
+            aiq_connection=demo_blocks.aiq,
+            crm_database=demo_blocks.crm,
+            state_store=demo_blocks.store,
+            **RANGE,
+        )
     found = {(row["difference"], row["reference"]) for row in latest_table("reconciliation-differences")}
     assert {
         ("sale without an AIQ document", f"S-{missing + 1000}"),

@@ -151,3 +151,21 @@ def test_two_runs_writing_the_first_watermark_at_once_both_succeed(store: Docume
         thread.join()
     assert errors == []
     assert store.watermark("race") == max(marks)
+
+
+def test_a_read_only_sources_records_keep_their_state_and_posted_is_never_downgraded(
+    store: DocumentStore,
+) -> None:
+    store.record_states("crm-view", [("A-1", "pending", "held", None), ("A-2", "posted", "created", 501)])
+    store.record_states("other-view", [("A-1", "posted", "created", 900)])  # another source's A-1
+    store.record_states("crm-view", [("A-2", "failed", "refused", None), ("A-3", "quarantined", "bad", None)])
+
+    assert store.known_records("crm-view", ["A-1", "A-2", "A-3", "A-4"]) == {
+        "A-1": ("pending", None),
+        "A-2": ("posted", 501),  # a later failure never takes back what AIQ holds
+        "A-3": ("quarantined", None),
+    }
+    assert store.pending_records("crm-view") == ["A-1"]
+    store.record_states("crm-view", [("A-1", "posted", "created", 502)])
+    assert store.pending_records("crm-view") == []
+    assert store.known_records("crm-view", ["A-1"]) == {"A-1": ("posted", 502)}

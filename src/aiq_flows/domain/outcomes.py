@@ -53,6 +53,15 @@ class SaleOutcome:
             return CrmStatus.PENDING
         return CrmStatus.FAILED
 
+    @property
+    def crm_message(self) -> str | None:
+        """The words for the source's message column, or None to leave them as they are: a sale
+        read again and found posted and unchanged keeps the words of the run that posted it (a
+        credit warning, say), and a CRM that stamps every update is not stamped again."""
+        if self.outcome is Outcome.ALREADY_PRESENT and self.error_code is None:
+            return None
+        return (self.reason or self.outcome.value)[:2000]
+
 
 def id_order(sale_id: int | str | None) -> tuple[int, int, str]:
     """Sorts source ids: whole numbers in numeric order, then any other id as text."""

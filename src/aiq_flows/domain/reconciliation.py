@@ -23,8 +23,8 @@ class Difference(StrEnum):
 
 @dataclass(frozen=True)
 class CrmSide:
-    sale_id: int
-    reference: str  # the external reference the sale maps to (S-<id>)
+    sale_id: int | str
+    reference: str  # the external reference the sale maps to (its source's prefix and id)
     customer_code: str | None
     gross: Decimal | None
     expected_in_aiq: bool  # not quarantined: it should have reached AIQ

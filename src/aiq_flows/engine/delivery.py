@@ -72,6 +72,9 @@ class Delivery:
 # A posted document is never changed by a re-run: AIQ keeps what was posted, and the report says
 # that its source changed since, for someone to credit it and post it again if the change matters.
 CHANGED_AFTER_POSTING = ErrorCode.CHANGED_AFTER_POSTING
+# Read again (its change time moved: an edit undone, or the write-back itself in a CRM that stamps
+# every update) but its content is what was posted: nothing to do.
+POSTED_UNCHANGED = "already posted, unchanged since (store)"
 
 
 def settled(reference: str, source_version: str, record: DocumentRecord | None) -> Delivery | None:
@@ -86,7 +89,7 @@ def settled(reference: str, source_version: str, record: DocumentRecord | None) 
                 f"(version {record.source_version} posted, now {source_version}): AIQ keeps the posted "
                 "document, credit it to change it",
             )
-        return Delivery(Outcome.ALREADY_PRESENT, record.transaction_id, reason="already posted (store)")
+        return Delivery(Outcome.ALREADY_PRESENT, record.transaction_id, reason=POSTED_UNCHANGED)
     if record is not None and record.refused_unchanged(source_version):
         return Delivery(
             Outcome.FAILED,

@@ -7,20 +7,28 @@ Records are raw: each value as the source holds it, for the domain to parse per 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.watermark import Watermark
 
-Cursor = tuple[Any, Any]  # where the next page starts: the last record's change time and id, as held
+# Where the next page starts, as the source keeps it: the last record's change time and id (SQL),
+# a query locator (Salesforce). Opaque to everyone but its source.
+Cursor = Any
 
 
 @dataclass(frozen=True)
 class SalesPage:
     records: list[dict[str, Any]]
-    cursor: Cursor | None
+    cursor: Cursor | None  # None: this was the last page
+
+
+@dataclass(frozen=True)
+class WrittenBack:
+    records: int  # records the source changed (those already saying the same are left alone)
+    refused: dict[str, str] = field(default_factory=dict)  # sale id -> why the source refused it
 
 
 class SalesSource(Protocol):
@@ -31,11 +39,17 @@ class SalesSource(Protocol):
         """True when the source has no write-back columns: the store keeps what it would hold."""
         ...
 
+    def check(self) -> list[str]:
+        """Everything the source's configuration names exists (MappingError naming what does
+        not); warnings about what works but deserves a person's eye."""
+        ...
+
     def changed_sales(
         self, since: Watermark, overlap: timedelta, limit: int | None = None, after: Cursor | None = None
     ) -> SalesPage:
-        """A page of the sales changed since the watermark less the overlap (and, with write-back
-        columns, those never synced or left pending), in change order, after `after`."""
+        """A page of at most `limit` of the sales changed since the watermark less the overlap
+        (and, with write-back columns, those never synced or left pending), in change order,
+        after `after` (the previous page's cursor)."""
         ...
 
     def sales_by_id(self, ids: Sequence[Any], since: Watermark, overlap: timedelta) -> list[dict[str, Any]]:
@@ -54,8 +68,9 @@ class SalesSource(Protocol):
         """Every sale dated in the range, with what was written back (for reconciliation)."""
         ...
 
-    def write_back(self, outcomes: Sequence[SaleOutcome]) -> int:
-        """Each sale's status, message and transaction ID, where the source keeps them."""
+    def write_back(self, outcomes: Sequence[SaleOutcome]) -> WrittenBack:
+        """Each sale's status, message and transaction ID, where the source keeps them; a record
+        the source refuses stays as it was, so the next run reads it again and writes it then."""
         ...
 
     def dispose(self) -> None: ...

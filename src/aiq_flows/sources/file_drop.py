@@ -164,21 +164,32 @@ class DropFolder:
             rows = (
                 [{"file": file.path.name, "outcome": "rejected", "message": file.problem}]
                 if file.problem
-                else [
-                    {
-                        "sale_id": sale_id,
-                        "reference": by_sale[sale_id].reference if sale_id in by_sale else "",
-                        "outcome": by_sale[sale_id].outcome.value if sale_id in by_sale else "not processed",
-                        "aiq_transaction_id": _id_text(
-                            by_sale[sale_id].transaction_id if sale_id in by_sale else None
-                        ),
-                        "message": by_sale[sale_id].reason if sale_id in by_sale else "",
-                    }
-                    for sale_id in file.sale_ids
-                ]
+                else [_result_row(sale_id, by_sale.get(sale_id)) for sale_id in file.sale_ids]
             )
             results = target.with_name(f"{target.stem}.results.csv")
             pd.DataFrame(rows).to_csv(results, index=False)
             shutil.move(str(file.path), target)
             written.append(results)
         return written
+
+
+def _result_row(sale_id: Any, outcome: SaleOutcome | None) -> dict[str, Any]:
+    """One sale's line in its file's results: what happened, AIQ's transaction ID, the error code
+    (CHANGED_AFTER_POSTING for an export changed since its invoice was posted) and why."""
+    if outcome is None:
+        return {
+            "sale_id": sale_id,
+            "reference": "",
+            "outcome": "not processed",
+            "aiq_transaction_id": "",
+            "error_code": "",
+            "message": "",
+        }
+    return {
+        "sale_id": sale_id,
+        "reference": outcome.reference or "",
+        "outcome": outcome.outcome.value,
+        "aiq_transaction_id": _id_text(outcome.transaction_id),
+        "error_code": outcome.error_code or "",
+        "message": outcome.reason or "",
+    }

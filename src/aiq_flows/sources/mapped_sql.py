@@ -30,6 +30,7 @@ from sqlalchemy import (
     case,
     column,
     false,
+    func,
     literal,
     or_,
     select,
@@ -40,13 +41,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, String
 
 from aiq_flows.db import make_engine
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
 from aiq_flows.domain.values import date_span
 from aiq_flows.domain.watermark import Watermark
-from aiq_flows.sources.contract import Cursor, SalesPage
+from aiq_flows.sources.contract import Cursor, SalesPage, WrittenBack
 from aiq_flows.sources.fields import CUSTOMER_DETAILS, LINE_FIELDS, SALE_FIELDS
 from aiq_flows.sources.mapping import Constant, Mapping, MappingError, Source
 
@@ -146,11 +147,46 @@ class MappedSqlSource:
 
     # --- the mapping against the database -----------------------------------------------------
 
-    def check(self) -> None:
+    def check(self) -> list[str]:
         """Every table, view, query, filter and column the mapping names exists: MappingError
-        naming the first that does not. Nothing is written."""
+        naming the first that does not. Nothing is written. What works but deserves a person's
+        eye comes back as warnings."""
         plan = self._plan()
         self._lines_query(plan, [])
+        return self._check_change_times(plan)
+
+    def _check_change_times(self, plan: _Plan) -> list[str]:
+        """SQLite has no timestamp type: it compares change times with the watermark as text,
+        which orders only ISO timestamps (``04/12/2026 10:00`` or an epoch number sorts before
+        any watermark). A column mostly in another form is refused, naming it: the watermark would
+        never see those sales change. A few odd rows are a warning: each is read while it is
+        never synced (and quarantined if its time cannot be read at all)."""
+        if self.engine.dialect.name != "sqlite":
+            return []
+        iso = and_(
+            func.typeof(plan.changed) == "text",
+            plan.changed.op("GLOB")("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"),
+        )
+        odd = case((iso, None), else_=plan.changed).label("odd")
+        times = plan.query.with_only_columns(odd).where(plan.changed.is_not(None)).subquery("times")
+        query = select(func.count(), func.count(times.c.odd), func.max(times.c.odd))
+        with self.engine.connect() as connection:
+            total, odd_rows, example = connection.execute(query).one()
+        if not odd_rows:
+            return []
+        column_name = self.mapping.sales.changed_at
+        if odd_rows * 2 > total:
+            raise MappingError(
+                f"mapping: sales.changed_at: column {column_name!r} holds {example!r} and "
+                f"{odd_rows - 1} more like it, not ISO timestamps (YYYY-MM-DD HH:MM:SS): SQLite compares change times as "
+                "text, so the watermark would never see these sales change; store ISO text, or map a "
+                "query that converts them"
+            )
+        return [
+            f"sales.changed_at: {odd_rows} of {total} rows of column {column_name!r} hold values SQLite "
+            f"cannot order (such as {example!r}): each is read while it is never synced, but a change "
+            "after it is posted is not seen"
+        ]
 
     def _plan(self) -> _Plan:
         if self._made is None:
@@ -260,7 +296,8 @@ class MappedSqlSource:
         if limit:
             query = query.limit(limit)
         rows = self._read(plan, query)
-        cursor = (rows[-1][0].changed_at, rows[-1][0].id) if rows else None
+        full = limit is not None and len(rows) == limit
+        cursor = (rows[-1][0].changed_at, rows[-1][0].id) if full else None
         return SalesPage([record for _, record in rows], cursor)
 
     def sales_by_id(self, ids: Sequence[Any], since: Watermark, overlap: timedelta) -> list[dict[str, Any]]:
@@ -380,14 +417,14 @@ class MappedSqlSource:
 
     # --- writing back -------------------------------------------------------------------------
 
-    def write_back(self, outcomes: Sequence[SaleOutcome]) -> int:
+    def write_back(self, outcomes: Sequence[SaleOutcome]) -> WrittenBack:
         """Status, message, transaction ID and sync time per sale, in the mapping's columns. A sale
         written back as posted is never downgraded, and a row whose columns already say the same
         is not touched at all: a CRM that bumps its change time on every update would otherwise
         read every written-back sale as changed the next night."""
         write_back, table = self.mapping.write_back, self._plan().write_back
         if write_back is None or table is None or not outcomes:
-            return 0
+            return WrittenBack(0)
         names = write_back.columns
         key = type_coerce(table.c[_name(table, write_back.key)], NullType())
         status = table.c[_name(table, names.status)]
@@ -397,10 +434,11 @@ class MappedSqlSource:
             status.is_distinct_from(bindparam("new_status")),
             transaction.is_distinct_from(bindparam("new_tx")),
         )
-        if names.message:
+        if names.message:  # no new message: the one there stays (`SaleOutcome.crm_message`)
             message = table.c[_name(table, names.message)]
-            values[message.key] = bindparam("new_message")
-            differs = or_(differs, message.is_distinct_from(bindparam("new_message")))
+            kept = func.coalesce(bindparam("new_message", type_=String), message)
+            values[message.key] = kept
+            differs = or_(differs, message.is_distinct_from(kept))
         if names.synced_at:
             values[table.c[_name(table, names.synced_at)].key] = datetime.now(UTC).replace(tzinfo=None)
         never_downgraded = or_(status.is_(None), status != CrmStatus.POSTED.value, bindparam("new_posted"))
@@ -413,13 +451,13 @@ class MappedSqlSource:
                 "new_status": o.crm_status.value,
                 "new_posted": o.crm_status is CrmStatus.POSTED,
                 "new_tx": o.transaction_id if o.crm_status is CrmStatus.POSTED else None,
-                "new_message": (o.reason or o.outcome.value)[:2000],
+                "new_message": o.crm_message,
             }
             for o in outcomes
             if o.sale_id is not None
         ]
         with self.engine.begin() as connection:
-            return connection.execute(statement, rows).rowcount or 0
+            return WrittenBack(connection.execute(statement, rows).rowcount or 0)
 
 
 def _name(table: Table, name: str) -> str:

@@ -188,15 +188,19 @@ class ExportMapping(BaseModel):
 
     @property
     def required_headers(self) -> dict[str, str]:
-        """{header: the mapping key naming it} for every column a file must have."""
+        """{header: the mapping key naming it} for every column a file must have: the required
+        fields' and the amounts' (an optional field's column may be left out of a file)."""
         needed: dict[str, str] = {self.sales.id: "sales.id"}
         for section, columns in (("sales", self.sales.columns), ("lines", self.lines.columns)):
             for key, source in columns:
-                if isinstance(source, str) and key in type(columns).model_fields and _required(columns, key):
+                if isinstance(source, str) and (_required(columns, key) or key in _AMOUNTS):
                     needed.setdefault(source, f"{section}.columns.{key}")
         if isinstance(self.customers.columns.name, str):
             needed.setdefault(self.customers.columns.name, "customers.columns.name")
         return needed
+
+
+_AMOUNTS = ("net_amount", "quantity", "unit_price")  # one or the other pair is required: whichever is mapped
 
 
 def _required(columns: BaseModel, key: str) -> bool:
@@ -256,13 +260,22 @@ def _validated(kind: type[M], document: Any, origin: str) -> M:
     try:
         return kind.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
+        errors = error.errors()
+        first = errors[0]
         rules = {
             "missing": "is required",
             "extra_forbidden": "is not a key of the mapping (a typo?)",
             "literal_error": "must be 1",
         }
         rule = rules.get(first["type"], str(first["msg"]).removeprefix("Value error, "))
+        if first["type"] == "missing":  # a misspelt key is both missing and unknown: say both
+            strays = [
+                str(e["loc"][-1])
+                for e in errors
+                if e["type"] == "extra_forbidden" and e["loc"][:-1] == first["loc"][:-1]
+            ]
+            if strays:
+                rule += f" (found {', '.join(repr(k) for k in strays)} instead: a typo?)"
         raise MappingError(f"{origin}: {_where(first['loc']) or 'mapping'}: {rule}") from None
 
 

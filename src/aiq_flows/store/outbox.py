@@ -436,17 +436,27 @@ class DocumentStore:
             connection.execute(
                 update(SourceRecordRow)
                 .where(
-                    SourceRecordRow.source == bindparam("source"),
-                    SourceRecordRow.record_id == bindparam("record_id"),
-                    ~posted | (bindparam("status") == "posted"),
+                    SourceRecordRow.source == bindparam("in_source"),
+                    SourceRecordRow.record_id == bindparam("in_record"),
+                    ~posted | (bindparam("new_status") == "posted"),
                 )
                 .values(
-                    status=bindparam("status"),
-                    message=bindparam("message"),
-                    transaction_id=func.coalesce(bindparam("transaction_id"), SourceRecordRow.transaction_id),
-                    synced_at=bindparam("synced_at"),
+                    status=bindparam("new_status"),
+                    message=func.coalesce(bindparam("new_message", type_=String), SourceRecordRow.message),
+                    transaction_id=func.coalesce(bindparam("new_tx"), SourceRecordRow.transaction_id),
+                    synced_at=bindparam("new_synced_at"),
                 ),
-                rows,
+                [
+                    {
+                        "in_source": row["source"],
+                        "in_record": row["record_id"],
+                        "new_status": row["status"],
+                        "new_message": row["message"],
+                        "new_tx": row["transaction_id"],
+                        "new_synced_at": row["synced_at"],
+                    }
+                    for row in rows
+                ],
             )
 
     def pending_records(self, source: str) -> list[str]:

@@ -178,8 +178,8 @@ class MappedSqlSource:
         if odd_rows * 2 > total:
             raise MappingError(
                 f"mapping: sales.changed_at: column {column_name!r} holds {example!r} and "
-                f"{odd_rows - 1} more like it, not ISO timestamps (YYYY-MM-DD HH:MM:SS): SQLite compares change times as "
-                "text, so the watermark would never see these sales change; store ISO text, or map a "
+                f"{odd_rows - 1} more like it, not ISO timestamps (YYYY-MM-DD HH:MM:SS): SQLite "
+                "compares change times as text, so the watermark would never see these sales change; store ISO text, or map a "
                 "query that converts them"
             )
         return [

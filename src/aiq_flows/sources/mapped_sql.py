@@ -179,8 +179,8 @@ class MappedSqlSource:
             raise MappingError(
                 f"mapping: sales.changed_at: column {column_name!r} holds {example!r} and "
                 f"{odd_rows - 1} more like it, not ISO timestamps (YYYY-MM-DD HH:MM:SS): SQLite "
-                "compares change times as text, so the watermark would never see these sales change; store ISO text, or map a "
-                "query that converts them"
+                "compares change times as text, so the watermark would never see these sales change; "
+                "store ISO text, or map a query that converts them"
             )
         return [
             f"sales.changed_at: {odd_rows} of {total} rows of column {column_name!r} hold values SQLite "

@@ -4,6 +4,15 @@ from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase, SqlSalesSource
 from blocks.intercompany import ChargesDatabase
 from blocks.jobs import JobsDatabase
+from blocks.salesforce import SalesforceSource
 from blocks.store import StateStore
 
-__all__ = ["AiqConnection", "ChargesDatabase", "CrmDatabase", "JobsDatabase", "SqlSalesSource", "StateStore"]
+__all__ = [
+    "AiqConnection",
+    "ChargesDatabase",
+    "CrmDatabase",
+    "JobsDatabase",
+    "SalesforceSource",
+    "SqlSalesSource",
+    "StateStore",
+]

@@ -286,6 +286,8 @@ def main() -> int:
                 if not (other.state and other.state.is_completed()):
                     say(f"{deployment} did not complete; see {STATE}/worker.log")
                     return 1
+            if not salesforce_run(ui):
+                return 1
             if os.environ.get("DEMO_EXIT") == "1":
                 return 0
             say(f"the UI stays up at {ui} until you press Ctrl-C")
@@ -297,6 +299,45 @@ def main() -> int:
             return 0
         finally:
             processes.stop_all()
+
+
+def salesforce_run(ui: str) -> bool:
+    """The nightly sync once more, its sales straight from Salesforce: the local stand-in
+    (Salesforce's REST API over HTTPS), read through the shipped Opportunities mapping."""
+    from prefect.deployments import run_deployment
+    from pydantic import SecretStr
+
+    from aiq_flows.mappings import SALESFORCE_OPPORTUNITIES
+    from aiq_flows.sandbox.salesforce.demo import seed_org
+    from aiq_flows.sandbox.salesforce.server import SalesforceStandIn
+    from blocks.salesforce import SalesforceSource
+
+    with SalesforceStandIn(directory=STATE / "salesforce") as standin:
+        seeded = seed_org(standin.org, opportunities=40)
+        SalesforceSource(
+            login_url=standin.url,
+            client_id=standin.org.client_id,
+            client_secret=SecretStr(standin.org.client_secret),
+            mapping=SALESFORCE_OPPORTUNITIES.read_text(encoding="utf-8"),
+            ca_bundle=standin.ca_file,
+        ).save("demo-salesforce", overwrite=True)
+        say(f"running {DEPLOYMENT} from Salesforce (a local stand-in at {standin.url})")
+        flow_run = run_deployment(
+            DEPLOYMENT,
+            parameters={"crm_database": "salesforce-source/demo-salesforce"},
+            timeout=600,
+            poll_interval=2,
+        )
+        written = [o for o in standin.org.all("Opportunity") if o["AIQ_Status__c"] == "posted"]
+        print(
+            f"\n  salesforce     : {flow_run.name} -> {flow_run.state.name if flow_run.state else 'unknown'}"
+        )
+        print(f"  opportunities  : {len(written)} of {len(seeded.won)} closed-won invoiced, IDs written back")
+        print(f"  Prefect UI     : {ui}/runs/flow-run/{flow_run.id}\n")
+        if not (flow_run.state and flow_run.state.is_completed()):
+            say(f"the Salesforce run did not complete; see {STATE}/worker.log")
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from aiq_flows.domain.outcomes import Outcome, SaleOutcome, outcome_for
 from aiq_flows.domain.sales import PostingLimits, ReferenceData, Sale, hold_reason, validate_sale
 from aiq_flows.domain.values import ValueRefused, datetime_value
 from aiq_flows.domain.watermark import Watermark
-from aiq_flows.sources.contract import SalesSource
+from aiq_flows.sources.contract import SalesSource, SourceRefused
 from aiq_flows.sources.mapping import MappingError
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
@@ -71,11 +71,13 @@ class Origin:
         return self.block.source(self.name)
 
 
-def _not_a_mapping_error(task: Any, task_run: Any, state: Any) -> bool:
+def worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """A source read is retried unless the failure says a retry cannot help: a mapping that does
+    not fit, a source that refuses (a login, a daily API limit)."""
     try:
         state.result()
-    except MappingError:
-        return False  # the same mapping fails the same way: no retry
+    except (MappingError, SourceRefused):
+        return False
     except Exception:
         return True
     return False
@@ -86,7 +88,7 @@ def _not_a_mapping_error(task: Any, task_run: Any, state: Any) -> bool:
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=[2, 10],
-    retry_condition_fn=_not_a_mapping_error,
+    retry_condition_fn=worth_retrying,
 )
 def check_source(origin: Origin) -> None:
     """Every table, view, filter and column the source's mapping names is there: a wrong one
@@ -100,7 +102,13 @@ def check_source(origin: Origin) -> None:
         get_run_logger().warning("%s: %s", origin.name, warning)
 
 
-@task(name="read-changed-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="read-changed-sales",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
+)
 def read_changed_sales(
     origin: Origin,
     state: StateStore,
@@ -128,7 +136,13 @@ def read_changed_sales(
     return SalesBatch(page.records, high_watermark(page.records), page.cursor)
 
 
-@task(name="read-unsettled-sales", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="read-unsettled-sales",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
+)
 def read_unsettled_sales(
     origin: Origin, state: StateStore, watermark_name: str, overlap_minutes: int
 ) -> list[dict[str, Any]]:
@@ -154,7 +168,13 @@ def read_unsettled_sales(
     return records
 
 
-@task(name="read-change-window", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="read-change-window",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
+)
 def read_change_window(
     origin: Origin, state: StateStore, watermark_name: str, overlap_minutes: int
 ) -> tuple[date, date] | None:

@@ -58,11 +58,11 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _no_secret_left_behind(basetemp: Path) -> None:
     """After the whole suite: no key, client secret or issued token in anything the tests left,
     nor in any test's captured output."""
-    from tests.support.secrets_scan import files_to_scan, hits, issued_secrets
+    from tests.support.secrets_scan import ISSUED_ELSEWHERE, files_to_scan, hits, issued_secrets
 
     started = time.monotonic()
     sandboxes = list(basetemp.rglob("sandbox.db"))
-    secrets = set().union(*(issued_secrets(db) for db in sandboxes))
+    secrets = set().union(ISSUED_ELSEWHERE, *(issued_secrets(db) for db in sandboxes))
     files = files_to_scan([basetemp, SESSION_HOME])
     found = hits(files, secrets)
     SECRETS_SCAN.append(
@@ -103,6 +103,17 @@ def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
     server = Sandbox(tmp_path_factory.mktemp("sandbox"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def salesforce(tmp_path: Path) -> Iterator[Any]:
+    """The Salesforce stand-in (HTTPS on 127.0.0.1), its secrets added to the suite's scan."""
+    from aiq_flows.sandbox.salesforce.server import SalesforceStandIn
+    from tests.support.secrets_scan import ISSUED_ELSEWHERE
+
+    with SalesforceStandIn(directory=tmp_path / "salesforce") as server:
+        yield server
+        ISSUED_ELSEWHERE.update(server.org.secrets())
 
 
 @dataclass(frozen=True)

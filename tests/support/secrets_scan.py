@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 SECRET_LENGTHS = (32, 43)
+# Secrets issued outside a sandbox database during the session (the Salesforce stand-in's).
+ISSUED_ELSEWHERE: set[str] = set()
 _URL_SAFE_RUN = re.compile(rb"[A-Za-z0-9_-]{%d,}" % min(SECRET_LENGTHS))
 
 

@@ -19,6 +19,11 @@ from aiq_flows.domain.watermark import Watermark
 Cursor = Any
 
 
+class SourceRefused(RuntimeError):
+    """The source refuses for a reason a retry in seconds does not change (a login refused, a
+    daily API limit reached): the run stops with this one line, and no retry repeats it."""
+
+
 @dataclass(frozen=True)
 class SalesPage:
     records: list[dict[str, Any]]

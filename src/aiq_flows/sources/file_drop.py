@@ -30,8 +30,8 @@ import pandas as pd
 from aiq_flows.domain.fields import RECORD_LABEL
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.values import ValueRefused, whole_number
-from aiq_flows.sources.fields import CUSTOMER_DETAILS, LINE_FIELDS, SALE_FIELDS
-from aiq_flows.sources.mapping import DEFAULT_EXPORT, Constant, ExportMapping
+from aiq_flows.sources.fields import customer_fields, line_fields, sale_fields
+from aiq_flows.sources.mapping import DEFAULT_EXPORT, ExportMapping
 
 PATTERNS = ("*.csv", "*.xlsx")
 
@@ -84,6 +84,10 @@ def _records(frame: pd.DataFrame, file: DroppedFile, mapping: ExportMapping) -> 
             except ValueRefused:
                 sale_id = text
         record = records.get(sale_id)
+
+        def cell(key: str, column: str, row: dict[str, Any] = row) -> Any:
+            return _cell(row, column)
+
         if record is None:
             key = _cell(row, key_column) if isinstance(key_column, str) else None
             record = records[sale_id] = {
@@ -91,34 +95,16 @@ def _records(frame: pd.DataFrame, file: DroppedFile, mapping: ExportMapping) -> 
                 RECORD_LABEL: sale_id,
                 "reference_prefix": mapping.reference_prefix,
                 "updated_at": changed,
-                **{field: _source(row, sales, name) for field, name in SALE_FIELDS.items()},
-                "customer": None
-                if key is None
-                else {
-                    "key": key,
-                    "code": _source(row, customers, "code"),
-                    **{name: _source(row, customers, name) for name in CUSTOMER_DETAILS},
-                },
+                **sale_fields(sales, cell),
+                "customer": None if key is None else customer_fields(customers, key, cell),
                 "lines": [],
             }
             file.sale_ids.append(sale_id)
-        line = {
-            field: _source(row, lines, name)
-            for field, name in LINE_FIELDS.items()
-            if getattr(lines, name) is not None  # unmapped: absent, not empty
-        }
-        if all(value is None for value in line.values()):
+        line = line_fields(lines, len(record["lines"]) + 1, cell)
+        if all(value is None for name, value in line.items() if name != "line_no"):
             continue  # a sale row without a line: the domain refuses a sale with no lines
-        record["lines"].append({"line_no": len(record["lines"]) + 1, **line})
+        record["lines"].append(line)
     return list(records.values())
-
-
-def _source(row: dict[str, Any], columns: Any, key: str) -> Any:
-    """A mapped field's cell (text), or its constant; None when the mapping leaves it out."""
-    source = getattr(columns, key)
-    if isinstance(source, Constant):
-        return source.value
-    return _cell(row, source) if isinstance(source, str) else None
 
 
 class DropFolder:

@@ -48,7 +48,7 @@ from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
 from aiq_flows.domain.values import date_span
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.sources.contract import Cursor, SalesPage, WrittenBack
-from aiq_flows.sources.fields import CUSTOMER_DETAILS, LINE_FIELDS, SALE_FIELDS
+from aiq_flows.sources.fields import Read, customer_fields, line_fields, mapped, sale_fields
 from aiq_flows.sources.mapping import Constant, Mapping, MappingError, Source
 
 _IDS_PER_QUERY = 900  # under SQLite's oldest limit of 999 bound parameters
@@ -375,38 +375,25 @@ class MappedSqlSource:
         columns = self.mapping.lines.columns
         for start in range(0, len(sale_ids), _IDS_PER_QUERY):
             for line in connection.execute(self._lines_query(plan, sale_ids[start : start + _IDS_PER_QUERY])):
-                values = line._mapping
                 lines = by_sale.setdefault(str(line.sale), [])
-                lines.append(
-                    {
-                        "line_no": len(lines) + 1,
-                        **{
-                            field: _value(columns, name, values, "")
-                            for field, name in LINE_FIELDS.items()
-                            if getattr(columns, name) is not None  # unmapped: absent, not empty
-                        },
-                    }
-                )
+                lines.append(line_fields(columns, len(lines) + 1, _reader(line._mapping)))
         return by_sale
 
     # --- records ------------------------------------------------------------------------------
 
     def _record(self, sale: Row[Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         values, m = sale._mapping, self.mapping
+
         customer = None
         if values["customer_row"] is not None:
-            code = _value(m.customers.columns, "code", values, "customer_")
+            code = mapped(m.customers.columns, "code", _reader(values, "customer_"))
             key = values.get("customer_key") if m.customers.code_from else (code or values["customer_row"])
-            customer = {
-                "key": key,
-                "code": code,
-                **{name: _value(m.customers.columns, name, values, "customer_") for name in CUSTOMER_DETAILS},
-            }
+            customer = customer_fields(m.customers.columns, key, _reader(values, "customer_"))
         record = {
             "sale_id": values["id"],
             "reference_prefix": m.reference_prefix,
             "updated_at": values["changed_at"],
-            **{field: _value(m.sales.columns, name, values, "sale_") for field, name in SALE_FIELDS.items()},
+            **sale_fields(m.sales.columns, _reader(values, "sale_")),
             "customer": customer,
             "lines": lines,
         }
@@ -474,9 +461,10 @@ def _mapped(relation: _Relation, key: str, source: Source | None, label: str) ->
     return [_raw(relation.column(source, key), label)]
 
 
-def _value(columns: Any, name: str, values: Any, prefix: str) -> Any:
-    """A mapped field's raw value in a row: its constant, its column's value, or None unmapped."""
-    source = getattr(columns, name)
-    if isinstance(source, Constant):
-        return source.value
-    return values.get(f"{prefix}{name}") if source is not None else None
+def _reader(values: Any, prefix: str = "") -> Read:
+    """Reads a mapped value from a row of the plan's query, where it is labelled by its key."""
+
+    def read(key: str, column_name: str) -> Any:
+        return values.get(f"{prefix}{key}")
+
+    return read

@@ -76,7 +76,7 @@ def compare(aiq: AiqConnection, state: StateStore, crm: Origin, start: date, end
     gateway = aiq.gateway()
     reference = reference_data(gateway)
     crm_side = [_crm_side(record, reference) for record in records]
-    prefix = str(records[0].get("reference_prefix") or SALE_PREFIX) if records else SALE_PREFIX
+    prefix = source.mapping.reference_prefix
     sweep = gateway.transactions_between(
         datetime.combine(start, time()), datetime.combine(end, time()), [SALES_INVOICE_TYPE]
     )

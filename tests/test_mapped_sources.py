@@ -2,13 +2,15 @@
 would write, synced end to end into the sandbox under a real Prefect API, on SQLite and
 PostgreSQL: a bad mapping stops the run before anything is written; then every valid sale is
 posted once, the rest quarantined naming their field; a re-run creates nothing; a CRM that stamps
-every update is not re-stamped by the write-back; a deal changed after posting is reported."""
+every update is not re-stamped by the write-back; a deal changed after posting is reported, and
+reconciliation over the same mapping finds it."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy import Engine, create_engine
 from aiq_flows.store.outbox import DocumentStore
 from blocks.crm import SqlSalesSource
 from flows.nightly_sales_sync import nightly_sales_sync
+from flows.reconciliation import reconciliation
 from tests.conftest import DemoBlocks
 from tests.support.artifacts import latest_markdown, latest_table
 from tests.support.crm_shapes import DEALS, ORDERS, CrmShape
@@ -141,3 +144,18 @@ def test_a_crm_of_its_own_shape_syncs_each_sale_once(
     assert Counter(d["external_reference"] for d in sandbox.documents()) == Counter(
         {reference: 1 for reference in posted}
     )
+
+    # Reconciliation over the same mapping (the store's states for the read-only view) finds
+    # exactly that sale: its amount in the CRM is no longer the invoice's.
+    differences = reconciliation(
+        aiq_connection=demo_blocks.aiq,
+        crm_database=source,
+        state_store=demo_blocks.store,
+        from_date=date(2026, 11, 1),
+        to_date=date(2026, 11, 30),
+        return_state=True,
+    )
+    assert differences.is_failed()
+    assert [(row["difference"], row["reference"]) for row in latest_table("reconciliation-differences")] == [
+        ("amount differs", f"{shape.prefix}{edited}")
+    ]

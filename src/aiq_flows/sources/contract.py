@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from aiq_flows.domain.outcomes import SaleOutcome
 from aiq_flows.domain.watermark import Watermark
+from aiq_flows.sources.mapping import Mapping
 
 # Where the next page starts, as the source keeps it: the last record's change time and id (SQL),
 # a query locator (Salesforce). Opaque to everyone but its source.
@@ -38,6 +39,7 @@ class WrittenBack:
 
 class SalesSource(Protocol):
     name: str  # keys the source's watermark and, read-only, its records' states in the store
+    mapping: Mapping  # how its records are read; `reference_prefix` makes their AIQ references
 
     @property
     def read_only(self) -> bool:

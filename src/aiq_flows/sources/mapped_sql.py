@@ -35,17 +35,16 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     type_coerce,
     update,
 )
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
-from sqlalchemy.types import NullType, String
+from sqlalchemy.types import Date, DateTime, NullType, String
 
 from aiq_flows.db import make_engine
 from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
-from aiq_flows.domain.values import date_span
+from aiq_flows.domain.values import ValueRefused, date_span, date_value
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.sources.contract import Cursor, SalesPage, WrittenBack
 from aiq_flows.sources.fields import Read, customer_fields, line_fields, mapped, sale_fields
@@ -343,12 +342,21 @@ class MappedSqlSource:
             return date_span(connection.scalars(query))
 
     def sales_between(self, start: date, end: date) -> list[dict[str, Any]]:
-        """Every sale dated in the range (inclusive), with what the sync wrote back (reconciliation)."""
-        plan = self._plan()
-        condition = true() if plan.sale_date is None else and_(plan.sale_date >= start, plan.sale_date <= end)
-        return [
-            record for _, record in self._read(plan, plan.query.where(condition).order_by(*self._order(plan)))
-        ]
+        """Every sale dated in the range (inclusive), with what the sync wrote back (reconciliation).
+        A date column of a date type is filtered by the database; one kept as text (``04/11/2026``)
+        or given by a query is read whole and its dates read as the domain reads them."""
+        plan, query = self._plan(), self._plan().query
+        if plan.sale_date is not None and isinstance(plan.sale_date.type, Date | DateTime):
+            query = query.where(and_(plan.sale_date >= start, plan.sale_date <= end))
+        records = [record for _, record in self._read(plan, query.order_by(*self._order(plan)))]
+        return [record for record in records if self._dated_within(record.get("sale_date"), start, end)]
+
+    def _dated_within(self, value: Any, start: date, end: date) -> bool:
+        try:
+            day = date_value(value, day_first=self.mapping.day_first)
+        except ValueRefused:
+            return False
+        return day is not None and start <= day <= end
 
     def _read(self, plan: _Plan, query: Select[Any]) -> list[tuple[Row[Any], dict[str, Any]]]:
         with self.engine.connect() as connection:

@@ -4,6 +4,7 @@ from blocks.aiq import AiqConnection
 from blocks.crm import CrmDatabase, SqlSalesSource
 from blocks.intercompany import ChargesDatabase
 from blocks.jobs import JobsDatabase
+from blocks.results import ResultsFolder
 from blocks.salesforce import SalesforceSource
 from blocks.store import StateStore
 
@@ -12,6 +13,7 @@ __all__ = [
     "ChargesDatabase",
     "CrmDatabase",
     "JobsDatabase",
+    "ResultsFolder",
     "SalesforceSource",
     "SqlSalesSource",
     "StateStore",

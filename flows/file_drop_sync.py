@@ -20,9 +20,10 @@ from aiq_flows.secrets import install_redaction
 from aiq_flows.sources.file_drop import DropBatch, DropFolder
 from aiq_flows.sources.mapping import DEFAULT_EXPORT, load_export_mapping
 from blocks.aiq import AiqConnection
+from blocks.results import ResultsFolder
 from blocks.store import StateStore
 from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
-from tasks.reporting import publish_sync_report
+from tasks.reporting import RunReport, default_results_folder, publish_sync_report
 from tasks.sales import load_reference_data
 from tasks.sales_pages import POSTING_THREADS, SalesPages
 from tasks.typed_prefect import as_is, load_block, threads
@@ -57,6 +58,7 @@ def file_drop_sales_sync(
     credit_policy: CreditPolicy = CreditPolicy.POST,
     max_invoice_total: Decimal | None = None,
     mapping: str | None = None,
+    results_folder: str | None = None,
 ) -> dict[str, Any]:
     """`folder` holds incoming/, archive/ and rejected/ (created when missing). A sale above
     `max_invoice_total` is held (its file's results say so; drop it again to retry). `mapping`:
@@ -67,6 +69,13 @@ def file_drop_sales_sync(
     state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
     batch = read_drop_folder(folder, mapping)
+    report = RunReport(
+        f"File drop into {aiq.company_id}",
+        "file-drop-sales-sync",
+        load_block(ResultsFolder, results_folder) if results_folder else default_results_folder(),
+        flow_run.name or run_id,
+    )
+    outcomes: list[SaleOutcome] = []  # each file's results file lists its own (a drop is small)
     pages = SalesPages(
         aiq,
         state,
@@ -76,16 +85,16 @@ def file_drop_sales_sync(
         PostingSettings(True, chunk_size),
         PostingLimits(max_invoice_total),
         CreditPolicy(credit_policy),
+        on_settled=lambda _sales, settled: outcomes.extend(settled),
+        report=report,
     )
     read = len(batch.records)
     pages.in_aiq = sweep_aiq(aiq, date_span(r.get("sale_date") for r in batch.records))  # read before write
     with writing_to(aiq.company_id):  # one writer per AIQ entity
         pages.add(batch.records)  # validate, customers, credit check, post
         pages.settle()
-    results = settle_drop_folder(folder, as_is(batch), as_is(pages.outcomes))
-    summary = publish_sync_report(
-        as_is(pages.outcomes), read, f"File drop into {aiq.company_id}", "file-drop-sales-sync"
-    )
+    results = settle_drop_folder(folder, as_is(batch), as_is(outcomes))
+    summary = publish_sync_report(as_is(report), read)
     rejected = [file for file in batch.files if file.problem]
     get_run_logger().info("File drop finished: %s; results in %s", summary, results)
     return {**summary, "files": len(batch.files), "rejected_files": len(rejected)}

@@ -22,6 +22,7 @@ from aiq_flows.domain.sales import InvoiceKind, PostingLimits, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
+from blocks.results import ResultsFolder
 from blocks.store import StateStore
 from tasks.attachments import BreakdownFormat, DocumentSettings, attach_and_fetch, publish_pdf_links
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
@@ -32,7 +33,7 @@ from tasks.invoices import (
     sweep_aiq,
 )
 from tasks.plan import PlanApproval, publish_plan
-from tasks.reporting import publish_sync_report
+from tasks.reporting import RunReport, default_results_folder, publish_sync_report
 from tasks.sales import ChangedPages, check_source, load_reference_data, read_change_window
 from tasks.sales_pages import POSTING_THREADS, SalesPages
 from tasks.typed_prefect import as_is, load_block, load_origin, threads
@@ -62,6 +63,7 @@ def nightly_sales_sync(
     approval_timeout_minutes: int = 12 * 60,
     claim_lease_seconds: float = 900,
     max_invoice_total: Decimal | None = None,
+    results_folder: str | None = None,
 ) -> dict[str, Any]:
     """Parameters name Blocks, never secrets: the keys live in the AIQ Connection block.
     `bulk` reads AIQ once for the run (a sweep of the sales' dates) and posts each chunk of
@@ -79,12 +81,19 @@ def nightly_sales_sync(
     and writes nothing anywhere; `approval` publishes it, waits for a typed approval in the UI,
     then posts exactly that plan. A sale whose total is above `max_invoice_total` (in its own
     currency) is held for approval: a normal run leaves it pending, an approval run includes it
-    in the plan."""
+    in the plan. Every sale's outcome goes to a CSV in the `results_folder` block's folder (default:
+    the worker's Prefect home), linked from the report, which lists what needs a person."""
     install_redaction()
     aiq = load_block(AiqConnection, aiq_connection)
     crm = load_origin(crm_database)
     state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
+    report = RunReport(
+        f"Nightly sales sync into {aiq.company_id}",
+        "nightly-sales-sync",
+        load_block(ResultsFolder, results_folder) if results_folder else default_results_folder(),
+        flow_run.name or run_id,
+    )
     documents = DocumentSettings(attach_breakdown, pdf_folder)
     pdfs: dict[str, str] = {}
     watermark_name = f"nightly-sales-sync:{crm_database}:{aiq.company_id}"
@@ -116,6 +125,7 @@ def nightly_sales_sync(
         credit_overdue_days,
         planning,
         on_settled=write_back,
+        report=report,
     )
     changed = ChangedPages(crm, state, watermark_name, overlap_minutes, page_size, max_sales)
     # Read before write, once for the run: before anything is posted, AIQ's invoices dated in the
@@ -152,10 +162,8 @@ def nightly_sales_sync(
 
     # Only now, every outcome written back: the watermark moves (forward only).
     advance_watermark(state, watermark_name, changed.high)
-    summary = publish_sync_report(
-        as_is(pages.outcomes), changed.read, f"Nightly sales sync into {aiq.company_id}", "nightly-sales-sync"
-    )
-    publish_deferral_schedules(as_is(pages.deferred), as_is(pages.outcomes), pages.deferrals)
+    summary = publish_sync_report(as_is(report), changed.read)
+    publish_deferral_schedules(as_is(pages.deferred), pages.deferrals)
     publish_pdf_links(as_is(pdfs), aiq.company_id)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary

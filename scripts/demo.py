@@ -156,7 +156,7 @@ def register_blocks(sandbox_base: str) -> None:
     from pydantic import SecretStr
 
     from aiq_flows.gateway.schema import PATH_1_1
-    from blocks import AiqConnection, ChargesDatabase, CrmDatabase, JobsDatabase, StateStore
+    from blocks import AiqConnection, ChargesDatabase, CrmDatabase, JobsDatabase, ResultsFolder, StateStore
 
     credentials = json.loads(
         run([str(BIN / "aiq-sandbox"), "credentials", "--db", str(STATE / "sandbox.db")], dict(os.environ))
@@ -174,6 +174,16 @@ def register_blocks(sandbox_base: str) -> None:
     JobsDatabase(url=SecretStr(f"sqlite:///{STATE / 'jobs.db'}")).save("demo-jobs", overwrite=True)
     ChargesDatabase(url=SecretStr(f"sqlite:///{STATE / 'charges.db'}")).save("demo-charges", overwrite=True)
     StateStore(url=SecretStr(f"sqlite:///{STATE / 'store.db'}")).save("demo-store", overwrite=True)
+    ResultsFolder(path=str(STATE / "results")).save("demo-results", overwrite=True)
+
+
+def results(flow_run_name: str, flow: str = "nightly-sales-sync") -> list[dict[str, str]]:
+    """A run's full results: one row per sale, from its results file."""
+    import csv
+
+    [file] = (STATE / "results" / flow).glob(f"*-{flow_run_name}.csv")
+    with file.open(encoding="utf-8") as rows:
+        return list(csv.DictReader(rows))
 
 
 def report(flow_run_id: str, key: str = "nightly-sales-sync-report") -> list[dict[str, Any]]:
@@ -254,7 +264,7 @@ def main() -> int:
             say(f"running {DEPLOYMENT} through the worker")
             flow_run = run_deployment(DEPLOYMENT, timeout=600, poll_interval=2)
             state = flow_run.state
-            rows = report(str(flow_run.id))
+            rows = results(flow_run.name)
             counts: dict[str, int] = {}
             for row in rows:
                 counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1

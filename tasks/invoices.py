@@ -426,14 +426,11 @@ def sweep_aiq(aiq: AiqConnection, window: tuple[date, date] | None) -> dict[str,
 
 
 @task(name="publish-deferral-schedules", cache_policy=NONE)
-def publish_deferral_schedules(
-    sales: list[Sale], outcomes: list[SaleOutcome], settings: DeferralSettings
-) -> int:
+def publish_deferral_schedules(sales: list[Sale], settings: DeferralSettings) -> int:
     """A table of each deferred sale invoiced in this run: month, release, deferred balance left."""
-    invoiced = {o.sale_id for o in outcomes if o.outcome is Outcome.CREATED}
     rows = []
     for sale in sales:
-        if not sale.is_deferred or sale.sale_id not in invoiced:
+        if not sale.is_deferred:
             continue
         balance = sale.net_total
         for line in deferral_schedule(sale, method=settings.method, allocation=settings.allocation):

@@ -1,16 +1,39 @@
-"""The run report in the Prefect UI: one row per sale, and counts that must add up to the input."""
+"""The run report: every outcome to the run's results file as its pages settle (one CSV row per
+sale, in a `ResultsFolder`), and in the Prefect UI the counts, which must add up to the input,
+and a table of what needs a person, linked to the full results. The UI's share stays the same size
+whatever the night's: readable, and under Prefect's event size at 100,000 sales."""
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.settings import PREFECT_HOME
 
 from aiq_flows.domain.money import round_money
-from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, id_order, summarize
-from aiq_flows.engine.delivery import CHANGED_AFTER_POSTING, POSTED_UNCHANGED
+from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, OutcomeTally, SaleOutcome, id_order
+from blocks.results import ResultsFolder
+
+# The UI's tables show at most this many rows; every row is in the results file.
+MAX_TABLE_ROWS = 1_000
+COLUMNS = (
+    "sale_id",
+    "reference",
+    "external_reference",
+    "customer",
+    "gross_total",
+    "outcome",
+    "aiq_transaction_id",
+    "error_code",
+    "reason",
+)
 
 
 def _amount(outcome: SaleOutcome) -> str:
@@ -21,77 +44,121 @@ def _amount(outcome: SaleOutcome) -> str:
     return f"{round_money(outcome.gross_total, outcome.currency)} {outcome.currency}"
 
 
-# The UI's table shows at most this many sales: those that need attention first, then the rest.
-MAX_TABLE_ROWS = 20_000
+def report_row(o: SaleOutcome) -> dict[str, Any]:
+    return {
+        "sale_id": o.sale_id,
+        "reference": o.reference or "",
+        "external_reference": o.external_reference or "",
+        "customer": o.customer_code or "",
+        "gross_total": _amount(o),
+        "outcome": o.outcome.value,
+        "aiq_transaction_id": o.transaction_id if o.transaction_id is not None else "",
+        "error_code": o.error_code or "",
+        "reason": o.reason or "",
+    }
 
 
-def report_rows(outcomes: list[SaleOutcome]) -> list[dict[str, Any]]:
-    attention = (Outcome.QUARANTINED, Outcome.FAILED, Outcome.HELD)
-    if len(outcomes) > MAX_TABLE_ROWS:
-        ranked = sorted(outcomes, key=lambda o: (o.outcome not in attention, id_order(o.sale_id)))
-        outcomes = ranked[:MAX_TABLE_ROWS]
-    return [
-        {
-            "sale_id": o.sale_id,
-            "reference": o.reference or "",
-            "external_reference": o.external_reference or "",
-            "customer": o.customer_code or "",
-            "gross_total": _amount(o),
-            "outcome": o.outcome.value,
-            "aiq_transaction_id": o.transaction_id if o.transaction_id is not None else "",
-            "error_code": o.error_code or "",
-            "reason": o.reason or "",
-        }
-        for o in sorted(outcomes, key=lambda o: id_order(o.sale_id))
-    ]
+def default_results_folder() -> ResultsFolder:
+    """Without a block: a folder in the Prefect home of the process that runs the flow."""
+    return ResultsFolder(path=str(Path(PREFECT_HOME.value()) / "aiq-results"))
+
+
+@dataclass
+class RunReport:
+    """One run's report, built as its pages settle: `add` counts each outcome, keeps the first
+    that need a person, and appends every one to the results file; `publish_sync_report` shows it."""
+
+    title: str
+    key_prefix: str
+    results: ResultsFolder
+    run_name: str
+    tally: OutcomeTally = field(default_factory=lambda: OutcomeTally(keep=MAX_TABLE_ROWS))
+    file: Path | None = None
+    _out: TextIO | None = None
+    _writer: Any = None
+
+    def add(self, outcomes: list[SaleOutcome]) -> None:
+        self.tally.add(outcomes)
+        if self._writer is None:
+            self._open()
+        self._writer.writerows(report_row(o) for o in sorted(outcomes, key=lambda o: id_order(o.sale_id)))
+        if self._out is not None:
+            self._out.flush()
+
+    def _open(self) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{stamp}-{self.run_name}")
+        folder = self.results.folder() / self.key_prefix
+        folder.mkdir(parents=True, exist_ok=True)
+        self.file = folder / f"{safe}.csv"
+        self._out = self.file.open("w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._out, fieldnames=COLUMNS)
+        self._writer.writeheader()
+
+    def close(self) -> None:
+        if self._writer is None:
+            self._open()  # a run that read nothing still has its (empty) results file
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    @property
+    def link(self) -> str:
+        return self.results.link(self.file) if self.file is not None else ""
 
 
 @task(name="publish-sync-report", cache_policy=NONE)
-def publish_sync_report(
-    outcomes: list[SaleOutcome], input_count: int, title: str, key_prefix: str
-) -> dict[str, Any]:
-    summary = summarize(outcomes, input_count)
+def publish_sync_report(report: RunReport, input_count: int) -> dict[str, Any]:
+    """The counts (which must add up to the sales read: the run fails if they do not), what needs
+    a person, and the link to the full results."""
+    report.close()
+    tally, logger = report.tally, get_run_logger()
+    summary = tally.summary(input_count)
     counts = {kind.value: summary.counts[kind] for kind in Outcome}
-    lines = [f"# {title}", "", "| outcome | sales |", "|---|---:|"]
-    lines += [f"| {kind} | {n} |" for kind, n in counts.items()]
-    lines += [f"| **total** | **{summary.accounted_for}** of {input_count} read |"]
-    problems = [o for o in outcomes if o.outcome in (Outcome.QUARANTINED, Outcome.FAILED)]
-    if problems:
-        lines += ["", "## Needs attention", ""]
-        lines += [f"- `{o.reference or o.sale_id}` {o.outcome.value}: {o.reason}" for o in problems[:200]]
-    changed = [o for o in outcomes if o.error_code == CHANGED_AFTER_POSTING]
-    if changed:
+    lines = [f"# {report.title}", "", "| outcome | sales |", "|---|---:|"]
+    lines += [f"| {kind} | {n:,} |" for kind, n in counts.items()]
+    lines += [f"| **total** | **{summary.accounted_for:,}** of {input_count:,} read |", ""]
+    lines += [f"Full results, one row per sale: [{report.file.name if report.file else ''}]({report.link})"]
+    if tally.needing_attention:
+        shown = len(tally.attention)
+        lines += ["", f"## Needs attention ({tally.needing_attention:,})", ""]
+        lines += [
+            f"- `{o.reference or o.sale_id}` {o.outcome.value}: {o.reason}" for o in tally.attention[:200]
+        ]
+        if tally.needing_attention > 200:
+            lines += [
+                f"- … {tally.needing_attention - 200:,} more in the table ({shown:,}) and the results file"
+            ]
+    if tally.changed_after_posting:
         lines += [
             "",
-            f"## Changed in the source after posting ({len(changed)}): AIQ keeps the posted invoice",
-            "",
+            f"## Changed in the source after posting ({tally.changed_after_posting:,}): AIQ keeps the "
+            "posted invoice; credit it to change it",
         ]
-        lines += [f"- `{o.reference or o.sale_id}` transaction {o.transaction_id}" for o in changed[:200]]
-        get_run_logger().warning(
-            "%d sales changed after their invoice was posted (AIQ keeps the posted invoice): %s",
-            len(changed),
-            ", ".join(str(o.reference or o.sale_id) for o in changed[:20]),
+        logger.warning(
+            "%d sales changed after their invoice was posted (AIQ keeps the posted invoice)",
+            tally.changed_after_posting,
         )
-    unchanged = sum(1 for o in outcomes if o.reason == POSTED_UNCHANGED)
-    if unchanged:
+    if tally.unchanged_rereads:
         lines += [
             "",
-            f"Read again but unchanged since posting: {unchanged} (their change time moved, their content "
-            "did not: the source's version is a hash of what was posted, so nothing was sent)",
+            f"Read again but unchanged since posting: {tally.unchanged_rereads:,} (their change time moved, "
+            "their content did not: the source's version is a hash of what was posted, so nothing was sent)",
         ]
-        get_run_logger().info("%d sales read again are unchanged since they were posted", unchanged)
-    create_markdown_artifact(key=f"{key_prefix}-summary", markdown="\n".join(lines), description=title)
-    shown = (
-        "one row per sale"
-        if len(outcomes) <= MAX_TABLE_ROWS
-        else (
-            f"{MAX_TABLE_ROWS:,} of {len(outcomes):,} sales: every one that needs attention, then the others"
-        )
+    create_markdown_artifact(
+        key=f"{report.key_prefix}-summary", markdown="\n".join(lines), description=report.title
     )
+    shown_rows = [report_row(o) for o in sorted(tally.attention, key=lambda o: id_order(o.sale_id))]
+    more = "" if len(shown_rows) == tally.needing_attention else f" (the first {len(shown_rows):,})"
     create_table_artifact(
-        key=f"{key_prefix}-report", table=report_rows(outcomes), description=f"{title}: {shown}"
+        key=f"{report.key_prefix}-report",
+        table=shown_rows,
+        description=(
+            f"{report.title}: what needs a person, {tally.needing_attention:,} of {input_count:,} sales"
+            f"{more}; every sale in {report.link}"
+        ),
     )
     if not summary.adds_up:
         raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} sales read")
-    get_run_logger().info("Outcomes: %s", counts)
+    logger.info("Outcomes: %s; full results: %s", counts, report.link)
     return {"input": input_count, **counts}

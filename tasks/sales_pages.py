@@ -19,7 +19,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from aiq_flows.domain.credit import CreditPolicy
-from aiq_flows.domain.outcomes import SaleOutcome
+from aiq_flows.domain.outcomes import Outcome, SaleOutcome
 from aiq_flows.domain.sales import PostingLimits, ReferenceData, Sale
 from aiq_flows.iterables import chunked
 from blocks.aiq import AiqConnection
@@ -27,6 +27,7 @@ from blocks.store import StateStore
 from tasks.credit import CreditResult, credit_check
 from tasks.customers import CustomerResolution, check_customer_codes, ensure_customers, needs_code_check
 from tasks.invoices import DeferralSettings, PostingSettings, chunk_failed, post_batch_invoices
+from tasks.reporting import RunReport
 from tasks.sales import validate_sales
 from tasks.typed_prefect import as_is
 
@@ -73,11 +74,12 @@ class SalesPages:
     overdue_days: int | None = None
     planning: bool = False  # a dry run or an approval's plan: read only, nothing posted
     on_settled: Settle = _nothing  # the source's write-back of a settled page
+    report: RunReport | None = None  # every settled outcome goes to it (counts, results file)
     in_aiq: dict[str, int] | None = None  # the run's sweep of AIQ (read before write)
     customers: CustomerResolution = field(default_factory=CustomerResolution)
-    outcomes: list[SaleOutcome] = field(default_factory=list)  # every settled record's outcome
+    outcomes: list[SaleOutcome] = field(default_factory=list)  # a plan's outcomes (planning only)
     planned: list[Sale] = field(default_factory=list)  # what a plan would post
-    deferred: list[Sale] = field(default_factory=list)  # deferred sales posted or tried
+    deferred: list[Sale] = field(default_factory=list)  # deferred sales invoiced by this run
     chunks: int = 0
     _in_flight: _InFlight | None = None
 
@@ -105,8 +107,10 @@ class SalesPages:
             return
         outcomes = flight.outcomes + collect(flight.credit, flight.posting)
         self.on_settled(flight.credit.cleared, outcomes)
-        self.outcomes += outcomes
-        self.deferred += [sale for sale in flight.credit.cleared if sale.is_deferred]
+        if self.report is not None:
+            self.report.add(outcomes)  # not kept here: memory stays flat however big the night
+        created = {o.sale_id for o in outcomes if o.outcome is Outcome.CREATED}
+        self.deferred += [s for s in flight.credit.cleared if s.is_deferred and s.sale_id in created]
 
     def post_approved(self) -> None:
         """Post exactly the approved plan: its customers' codes recorded and its new customers

@@ -16,7 +16,6 @@ from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.outcomes import Outcome
 from aiq_flows.domain.versions import content_version
 from aiq_flows.engine.delivery import (
-    POSTED_UNCHANGED,
     BulkDocument,
     BulkSender,
     Delivery,
@@ -84,7 +83,6 @@ def test_created_once_then_found_in_the_store_without_asking_aiq(store: Document
     assert (again.outcome, again.transaction_id, again.reason) == (
         Outcome.ALREADY_PRESENT,
         first.transaction_id,
-        POSTED_UNCHANGED,
     )
     assert aiq.calls == []  # the store alone answered
 

@@ -11,10 +11,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.customer_codes import MAX_CODE, aiq_customer_code
 from aiq_flows.domain.customer_details import changed_details, details_to_send
 from aiq_flows.domain.money import currency_exponent, has_at_most_minor_units, round_money
-from aiq_flows.domain.outcomes import CountsDoNotAddUp, CrmStatus, Outcome, SaleOutcome, summarize
+from aiq_flows.domain.outcomes import (
+    CountsDoNotAddUp,
+    CrmStatus,
+    Outcome,
+    OutcomeTally,
+    SaleOutcome,
+    needs_attention,
+    summarize,
+)
 from aiq_flows.domain.references import ReferenceTooLong, sale_reference
 from aiq_flows.domain.sales import CustomerDetails, ReferenceData, Rejection, Sale, validate_sale
 from aiq_flows.domain.watermark import Watermark
@@ -239,6 +248,38 @@ def test_counts_add_up_or_say_not() -> None:
     assert not summarize(outcomes, 4).adds_up
     with pytest.raises(CountsDoNotAddUp):
         summarize([*outcomes, outcome(1, Outcome.ALREADY_PRESENT)], 4)
+
+
+@given(
+    kinds=st.lists(st.sampled_from(list(Outcome)), max_size=300),
+    changed=st.sets(st.integers(min_value=0, max_value=299)),
+    keep=st.integers(min_value=0, max_value=50),
+)
+def test_a_tally_counts_as_the_whole_list_would_and_keeps_at_most_its_share(
+    kinds: list[Outcome], changed: set[int], keep: int
+) -> None:
+    """Pages settle in any order and size: the tally's counts are the full list's, the sales it
+    keeps are the first that need a person (at most `keep`), and a sale settled twice is refused."""
+    outcomes = [
+        SaleOutcome(
+            sale_id=i,
+            reference=f"SO-{i}",
+            outcome=kind,
+            error_code=ErrorCode.CHANGED_AFTER_POSTING
+            if i in changed and kind is Outcome.ALREADY_PRESENT
+            else None,
+        )
+        for i, kind in enumerate(kinds)
+    ]
+    tally = OutcomeTally(keep=keep)
+    for start in range(0, len(outcomes), 7):
+        tally.add(outcomes[start : start + 7])
+    assert tally.summary(len(kinds)) == summarize(outcomes, len(kinds))
+    attention = [o for o in outcomes if needs_attention(o)]
+    assert tally.needing_attention == len(attention) and tally.attention == attention[:keep]
+    if outcomes:
+        with pytest.raises(CountsDoNotAddUp):
+            tally.add(outcomes[:1])
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ once, a lost store, an expiring token; every time each sale's invoice exists exa
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sqlite3
@@ -151,22 +152,31 @@ def test_first_run_posts_each_valid_sale_once_and_accounts_for_every_sale(
     assert Decimal(sandbox.trial_balance()["1100"]) == gross_posted  # debtors control
 
 
-def test_report_artifact_has_a_row_per_sale(sandbox: Sandbox, demo_blocks: DemoBlocks) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+def test_the_report_lists_what_needs_a_person_and_links_every_sale_in_its_results_file(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Path
+) -> None:
+    from blocks.results import ResultsFolder
+    from tests.support.artifacts import latest_markdown, latest_table
 
+    ResultsFolder(path=str(tmp_path / "results"), link_base="https://files.example/aiq").save("results-40")
     seed(demo_blocks, sales=40)
-    run_sync(demo_blocks)
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-sales-sync-report"])),
-            limit=1,
-            sort="CREATED_DESC",
-        )
-        rows = json.loads(artifacts[0].data) if isinstance(artifacts[0].data, str) else artifacts[0].data
-    assert len(rows) == 40
-    assert {row["outcome"] for row in rows} <= {"created", "quarantined", "failed"}
-    assert all(row["aiq_transaction_id"] != "" for row in rows if row["outcome"] == "created")
+    summary = run_sync(demo_blocks, results_folder="results-40")
+
+    [results] = (tmp_path / "results" / "nightly-sales-sync").glob("*.csv")
+    rows = list(csv.DictReader(results.open(encoding="utf-8")))
+    assert sorted(int(row["sale_id"]) for row in rows) == list(range(1, 41))  # every sale, once
+    assert Counter(row["outcome"] for row in rows) == Counter(
+        {k: v for k, v in summary.items() if k != "input" and v}
+    )
+    assert all(row["aiq_transaction_id"] for row in rows if row["outcome"] == "created")
+    table = latest_table("nightly-sales-sync-report")
+    assert {row["sale_id"] for row in table} == {
+        int(row["sale_id"]) for row in rows if row["outcome"] in ("quarantined", "failed", "held")
+    }
+    assert all(row["reason"] for row in table)
+    assert f"(https://files.example/aiq/nightly-sales-sync/{results.name})" in latest_markdown(
+        "nightly-sales-sync-summary"
+    )
 
 
 def test_running_twice_creates_nothing_the_second_time(

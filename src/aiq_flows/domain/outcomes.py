@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from aiq_flows.domain.codes import ErrorCode
 from aiq_flows.domain.sales import Sale
+
+# Read again (its change time moved: an edit undone, or the write-back itself in a CRM that stamps
+# every update) but its content is what was posted: nothing to do.
+POSTED_UNCHANGED = "already posted, unchanged since (store)"
 
 
 class Outcome(StrEnum):
@@ -113,3 +118,44 @@ def summarize(outcomes: Iterable[SaleOutcome], input_count: int) -> RunSummary:
     for outcome in outcomes:
         counts[outcome.outcome] += 1
     return RunSummary(input_count, counts)
+
+
+def needs_attention(outcome: SaleOutcome) -> bool:
+    """Whether a person has something to do about this sale: it is held, quarantined or failed,
+    or it changed in the source after its invoice was posted."""
+    return (
+        outcome.outcome in (Outcome.HELD, Outcome.QUARANTINED, Outcome.FAILED)
+        or outcome.error_code == ErrorCode.CHANGED_AFTER_POSTING
+    )
+
+
+@dataclass
+class OutcomeTally:
+    """A run's outcomes counted as its pages settle, with the first `keep` that need a person:
+    flat in memory whatever the night's size (the ids seen, to refuse a sale ending twice, are the
+    one thing kept per sale; the full list goes to the run's results file)."""
+
+    keep: int = 1000
+    counts: Counter[Outcome] = field(default_factory=Counter)
+    attention: list[SaleOutcome] = field(default_factory=list)
+    needing_attention: int = 0
+    changed_after_posting: int = 0
+    unchanged_rereads: int = 0
+    _seen: set[str] = field(default_factory=set)
+
+    def add(self, outcomes: Iterable[SaleOutcome]) -> None:
+        for outcome in outcomes:
+            key = str(outcome.sale_id)
+            if key in self._seen:
+                raise CountsDoNotAddUp(f"sale {outcome.sale_id!r} has more than one outcome")
+            self._seen.add(key)
+            self.counts[outcome.outcome] += 1
+            self.changed_after_posting += outcome.error_code == ErrorCode.CHANGED_AFTER_POSTING
+            self.unchanged_rereads += outcome.reason == POSTED_UNCHANGED
+            if needs_attention(outcome):
+                self.needing_attention += 1
+                if len(self.attention) < self.keep:
+                    self.attention.append(outcome)
+
+    def summary(self, input_count: int) -> RunSummary:
+        return RunSummary(input_count, {kind: self.counts[kind] for kind in Outcome})

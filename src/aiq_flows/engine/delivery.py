@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aiq_flows.domain.codes import ErrorCode
-from aiq_flows.domain.outcomes import Outcome
+from aiq_flows.domain.outcomes import POSTED_UNCHANGED, Outcome
 from aiq_flows.domain.versions import changed_since
 from aiq_flows.gateway.errors import (
     AiqAuthenticationError,
@@ -72,9 +72,6 @@ class Delivery:
 # A posted document is never changed by a re-run: AIQ keeps what was posted, and the report says
 # that its source changed since, for someone to credit it and post it again if the change matters.
 CHANGED_AFTER_POSTING = ErrorCode.CHANGED_AFTER_POSTING
-# Read again (its change time moved: an edit undone, or the write-back itself in a CRM that stamps
-# every update) but its content is what was posted: nothing to do.
-POSTED_UNCHANGED = "already posted, unchanged since (store)"
 
 
 def settled(reference: str, source_version: str, record: DocumentRecord | None) -> Delivery | None:

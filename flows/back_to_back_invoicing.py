@@ -61,7 +61,7 @@ def back_to_back_invoicing(
     records = read_jobs(jobs, max_jobs)
     checked = check_jobs(aiq, records, settings)
     outcomes = list(checked.quarantined)
-    with writing_to(aiq.company_id):  # one writer per entity
+    with writing_to(state, aiq.company_id):  # one writer per entity
         for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
             outcomes += raise_pairs(aiq, state, chunk, settings, run_id, number)
     if settings.retire_closing_bi_codes:

@@ -35,7 +35,7 @@ def deferred_revenue_release(
     aiq = load_block(AiqConnection, aiq_connection)
     state = load_block(StateStore, state_store)
     run_id = str(flow_run.id or uuid.uuid4())
-    with writing_to(aiq.company_id):  # one writer per entity
+    with writing_to(state, aiq.company_id):  # one writer per entity
         outcomes = release_deferred_revenue(
             aiq,
             state,

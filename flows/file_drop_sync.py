@@ -90,7 +90,7 @@ def file_drop_sales_sync(
     )
     read = len(batch.records)
     pages.in_aiq = sweep_aiq(aiq, date_span(r.get("sale_date") for r in batch.records))  # read before write
-    with writing_to(aiq.company_id):  # one writer per AIQ entity
+    with writing_to(state, aiq.company_id):  # one writer per AIQ entity
         pages.add(batch.records)  # validate, customers, credit check, post
         pages.settle()
     results = settle_drop_folder(folder, as_is(batch), as_is(outcomes))

@@ -59,7 +59,7 @@ def intercompany_pairing(
     records = read_charges(charges, max_charges)
     checked = check_charges(connections, records)
     outcomes = list(checked.quarantined)
-    with writing_to(*connections):
+    with writing_to(state, *connections):
         for number, chunk in enumerate(chunked(checked.ready, chunk_size), start=1):
             outcomes += raise_ic_pairs(connections, state, chunk, settings, run_id, number)
     write_back_charges(charges, outcomes)

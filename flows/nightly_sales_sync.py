@@ -133,7 +133,7 @@ def nightly_sales_sync(
     window = read_change_window(crm, state, watermark_name, overlap_minutes)
     pages.in_aiq = sweep_aiq(aiq, window) if bulk or planning or invoice_kind == "item" else None
 
-    with writing_to(aiq.company_id, planning=planning):
+    with writing_to(state, aiq.company_id, planning=planning):
         for records in changed:  # the CRM page by page: each checked while the previous one posts
             pages.add(records)  # validate, customers, credit check, post (or plan)
         pages.settle()
@@ -157,7 +157,7 @@ def nightly_sales_sync(
             get_run_logger().warning("Plan not approved (%s): nothing posted", decision.approver or "nobody")
             return {**plan.summary, "approved": False}
         get_run_logger().info("Plan approved by %s: posting exactly it", decision.approver)
-        with writing_to(aiq.company_id):
+        with writing_to(state, aiq.company_id):
             pages.post_approved()
 
     # Only now, every outcome written back: the watermark moves (forward only).

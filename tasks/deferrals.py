@@ -31,6 +31,7 @@ from aiq_flows.store.schedules import ScheduledMonth, ScheduleState, ScheduleSto
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.lookups import find_transaction
+from tasks.runs import runs_over
 
 JOURNAL_KIND = "deferral_release"
 
@@ -154,7 +155,7 @@ def release_deferred_revenue(
         schedules = state.schedules(store)
         releaser = Releaser(
             gateway,
-            ExactlyOnceSender(store, aiq.company_id, run_id),
+            ExactlyOnceSender(store, aiq.company_id, run_id, dead_runs=runs_over),
             schedules,
             aiq.company_id,
             periods,

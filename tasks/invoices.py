@@ -36,6 +36,7 @@ from tasks.customers import CustomerResolution
 from tasks.lookups import find_by_sweep, find_transaction, references_in_window
 from tasks.reporting import MAX_TABLE_ROWS
 from tasks.retry import retry_transient_aiq_errors
+from tasks.runs import runs_over
 
 D = TypeVar("D")
 DOCUMENT_KIND = "batch_sales_invoice"
@@ -380,7 +381,7 @@ def post_batch_invoices(
     store = state.store()
     try:
         lease = timedelta(seconds=claim_lease_seconds)
-        sender = ExactlyOnceSender(store, aiq.company_id, run_id, lease)
+        sender = ExactlyOnceSender(store, aiq.company_id, run_id, lease, dead_runs=runs_over)
         poster = InvoicePoster(aiq.gateway(), sender, customers, reference, deferrals.deferred_revenue_gl)
         # Item invoices always go in bulk (draft, then post); batch ones one by one unless `bulk`.
         items: list[Sale] = []

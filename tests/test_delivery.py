@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aiq_flows.domain.codes import ErrorCode
-from aiq_flows.domain.outcomes import Outcome
+from aiq_flows.domain.outcomes import POSTED_UNCHANGED, Outcome
 from aiq_flows.domain.versions import content_version
 from aiq_flows.engine.delivery import (
     BulkDocument,
@@ -83,6 +83,7 @@ def test_created_once_then_found_in_the_store_without_asking_aiq(store: Document
     assert (again.outcome, again.transaction_id, again.reason) == (
         Outcome.ALREADY_PRESENT,
         first.transaction_id,
+        POSTED_UNCHANGED,
     )
     assert aiq.calls == []  # the store alone answered
 
@@ -245,6 +246,39 @@ def test_a_claim_held_by_a_live_run_holds_the_document_and_an_expired_one_is_tak
     taken = single(store, "run-3", lease=timedelta(seconds=-1)).send(document(aiq))
     assert taken.outcome is Outcome.CREATED
     assert state(store, "S-1") == (DocumentState.POSTED, aiq.posted("S-1")[0], 1)
+
+
+def test_a_claim_of_a_run_the_orchestrator_says_is_dead_is_taken_over_at_once_and_read_first(
+    store: DocumentStore, aiq: FakeAiq
+) -> None:
+    """A worker killed with its flow run leaves claims whose leases hold for minutes: the next run
+    asks Prefect, takes those of runs that are over at once, looks each up in AIQ (the dead run
+    may have sent it) and says whose claim it finished; a live run's claim is left alone."""
+    store.plan(ENTITY, [(ref, "batch_sales_invoice", ref) for ref in ("S-1", "S-2", "S-3")])
+    for ref, owner in (("S-1", "crashed-run"), ("S-2", "crashed-run"), ("S-3", "live-run")):
+        assert store.claim(ENTITY, ref, owner, source_version="v1")
+    store.mark_attempt_many(ENTITY, ["S-1", "S-2"])
+    sent_before_the_crash = aiq.create_document("S-1", DAY, Decimal("120.00"))
+    asked: list[set[str]] = []
+
+    def dead_runs(owners: set[str]) -> dict[str, str]:
+        asked.append(owners)
+        return {"crashed-run": "Crashed"} if "crashed-run" in owners else {}
+
+    sender = ExactlyOnceSender(store, ENTITY, "run-2", dead_runs=dead_runs)
+    deliveries = sender.send_each([document(aiq, ref) for ref in ("S-1", "S-2", "S-3")])
+
+    assert asked == [{"crashed-run", "live-run"}]
+    assert (deliveries["S-1"].outcome, deliveries["S-1"].transaction_id) == (
+        Outcome.ALREADY_PRESENT,
+        sent_before_the_crash,
+    )
+    assert deliveries["S-2"].outcome is Outcome.CREATED
+    for ref in ("S-1", "S-2"):
+        assert "claim taken over from run crashed-run (Crashed)" in (deliveries[ref].reason or "")
+    assert deliveries["S-3"].outcome is Outcome.HELD  # alive: its lease holds
+    assert aiq.count("CreateSI") == 2  # the one before the crash and S-2: nothing twice
+    assert len(aiq.posted("S-1")) == 1
 
 
 def test_a_document_posted_twice_in_aiq_by_hand_keeps_the_first(store: DocumentStore, aiq: FakeAiq) -> None:

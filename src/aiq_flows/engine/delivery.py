@@ -24,7 +24,7 @@ that have no bulk form (journals, single invoices).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from aiq_flows.domain.codes import ErrorCode
@@ -38,7 +38,7 @@ from aiq_flows.gateway.errors import (
 )
 from aiq_flows.gateway.models import RowResult
 from aiq_flows.secrets import redact
-from aiq_flows.store.outbox import DEFAULT_LEASE, DONE, DocumentRecord, DocumentStore
+from aiq_flows.store.outbox import DEFAULT_LEASE, DONE, DocumentRecord, DocumentState, DocumentStore
 
 # Errors that say AIQ did not process the request: nothing was sent, the claim goes back.
 NOT_SENT = (AiqTransientError, AiqAuthenticationError)
@@ -130,13 +130,29 @@ FindOne = Callable[[BulkDocument], int | None]
 CreateMany = Callable[[Sequence[BulkDocument]], list[RowResult]]
 
 
+# Which of these runs (claim owners) are over, by the orchestrator's word: their claims can be
+# taken at once instead of when their leases run out.
+DeadRuns = Callable[[set[str]], dict[str, str]]  # {run id: its final state's name}
+
+
+def _none_dead(_owners: set[str]) -> dict[str, str]:
+    return {}
+
+
 class BulkSender:
     def __init__(
-        self, store: DocumentStore, entity: str, run_id: str, lease: timedelta = DEFAULT_LEASE
+        self,
+        store: DocumentStore,
+        entity: str,
+        run_id: str,
+        lease: timedelta = DEFAULT_LEASE,
+        dead_runs: DeadRuns = _none_dead,
     ) -> None:
         """`lease`: how long a claim of this run holds before another run may take it over (a run
-        killed mid-send leaves its claims behind)."""
+        killed mid-send leaves its claims behind); `dead_runs` says which claim owners are known
+        to be over, whose claims are taken over at once."""
         self.store, self.entity, self.run_id, self.lease = store, entity, run_id, lease
+        self.dead_runs = dead_runs
 
     def send_all(
         self,
@@ -161,15 +177,24 @@ class BulkSender:
         claimed = self.store.claim_many(
             self.entity, {d.reference: d.source_version for d in pending}, self.run_id, self.lease
         )
-        mine = [d for d in pending if d.reference in claimed]
         others = [d for d in pending if d.reference not in claimed]
         now = self.store.get(self.entity, [d.reference for d in others])
+        taken, dead = self._take_from_dead_runs(others, now)
+        claimed |= taken
+        mine = [d for d in pending if d.reference in claimed]
         for document in others:  # another run got there first; it may have finished since
+            if document.reference in taken:
+                continue
             known = settled(document.reference, document.source_version, now.get(document.reference))
             deliveries[document.reference] = known or HELD_BY_ANOTHER_RUN
         if not mine:
             return deliveries
-        tried = {d.reference for d in mine if (r := records.get(d.reference)) is not None and r.attempts > 0}
+        # A document a dead run held may have been sent: looked up on its own before any resend.
+        tried = {
+            d.reference
+            for d in mine
+            if d.reference in taken or ((r := records.get(d.reference)) is not None and r.attempts > 0)
+        }
         try:
             existing = find([d for d in mine if d.reference not in tried])
             for document in (d for d in mine if d.reference in tried):
@@ -185,7 +210,33 @@ class BulkSender:
         to_send = [d for d in mine if d.reference not in existing]
         for start in range(0, len(to_send), chunk_size):
             deliveries |= self._send_chunk(to_send[start : start + chunk_size], find_one, create)
+        for ref, owner in dead.items():  # the report says whose claim this run finished
+            if ref in deliveries:
+                delivery = deliveries[ref]
+                note = f"claim taken over from run {owner}"
+                deliveries[ref] = replace(
+                    delivery, reason=f"{delivery.reason}; {note}" if delivery.reason else note
+                )
         return deliveries
+
+    def _take_from_dead_runs(
+        self, others: Sequence[BulkDocument], now: dict[str, DocumentRecord]
+    ) -> tuple[set[str], dict[str, str]]:
+        """The claims of `others` held by runs the orchestrator says are over, taken now:
+        (references taken, {reference: "<run id> (<its state>)"})."""
+        held = {
+            d.reference: (record.claimed_by, d.source_version)
+            for d in others
+            if (record := now.get(d.reference)) is not None
+            and record.state is DocumentState.SENDING
+            and record.claimed_by is not None
+        }
+        if not held:
+            return set(), {}
+        over = self.dead_runs({owner for owner, _ in held.values()})
+        dead = {ref: owner_version for ref, owner_version in held.items() if owner_version[0] in over}
+        taken = self.store.take_over(self.entity, {ref: (o, v) for ref, (o, v) in dead.items()}, self.run_id)
+        return taken, {ref: f"{dead[ref][0]} ({over[dead[ref][0]]})" for ref in taken}
 
     def _send_chunk(
         self, chunk: Sequence[BulkDocument], find_one: FindOne, create: CreateMany

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, Text, bindparam, func, select, true, update
+from sqlalchemy import String, Text, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -83,6 +83,23 @@ class SourceRecordRow(StoreBase):
     message: Mapped[str | None] = mapped_column(Text)
     transaction_id: Mapped[int | None]
     synced_at: Mapped[datetime]
+
+
+class WriterRow(StoreBase):
+    """The run that holds an entity's write limit, for the runs waiting for it to name."""
+
+    __tablename__ = "aiq_writers"
+    entity: Mapped[str] = mapped_column(String(50), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    run_name: Mapped[str] = mapped_column(String(100))
+    since: Mapped[datetime]
+
+
+@dataclass(frozen=True)
+class Writer:
+    run_id: str
+    run_name: str
+    since: datetime
 
 
 class CustomerCodeRow(StoreBase):
@@ -268,6 +285,35 @@ class DocumentStore:
                     )
                 )
             }
+
+    def take_over(self, entity: str, held: dict[str, tuple[str, str | None]], owner: str) -> set[str]:
+        """Take these documents' claims ({reference: (the dead owner, the version now sent)}) from
+        runs Prefect says are over (crashed, failed, cancelled): at once, without waiting for their
+        leases. Only a claim still held by that same owner is taken: a live run that took it in the
+        meantime keeps it. The references this owner now holds."""
+        if not held:
+            return set()
+        now = _now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(DocumentRow)
+                .where(
+                    DocumentRow.entity == entity,
+                    DocumentRow.external_reference == bindparam("ref"),
+                    DocumentRow.state == DocumentState.SENDING.value,
+                    DocumentRow.claimed_by == bindparam("dead"),
+                )
+                .values(
+                    claimed_by=owner,
+                    claimed_at=now,
+                    updated_at=now,
+                    source_version=func.coalesce(
+                        bindparam("version", type_=String), DocumentRow.source_version
+                    ),
+                ),
+                [{"ref": ref, "dead": dead, "version": version} for ref, (dead, version) in held.items()],
+            )
+        return {ref for ref, record in self.get(entity, held).items() if record.claimed_by == owner}
 
     def _set_many(
         self, entity: str, references: Iterable[str], condition: Any = None, **values: object
@@ -458,6 +504,26 @@ class DocumentStore:
                     for row in rows
                 ],
             )
+
+    def hold_writer(self, entity: str, run_id: str, run_name: str) -> None:
+        """Record that this run holds the entity's write limit (replacing a record a killed run left)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(WriterRow).where(WriterRow.entity == entity))
+            connection.execute(
+                insert(WriterRow).values(entity=entity, run_id=run_id, run_name=run_name[:100], since=_now())
+            )
+
+    def release_writer(self, entity: str, run_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(WriterRow).where(WriterRow.entity == entity, WriterRow.run_id == run_id)
+            )
+
+    def writer(self, entity: str) -> Writer | None:
+        """The run recorded as holding the entity's write limit, if any."""
+        with Session(self.engine) as session:
+            row = session.get(WriterRow, entity)
+            return Writer(row.run_id, row.run_name, row.since) if row is not None else None
 
     def pending_records(self, source: str) -> list[str]:
         """The records of a read-only source left pending: read again by every run."""

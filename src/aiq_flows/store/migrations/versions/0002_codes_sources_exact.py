@@ -1,6 +1,7 @@
 """Each AIQ customer code's owner (never two CRM customers on one code); each read-only source's
 record states (what a CRM with write-back columns keeps itself); watermarks keyed by text ids
-(Salesforce's, say); schedule amounts stored exactly on SQLite (text, not a float).
+(Salesforce's, say); schedule amounts stored exactly on SQLite (text, not a float); which run
+holds each entity's write limit (named while another run waits for it).
 
 Revision ID: 0002
 Revises: 0001
@@ -35,6 +36,13 @@ def upgrade() -> None:
         sa.Column("synced_at", sa.DateTime, nullable=False),
     )
     op.create_index("ix_source_records_status", "source_records", ["source", "status"])
+    op.create_table(
+        "aiq_writers",
+        sa.Column("entity", sa.String(50), primary_key=True),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("run_name", sa.String(100), nullable=False),
+        sa.Column("since", sa.DateTime, nullable=False),
+    )
     with op.batch_alter_table("sync_watermarks") as table:
         table.alter_column(
             "record_id", type_=sa.String(100), existing_type=sa.Integer, existing_nullable=False

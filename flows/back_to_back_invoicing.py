@@ -30,6 +30,7 @@ from tasks.back_to_back import (
     retire_bi_codes,
     write_back_jobs,
 )
+from tasks.pairs import announce_pairs
 from tasks.typed_prefect import load_block
 from tasks.writers import writing_to
 
@@ -69,6 +70,7 @@ def back_to_back_invoicing(
     write_back_jobs(jobs, outcomes)
     summary = publish_pair_report(outcomes, len(records), f"Back-to-back invoicing in {aiq.company_id}")
     get_run_logger().info("Back-to-back invoicing finished: %s", summary)
+    announce_pairs(aiq.company_id, summary)
     if summary["half_pairs"]:
         raise HalfPairsLeft(f"{summary['half_pairs']} half pairs: see the back-to-back-summary artifact")
     return summary

@@ -4,6 +4,7 @@
     aiq-flows sync nightly --mapping FILE --url URL --aiq-endpoint URL --company ID
                            [--store-url URL] [--dry-run] [--api-version 1.1|2.0]
     aiq-flows db upgrade --url URL
+    aiq-flows automations apply [--file automations.yaml] [--channel NAME=TYPE/BLOCK]...
 
 Keys never go on the command line: `AIQ_PARTNER_KEY` and `AIQ_USER_KEY` (API 1.1), or
 `AIQ_CLIENT_ID` and `AIQ_CLIENT_SECRET` (API 2.0), from the environment. Exit codes: 0 the
@@ -179,6 +180,33 @@ def db_upgrade(url: str) -> int:
     return EXIT_OK
 
 
+# --- automations -----------------------------------------------------------------------------------
+
+
+def automations_apply(path: str, channels: list[str], within: list[str]) -> int:
+    """The repository's automations onto the Prefect server (PREFECT_API_URL), replaced by name."""
+    from aiq_flows.automations import AutomationsError, apply
+
+    try:
+        overrides = dict(_pair(c, "--channel") for c in channels)
+        waits = {name: float(seconds) for name, seconds in (_pair(w, "--within") for w in within)}
+        applied = apply(path, overrides, waits)
+    except (AutomationsError, ValueError) as error:
+        raise Unusable(str(error)) from None
+    for automation in applied:
+        told = ", ".join(automation.channels) or "no channel"
+        print(f"{'replaced' if automation.replaced else 'created'}: {automation.name} (tells: {told})")
+    print(f"applied: {len(applied)} automations")
+    return EXIT_OK
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise ValueError(f"{option} {text!r}: expected NAME=VALUE")
+    return name, value
+
+
 # --- the command ------------------------------------------------------------------------------------
 
 
@@ -208,6 +236,18 @@ def parser() -> argparse.ArgumentParser:
         "--api-version", choices=("1.1", "2.0"), help="default: 2.0 when AIQ_CLIENT_ID is set"
     )
 
+    rules = commands.add_parser("automations", help="who is told what").add_subparsers(
+        dest="action", required=True
+    )
+    apply = rules.add_parser("apply", help="create or replace the automations on the Prefect server")
+    apply.add_argument("--file", default="automations.yaml", help="default: automations.yaml here")
+    apply.add_argument(
+        "--channel", action="append", default=[], help="NAME=TYPE/BLOCK, e.g. email=aiq-email-notification/ar"
+    )
+    apply.add_argument(
+        "--within", action="append", default=[], help="AUTOMATION NAME=SECONDS (a proactive wait)"
+    )
+
     db = commands.add_parser("db", help="the store").add_subparsers(dest="action", required=True)
     upgrade = db.add_parser("upgrade", help="bring a store to this release's schema")
     upgrade.add_argument("--url", required=True, help="the store's SQLAlchemy URL")
@@ -221,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return mapping_check(args.mapping, args.url, args.limit, args.aiq_endpoint, args.company)
         if args.command == "sync":
             return sync_nightly(args)
+        if args.command == "automations":
+            return automations_apply(args.file, args.channel, args.within)
         return db_upgrade(args.url)
     except Unusable as error:
         print(f"aiq-flows: {error}", file=sys.stderr)

@@ -74,6 +74,7 @@ def file_drop_sales_sync(
         "file-drop-sales-sync",
         load_block(ResultsFolder, results_folder) if results_folder else default_results_folder(),
         flow_run.name or run_id,
+        aiq.company_id,
     )
     outcomes: list[SaleOutcome] = []  # each file's results file lists its own (a drop is small)
     pages = SalesPages(

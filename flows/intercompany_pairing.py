@@ -32,6 +32,7 @@ from tasks.intercompany import (
     read_charges,
     write_back_charges,
 )
+from tasks.pairs import announce_pairs
 from tasks.typed_prefect import load_block
 from tasks.writers import writing_to
 
@@ -67,6 +68,7 @@ def intercompany_pairing(
         outcomes, len(records), f"Intercompany pairing across {', '.join(connections)}"
     )
     get_run_logger().info("Intercompany pairing finished: %s", summary)
+    announce_pairs(", ".join(connections), summary)
     if summary["half_pairs"] or summary["parity_mismatches"]:
         raise IntercompanyNotSettled(
             f"{summary['half_pairs']} half pairs, {summary['parity_mismatches']} parity mismatches: "

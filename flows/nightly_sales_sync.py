@@ -93,6 +93,7 @@ def nightly_sales_sync(
         "nightly-sales-sync",
         load_block(ResultsFolder, results_folder) if results_folder else default_results_folder(),
         flow_run.name or run_id,
+        aiq.company_id,
     )
     documents = DocumentSettings(attach_breakdown, pdf_folder)
     pdfs: dict[str, str] = {}

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
+from tasks.events import RECONCILIATION_DIFFERENCES, announce
 from tasks.reconciliation import ReconciliationDifferences, compare, publish_reconciliation
 from tasks.sales import check_source
 from tasks.typed_prefect import load_block, load_origin
@@ -37,6 +38,13 @@ def reconciliation(
     counts = publish_reconciliation(findings, start, end, aiq.company_id)
     get_run_logger().info("Reconciliation: %s", counts or "no differences")
     if findings:
+        announce(
+            RECONCILIATION_DIFFERENCES,
+            aiq.company_id,
+            counts,
+            range=f"{start} to {end}",
+            kinds=", ".join(f"{kind.replace('_', ' ')}: {n}" for kind, n in counts.items()),
+        )
         raise ReconciliationDifferences(f"{len(findings)} differences: see the reconciliation artifacts")
     return {"from": str(start), "to": str(end), "differences": 0}
 

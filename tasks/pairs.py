@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, SaleOutcome, id_order, summarize
 from aiq_flows.engine.pairing import Pair, PairResult, PairSender, PairStatus
 from blocks.store import StateStore
+from tasks.events import announce_if_needed
 
 Item = TypeVar("Item")  # a record on its way to a pair (a job, a charge)
 Out = TypeVar("Out", bound="PairedOutcome")
@@ -199,3 +200,14 @@ def publish_pairs_report(
     if not summary.adds_up:
         raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} {noun} read")
     return {"input": input_count, **counts, "half_pairs": len(half)}
+
+
+def announce_pairs(entity: str, summary: dict[str, Any]) -> None:
+    """Tell the automations what a pair run left for a person (half pairs, parity, the rest)."""
+    announce_if_needed(
+        entity,
+        {
+            name: int(summary.get(name, 0))
+            for name in ("held", "quarantined", "failed", "half_pairs", "parity_mismatches")
+        },
+    )

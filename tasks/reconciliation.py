@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from aiq_flows.domain.customer_codes import aiq_customer_code
 from aiq_flows.domain.reconciliation import AiqSide, CrmSide, Finding, reconcile
 from aiq_flows.domain.references import SALE_PREFIX
 from aiq_flows.domain.sales import ReferenceData, Sale, validate_sale
+from aiq_flows.domain.values import ValueRefused, decimal_value, text_value
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.invoices import SALES_INVOICE_TYPE
@@ -19,6 +23,7 @@ from tasks.lookups import reference_data
 from tasks.retry import retry_transient_aiq_errors
 from tasks.sales import Origin
 
+T = TypeVar("T")
 EXPECTED_IN_AIQ = (None, "posted", "pending")
 
 
@@ -46,11 +51,33 @@ def _crm_side(record: dict[str, Any], reference: ReferenceData) -> CrmSide:
     return CrmSide(
         sale_id=result.sale_id,
         reference=f"{prefix}{result.sale_id}",
-        customer_code=None,
-        gross=None,
+        customer_code=_readable(_customer_code, record.get("customer")),
+        gross=_readable(_raw_gross, record.get("lines") or []),
         expected_in_aiq=status in EXPECTED_IN_AIQ and status is not None,
         transaction_id=transaction,
     )
+
+
+def _readable(read: Callable[[Any], T | None], value: Any) -> T | None:
+    """What can still be read of a sale that no longer validates (edited since it was posted, say):
+    compared where it can be, left out where it cannot."""
+    try:
+        return read(value)
+    except (ValueRefused, ValueError, TypeError, KeyError):
+        return None
+
+
+def _customer_code(customer: dict[str, Any] | None) -> str | None:
+    if not customer:
+        return None
+    code = text_value(customer.get("code"))
+    key = text_value(customer.get("key"))
+    return code.upper() if code else aiq_customer_code(key) if key else None
+
+
+def _raw_gross(lines: list[dict[str, Any]]) -> Decimal | None:
+    amounts = [decimal_value(line.get(name)) for line in lines for name in ("net_amount", "tax_amount")]
+    return sum((a for a in amounts if a is not None), Decimal(0)) if lines and None not in amounts else None
 
 
 @task(

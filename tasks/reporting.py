@@ -20,6 +20,7 @@ from prefect.settings import PREFECT_HOME
 from aiq_flows.domain.money import round_money
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, OutcomeTally, SaleOutcome, id_order
 from blocks.results import ResultsFolder
+from tasks.events import announce_if_needed
 
 # The UI's tables show at most this many rows; every row is in the results file.
 MAX_TABLE_ROWS = 1_000
@@ -72,6 +73,7 @@ class RunReport:
     key_prefix: str
     results: ResultsFolder
     run_name: str
+    entity: str = ""
     tally: OutcomeTally = field(default_factory=lambda: OutcomeTally(keep=MAX_TABLE_ROWS))
     file: Path | None = None
     _out: TextIO | None = None
@@ -157,6 +159,16 @@ def publish_sync_report(report: RunReport, input_count: int) -> dict[str, Any]:
             f"{report.title}: what needs a person, {tally.needing_attention:,} of {input_count:,} sales"
             f"{more}; every sale in {report.link}"
         ),
+    )
+    announce_if_needed(
+        report.entity,
+        {
+            "held": summary.counts[Outcome.HELD],
+            "quarantined": summary.counts[Outcome.QUARANTINED],
+            "failed": summary.counts[Outcome.FAILED],
+            "changed_after_posting": tally.changed_after_posting,
+        },
+        results=report.link,
     )
     if not summary.adds_up:
         raise CountsDoNotAddUp(f"{summary.accounted_for} outcomes for {input_count} sales read")

@@ -75,6 +75,7 @@ class PrefectTestServer:
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",
             "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
+            "PREFECT_UI_URL": f"http://127.0.0.1:{port}",  # the links in automations' messages
         }
         if migrated:
             env |= {

@@ -25,8 +25,8 @@ class Difference(StrEnum):
 class CrmSide:
     sale_id: int | str
     reference: str  # the external reference the sale maps to (its source's prefix and id)
-    customer_code: str | None
-    gross: Decimal | None
+    customer_code: str | None  # None: not readable (the comparison is left out)
+    gross: Decimal | None  # None: not readable (the comparison is left out)
     expected_in_aiq: bool  # not quarantined: it should have reached AIQ
     transaction_id: int | None  # what the sync wrote back
 
@@ -77,7 +77,7 @@ def reconcile(
         document = documents[0]
         if sale.gross is not None and sale.gross != document.gross:
             findings.append(Finding(Difference.AMOUNT, sale.reference, str(sale.gross), str(document.gross)))
-        if sale.customer_code != document.customer_code:
+        if sale.customer_code is not None and sale.customer_code != document.customer_code:
             findings.append(
                 Finding(
                     Difference.CUSTOMER,

@@ -119,6 +119,8 @@ def demo_stack() -> Iterator[tuple[dict[str, str], str, str]]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "AIQ_FLOWS_HOME": str(REPO),
         "PYTHONUNBUFFERED": "1",
+        # The server keeps concurrency leases on disk: a restart does not strand a write limit's slot.
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
     }
     for leaked in ("PREFECT_PROFILE", "PREFECT_API_KEY"):
         env.pop(leaked, None)

@@ -11,6 +11,7 @@ is logged, and the server frees the slot when its lease expires.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
@@ -29,7 +30,9 @@ from blocks.store import StateStore
 # out within LEASE_SECONDS on a server with persistent lease storage).
 WAIT = timedelta(hours=1)
 FIRST_LOOK = timedelta(seconds=15)  # then the holder is named in the log, and the wait goes on
-LEASE_SECONDS = 300.0
+# The server frees a slot whose holder stopped renewing after this long (the deployment's env can
+# shorten it, AIQ_FLOWS_WRITE_LEASE_SECONDS, to Prefect's minimum of 60).
+LEASE_SECONDS = max(60.0, float(os.environ.get("AIQ_FLOWS_WRITE_LEASE_SECONDS", "300")))
 
 
 class WriteLimitTimeout(TimeoutError):

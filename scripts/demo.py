@@ -177,6 +177,15 @@ def register_blocks(sandbox_base: str) -> None:
     ChargesDatabase(url=SecretStr(f"sqlite:///{STATE / 'charges.db'}")).save("demo-charges", overwrite=True)
     StateStore(url=SecretStr(f"sqlite:///{STATE / 'store.db'}")).save("demo-store", overwrite=True)
     ResultsFolder(path=str(STATE / "results")).save("demo-results", overwrite=True)
+    # The group's other entities: a second UK company's CRM, and the Irish company's, read through
+    # the demo's Irish mapping (euro, Irish VAT).
+    from aiq_flows.mappings import DEMO_CRM_IE
+    from blocks import SqlSalesSource
+
+    CrmDatabase(url=SecretStr(f"sqlite:///{STATE / 'crm-uk2.db'}")).save("demo-uk2-crm", overwrite=True)
+    SqlSalesSource(
+        url=SecretStr(f"sqlite:///{STATE / 'crm-ie.db'}"), mapping=DEMO_CRM_IE.read_text(encoding="utf-8")
+    ).save("demo-ie-crm", overwrite=True)
 
 
 def results(flow_run_name: str, flow: str = "nightly-sales-sync") -> list[dict[str, str]]:
@@ -237,6 +246,8 @@ def main() -> int:
             f"demo CRM: {sales} sales, {seeded.customers} customers, {len(seeded.bad_rows)} bad rows and "
             f"{sales - seeded.sales} dirty ones (text in dates, '£12.00', control characters...)"
         )
+        for other in ("crm-uk2.db", "crm-ie.db"):  # the group's other two entities
+            seed_demo_crm(SqlCrm(f"sqlite:///{STATE / other}"), sales=60, start_id=1)
         jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{STATE / 'jobs.db'}"))
         say(f"demo jobs: {len(jobs.job_ids)} back-to-back jobs, {len(jobs.bad)} bad ones")
         charges = seed_demo_charges(SqlCharges(f"sqlite:///{STATE / 'charges.db'}"))
@@ -298,7 +309,7 @@ def main() -> int:
                 if not (other.state and other.state.is_completed()):
                     say(f"{deployment} did not complete; see {STATE}/worker.log")
                     return 1
-            if not salesforce_run(ui):
+            if not group_run(ui) or not salesforce_run(ui):
                 return 1
             if os.environ.get("DEMO_EXIT") == "1":
                 return 0
@@ -311,6 +322,28 @@ def main() -> int:
             return 0
         finally:
             processes.stop_all()
+
+
+GROUP = "group-nightly-sync/group-nightly-sync"
+
+
+def group_run(ui: str) -> bool:
+    """The group deployment over the sandbox's three entities, each entity's sync a run of its own."""
+    from prefect.deployments import run_deployment
+
+    say(f"running {GROUP} (DEMO_UK, DEMO_UK2, DEMO_IE side by side)")
+    group = run_deployment(GROUP, timeout=900, poll_interval=2)
+    print(f"\n  group          : {group.name} -> {group.state.name if group.state else 'unknown'}")
+    for row in report(str(group.id), "group-nightly-sync-entities"):
+        print(
+            f"  {row['entity']:<15}: {row['run']} -> {row['state']}, created {row['created']}, "
+            f"quarantined {row['quarantined']}, failed {row['failed']}"
+        )
+    print(f"  Prefect UI     : {ui}/runs/flow-run/{group.id}\n")
+    if not (group.state and group.state.is_completed()):
+        say(f"the group run did not complete; see {STATE}/worker.log")
+        return False
+    return True
 
 
 def salesforce_run(ui: str) -> bool:

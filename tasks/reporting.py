@@ -160,6 +160,11 @@ def publish_sync_report(report: RunReport, input_count: int) -> dict[str, Any]:
             f"{more}; every sale in {report.link}"
         ),
     )
+    create_table_artifact(  # one row: what a group run reads back from each entity's run
+        key=f"{report.key_prefix}-counts",
+        table=[{"entity": report.entity, "input": input_count, **counts}],
+        description=f"{report.title}: counts",
+    )
     announce_if_needed(
         report.entity,
         {

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any, TypeVar, cast
 
 from prefect.blocks.core import Block
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -44,3 +46,8 @@ def load_origin(reference: str) -> Origin:
 def threads(max_workers: int) -> TaskRunner[PrefectFuture[Any]]:
     """A flow's thread-pool task runner: task runs submitted from it run `max_workers` at a time."""
     return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=max_workers))
+
+
+def deployment_run(name: str, parameters: dict[str, Any], as_subflow: bool = True) -> FlowRun:
+    """A run of the deployment `name`, waited for to its end (`run_deployment`, typed)."""
+    return cast(FlowRun, run_deployment(name, parameters=parameters, timeout=None, as_subflow=as_subflow))

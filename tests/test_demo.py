@@ -37,6 +37,9 @@ def test_demo_deploys_runs_and_cleans_up(tmp_path: Path) -> None:
     assert re.search(r"pairs posted\s+: 16 of 20 jobs", output), output[-3000:]
     assert re.search(r"intercompany-pairing: \S+ -> Completed", output), output[-3000:]
     assert re.search(r"pairs in parity: 9 of 10 charges", output), output[-3000:]
+    assert re.search(r"group\s+: \S+ -> Completed", output), output[-3000:]
+    for entity in ("DEMO_UK", "DEMO_UK2", "DEMO_IE"):
+        assert re.search(rf"{entity}\s+: \S+ -> Completed, created \d+", output), output[-3000:]
     assert re.search(r"salesforce\s+: \S+ -> Completed", output), output[-3000:]
     assert re.search(r"opportunities\s+: 34 of 34 closed-won invoiced", output), output[-3000:]
     created = int(re.search(r"created\s+: (\d+)", output).group(1))  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fastapi.encoders import jsonable_encoder
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.flows import load_flow_from_entrypoint
 
@@ -37,7 +38,8 @@ def test_deployment_entrypoint_and_parameters(
     parameters = deployment.get("parameters", {})
     assert set(parameters) <= set(flow.parameters.properties)
     validated = flow.validate_parameters(parameters)
-    assert {k: validated[k] for k in parameters} == parameters
+    as_given = {k: jsonable_encoder(validated[k], exclude_none=True) for k in parameters}
+    assert as_given == parameters
     assert not any(isinstance(v, str) and "key" in k.lower() for k, v in parameters.items()), (
         "secrets belong in blocks, not parameters"
     )

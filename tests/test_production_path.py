@@ -332,3 +332,55 @@ def _screenshot_path() -> Path:
     folder = Path(os.environ.get("AIQ_SCREENSHOTS", REPO / ".cache" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "nightly-sync-report.png"
+
+
+def test_the_group_runs_each_entity_through_the_worker_and_one_failing_stops_none_of_the_others(
+    production_stack: dict[str, Any],
+) -> None:
+    """One deployment for the group: each entity's sync a deployment run of its own through the
+    worker, side by side; the entity whose source is missing fails alone, the group run says so
+    and fails, the others complete; every invoice once."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    import scripts.demo as demo
+    from aiq_flows.sources.crm_sql import SqlCrm
+    from aiq_flows.sources.demo_crm import seed_demo_crm
+
+    seed_demo_crm(SqlCrm(f"sqlite:///{production_stack['state'] / 'crm-uk2.db'}"), sales=30, start_id=1)
+    entities = [
+        {"aiq_connection": "demo-uk", "crm_database": "demo-crm", "state_store": "demo-store"},
+        {"aiq_connection": "demo-uk2", "crm_database": "demo-uk2-crm", "state_store": "demo-store"},
+        {
+            "aiq_connection": "demo-ie",
+            "crm_database": "sql-sales-source/no-such-crm",
+            "state_store": "demo-store",
+        },
+    ]
+    with temporary_settings(updates={PREFECT_API_URL: production_stack["api"]}):
+        demo.run([str(demo.BIN / "prefect"), "gcl", "create", "aiq-writes-demo-uk2", "--limit", "1"],
+                 production_stack["env"])  # fmt: skip
+        group = run_deployment(
+            "group-nightly-sync/group-nightly-sync",
+            parameters={"entities": entities, "max_parallel": 3},
+            timeout=600,
+            poll_interval=2,
+        )
+        rows = {
+            row["aiq_connection"]: row for row in demo.report(str(group.id), "group-nightly-sync-entities")
+        }
+    assert group.state is not None and group.state.type is StateType.FAILED
+    assert "1 of 3 entities did not complete: demo-ie (Failed)" in str(group.state.message)
+    assert (rows["demo-uk"]["state"], rows["demo-uk2"]["state"], rows["demo-ie"]["state"]) == (
+        "Completed",
+        "Completed",
+        "Failed",
+    )
+    assert (
+        int(rows["demo-uk2"]["created"]) > 15
+        and rows["demo-uk2"]["link"].endswith(rows["demo-uk2"]["run"]) is False
+    )
+    for entity in ("DEMO_UK", "DEMO_UK2"):
+        counts = _documents(production_stack["sandbox"], entity)
+        assert counts and set(counts.values()) == {1}, entity

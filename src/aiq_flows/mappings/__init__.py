@@ -7,3 +7,4 @@ from pathlib import Path
 
 DEMO_CRM = Path(__file__).with_name("demo-crm.yaml")
 SALESFORCE_OPPORTUNITIES = Path(__file__).with_name("salesforce-opportunities.yaml")
+DEMO_CRM_IE = Path(__file__).with_name("demo-crm-ie.yaml")

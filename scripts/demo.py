@@ -105,6 +105,17 @@ def run(args: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
+def ensure_write_limits(entities: list[str], env: dict[str, str]) -> None:
+    """One writer per AIQ entity (aiq_flows.concurrency): the limit is created where it is missing
+    and left as it is where it exists (an operator may have tuned it)."""
+    prefect = str(BIN / "prefect")
+    for entity in entities:
+        name = f"aiq-writes-{entity}"
+        found = subprocess.run([prefect, "gcl", "inspect", name], env=env, cwd=REPO, capture_output=True)
+        if found.returncode != 0:
+            run([prefect, "gcl", "create", name, "--limit", "1"], env)
+
+
 @contextmanager
 def demo_stack() -> Iterator[tuple[dict[str, str], str, str]]:
     shutil.rmtree(STATE, ignore_errors=True)
@@ -261,8 +272,7 @@ def main() -> int:
             env,
         )
         run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env)
-        for entity in ("demo-uk", "demo-ie", "demo-uk2"):  # one writer per AIQ entity (aiq_flows.concurrency)
-            run([str(BIN / "prefect"), "gcl", "create", f"aiq-writes-{entity}", "--limit", "1"], env)
+        ensure_write_limits(["demo-uk", "demo-ie", "demo-uk2"], env)
 
         from prefect.deployments import run_deployment
 

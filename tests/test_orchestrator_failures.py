@@ -131,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     stack.env,
                 )
                 demo.run([prefect, "--no-prompt", "deploy", "--all"], stack.env)
-                demo.run([prefect, "gcl", "create", "aiq-writes-demo-uk", "--limit", "1"], stack.env)
+                demo.ensure_write_limits(["demo-uk"], stack.env)
                 apply(
                     REPO / "automations.yaml",
                     {"email": "", "chat": ""},

@@ -88,7 +88,7 @@ def _stack(demo: Any) -> Iterator[dict[str, Any]]:
             prefect = str(demo.BIN / "prefect")
             demo.run([prefect, "work-pool", "create", "aiq-process", "--type", "process", "--overwrite"], env)
             demo.run([prefect, "--no-prompt", "deploy", "--all"], env)
-            demo.run([prefect, "gcl", "create", "aiq-writes-demo-uk", "--limit", "1"], env)
+            demo.ensure_write_limits(["demo-uk"], env)
             workers = demo.Processes()
             try:
                 workers.start(
@@ -201,8 +201,7 @@ def test_every_deployment_runs_through_the_worker(production_stack: dict[str, An
     state, sandbox, env = production_stack["state"], production_stack["sandbox"], production_stack["env"]
     jobs = seed_demo_jobs(SqlJobs(f"sqlite:///{state / 'jobs.db'}"))
     charges = seed_demo_charges(SqlCharges(f"sqlite:///{state / 'charges.db'}"))
-    for entity in ("demo-ie", "demo-uk2"):
-        demo.run([str(demo.BIN / "prefect"), "gcl", "create", f"aiq-writes-{entity}", "--limit", "1"], env)
+    demo.ensure_write_limits(["demo-ie", "demo-uk2"], env)
     drop = state / "drop"
     (drop / "incoming").mkdir(parents=True)
     pd.DataFrame(export_rows(9001, 2)).to_csv(drop / "incoming" / "export.csv", index=False)
@@ -359,8 +358,7 @@ def test_the_group_runs_each_entity_through_the_worker_and_one_failing_stops_non
         },
     ]
     with temporary_settings(updates={PREFECT_API_URL: production_stack["api"]}):
-        demo.run([str(demo.BIN / "prefect"), "gcl", "create", "aiq-writes-demo-uk2", "--limit", "1"],
-                 production_stack["env"])  # fmt: skip
+        demo.ensure_write_limits(["demo-uk2"], production_stack["env"])
         group = run_deployment(
             "group-nightly-sync/group-nightly-sync",
             parameters={"entities": entities, "max_parallel": 3},

@@ -1,4 +1,4 @@
-"""An upgrade from the previous release keeps every record: the release tagged v0.1.0 (its own code,
+"""An upgrade from the previous release keeps every record: release 0.1.0 (its own code,
 from git, in a process of its own) syncs a CRM into the sandbox and fills its store; this release
 refuses that store until `aiq-flows db upgrade` has brought it to the current schema, then runs on
 it: nothing re-posted, nothing lost, the watermark where the old release left it. SQLite and
@@ -22,7 +22,8 @@ import pytest
 
 from tests.support.processes import REPO, Sandbox
 
-PREVIOUS_RELEASE = "v0.1.0"
+# The last release that landed (0.1.0). By commit, not by tag: a clone of main carries no tags.
+PREVIOUS_RELEASE = "66a2a14123c29fc8f38f4f76e33841217616623a"
 AIQ_FLOWS = str(Path(sys.executable).parent / "aiq-flows")
 
 OLD_RUN = """
@@ -46,7 +47,7 @@ print("SUMMARY " + json.dumps(summary))
 
 
 def previous_release(target: Path) -> Path:
-    """The previous release's files, from git (the checkout's history holds the tag)."""
+    """The previous release's files, from git (a clone of main holds the commit in its history)."""
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS_RELEASE], capture_output=True
     )

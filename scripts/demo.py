@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -107,13 +107,22 @@ def run(args: list[str], env: dict[str, str]) -> str:
 
 def ensure_write_limits(entities: list[str], env: dict[str, str]) -> None:
     """One writer per AIQ entity (aiq_flows.concurrency): the limit is created where it is missing
-    and left as it is where it exists (an operator may have tuned it)."""
-    prefect = str(BIN / "prefect")
-    for entity in entities:
-        name = f"aiq-writes-{entity}"
-        found = subprocess.run([prefect, "gcl", "inspect", name], env=env, cwd=REPO, capture_output=True)
-        if found.returncode != 0:
-            run([prefect, "gcl", "create", name, "--limit", "1"], env)
+    and left as it is where it exists (an operator may have tuned it). Through the API client: the
+    `prefect gcl` command costs seconds per call."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}),
+        get_client(sync_client=True) as client,
+    ):
+        for entity in entities:
+            with suppress(ObjectAlreadyExists):
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=f"aiq-writes-{entity}", limit=1)
+                )
 
 
 @contextmanager

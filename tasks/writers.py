@@ -3,7 +3,7 @@ the entity's Prefect global concurrency limit (`aiq_flows.concurrency.write_limi
 to that entity.
 
 Waiting is bounded and says why: a run that finds the limit taken logs which run holds it (the
-store records the holder, since Prefect's API does not name it) and gives up after `wait_minutes`
+store records the holder, since Prefect's API does not name it) and gives up after `WAIT` (an hour)
 with a message that points at the runbook. Releasing never undoes a finished night: the flow's
 watermark and report come after the `with` block, so a release that fails (the server out of reach)
 is logged, and the server frees the slot when its lease expires.

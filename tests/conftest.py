@@ -24,8 +24,6 @@ from tests.support.processes import REPO, PrefectTestServer, Sandbox  # noqa: E4
 
 _TEMPLATE_DIR = Path(os.environ.get("PREFECT_TEST_TEMPLATE_DIR", REPO / ".cache" / "prefect-test"))
 PREFECT_SERVER = PrefectTestServer(SESSION_HOME, _TEMPLATE_DIR)
-os.environ["PREFECT_API_URL"] = PREFECT_SERVER.start()  # boots while pytest collects
-atexit.register(PREFECT_SERVER.stop)  # even when the session dies before its teardown
 
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -34,6 +32,20 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+
+
+def _distributes_only(config: pytest.Config) -> bool:
+    """pytest-xdist's controller: it hands tests to the worker processes and runs none itself."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _distributes_only(config):
+        shutil.rmtree(SESSION_HOME, ignore_errors=True)
+        return
+    # Before any test module imports Prefect: this process's own API server, booting while pytest collects.
+    os.environ["PREFECT_API_URL"] = PREFECT_SERVER.start()
+    atexit.register(PREFECT_SERVER.stop)  # even when the session dies before its teardown
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -83,6 +95,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         with CAPTURED_OUTPUT.open("a", encoding="utf-8") as captured:
             for title, content in report.sections:
                 captured.write(f"== {report.nodeid} {report.when}: {title}\n{content}\n")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its scan's line goes to the controller
+        workeroutput["secrets_scan"] = list(SECRETS_SCAN)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: a worker finished
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    SECRETS_SCAN.extend(getattr(node, "workeroutput", {}).get("secrets_scan", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -48,6 +48,9 @@ def test_deployment_entrypoint_and_parameters(
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
 def test_deployment_schedule_and_work_pool(deployment: dict[str, Any]) -> None:
     assert deployment["work_pool"]["name"] == "aiq-process"
+    # Without heartbeats a run whose worker died with it stays Running for ever (automations.yaml).
+    heartbeat = deployment["work_pool"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]
+    assert int(heartbeat) >= 30  # Prefect's minimum
     for schedule in deployment.get("schedules", []):
         parsed = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
         assert parsed.timezone == schedule["timezone"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.support.processes import REPO
+from tests.support.processes import REPO, free_port
 
 DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
 pytestmark = pytest.mark.postgres
@@ -56,6 +56,8 @@ def _production_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", database)
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_SEARCH_PATH", schema)
     monkeypatch.setattr(demo, "STATE", tmp_path / "stack")
+    # Any free ports: the demo's own (8765, 4200) may be taken by the demo test in the other process.
+    monkeypatch.setattr(demo, "free_port", lambda preferred: free_port())
     try:
         yield from _stack(demo)
     finally:

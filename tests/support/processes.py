@@ -3,6 +3,7 @@ AccountsIQ sandbox, each a subprocess on 127.0.0.1 that the tests stop when they
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -117,8 +118,11 @@ class PrefectTestServer:
         building.replace(self.template)
 
     def start(self) -> str:
-        if not self.template.exists():
-            self._build_template()
+        self.template.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.template.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # test processes starting together build it once
+            if not self.template.exists():
+                self._build_template()
         database = self.home / "prefect-test.db"
         shutil.copyfile(self.template, database)
         self.process, self.api_url = self._spawn(database, migrated=True)

@@ -9,15 +9,12 @@ from aiq_flows.domain.outcomes import CrmStatus, SaleOutcome
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.sources.contract import WrittenBack
 from blocks.store import StateStore
-from tasks.sales import Origin, worth_retrying
+from tasks.sales import SOURCE_TASK_OPTIONS, Origin
 
 
 @task(
     name="write-back-to-crm",
-    cache_policy=NONE,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **SOURCE_TASK_OPTIONS,
 )
 def write_back_outcomes(origin: Origin, state: StateStore, entity: str, outcomes: list[SaleOutcome]) -> int:
     """Each sale's AIQ transaction ID and status to the source's write-back columns, or, for a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -18,6 +19,7 @@ from aiq_flows.domain.values import ValueRefused, datetime_value
 from aiq_flows.domain.watermark import Watermark
 from aiq_flows.sources.contract import SalesSource, SourceRefused
 from aiq_flows.sources.mapping import MappingError
+from aiq_flows.store.outbox import DocumentStore
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.lookups import reference_data
@@ -83,12 +85,29 @@ def worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+# A task that talks to the sales source: retried twice, unless retrying cannot help.
+SOURCE_TASK_OPTIONS: dict[str, Any] = {
+    "cache_policy": NONE,
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": worth_retrying,
+}
+
+
+@contextmanager
+def _opened(origin: Origin, state: StateStore) -> Iterator[tuple[DocumentStore, SalesSource]]:
+    """The store and the source for one read, both closed after it."""
+    store, source = state.store(), origin.open()
+    try:
+        yield store, source
+    finally:
+        store.dispose()
+        source.dispose()
+
+
 @task(
     name="check-sales-source",
-    cache_policy=NONE,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **SOURCE_TASK_OPTIONS,
 )
 def check_source(origin: Origin) -> None:
     """Every table, view, filter and column the source's mapping names is there: a wrong one
@@ -104,10 +123,7 @@ def check_source(origin: Origin) -> None:
 
 @task(
     name="read-changed-sales",
-    cache_policy=NONE,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **SOURCE_TASK_OPTIONS,
 )
 def read_changed_sales(
     origin: Origin,
@@ -120,13 +136,9 @@ def read_changed_sales(
     """Sales changed since the watermark (with an overlap window), plus, where the source keeps
     write-back columns, any never synced or pending: a page of at most `max_sales`, after the
     last sale of the previous page."""
-    store, source = state.store(), origin.open()
-    try:
+    with _opened(origin, state) as (store, source):
         since = store.watermark(watermark_name)
         page = source.changed_sales(since, timedelta(minutes=overlap_minutes), max_sales, after)
-    finally:
-        store.dispose()
-        source.dispose()
     get_run_logger().info(
         "Read %d sales (watermark %s, overlap %d min)",
         len(page.records),
@@ -138,10 +150,7 @@ def read_changed_sales(
 
 @task(
     name="read-unsettled-sales",
-    cache_policy=NONE,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **SOURCE_TASK_OPTIONS,
 )
 def read_unsettled_sales(
     origin: Origin, state: StateStore, watermark_name: str, overlap_minutes: int
@@ -149,8 +158,7 @@ def read_unsettled_sales(
     """For a read-only source (no write-back columns), the sales outside the changed window that
     the store says are pending, or has never seen (a view an ELT tool fills late, with the source's
     own change times): a source with write-back columns finds those itself."""
-    store, source = state.store(), origin.open()
-    try:
+    with _opened(origin, state) as (store, source):
         if not source.read_only:
             return []
         since, overlap = store.watermark(watermark_name), timedelta(minutes=overlap_minutes)
@@ -160,9 +168,6 @@ def read_unsettled_sales(
                 known = store.known_records(origin.name, [str(i) for i in ids])
                 wanted |= {str(i) for i in ids if str(i) not in known}
         records = source.sales_by_id(sorted(wanted), since, overlap)
-    finally:
-        store.dispose()
-        source.dispose()
     if records:
         get_run_logger().info("Read %d pending or never-synced sales outside the window", len(records))
     return records
@@ -170,21 +175,14 @@ def read_unsettled_sales(
 
 @task(
     name="read-change-window",
-    cache_policy=NONE,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **SOURCE_TASK_OPTIONS,
 )
 def read_change_window(
     origin: Origin, state: StateStore, watermark_name: str, overlap_minutes: int
 ) -> tuple[date, date] | None:
     """The first and last sale date of the sales this run will read."""
-    store, source = state.store(), origin.open()
-    try:
+    with _opened(origin, state) as (store, source):
         return source.changed_window(store.watermark(watermark_name), timedelta(minutes=overlap_minutes))
-    finally:
-        store.dispose()
-        source.dispose()
 
 
 @task(

@@ -6,6 +6,7 @@ with the counts and the link to the run, and no secret. A clean run tells nobody
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -234,13 +235,12 @@ def test_an_approval_waiting_too_long_is_told(
     )  # fmt: skip
     waiting.start()
     mail, post = inbox.wait_for(lambda text: "waits for approval" in text, timeout=120)
-    assert "/runs/flow-run/" in mail and "/runs/flow-run/" in post
-    with get_client(sync_client=True) as client:  # rejected, to end the run
-        [paused] = [
-            r for r in client.read_flow_runs(limit=20) if r.state and r.state.type is StateType.PAUSED
-        ]
+    [linked] = set(re.findall(r"/runs/flow-run/([0-9a-f-]{36})", mail + post))  # the same run in both
+    with get_client(sync_client=True) as client:
+        paused = client.read_flow_run(uuid.UUID(linked))
+    assert paused.state is not None and paused.state.type is StateType.PAUSED
     from prefect.flow_runs import resume_flow_run
 
-    resume_flow_run(paused.id, run_input={"approved": False, "approver": "a tester"})
+    resume_flow_run(paused.id, run_input={"approved": False, "approver": "a tester"})  # rejected: it ends
     waiting.join(timeout=120)
     assert result["state"].is_final()

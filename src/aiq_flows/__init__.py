@@ -5,4 +5,4 @@ domain (pure rules) -> gateway (AccountsIQ SOAP) / sources (CRM) / store (side-e
 -> sandbox (a local AccountsIQ for demos and tests, built on the gateway's interface definition).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

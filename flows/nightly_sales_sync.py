@@ -164,7 +164,7 @@ def nightly_sales_sync(
     # Only now, every outcome written back: the watermark moves (forward only).
     advance_watermark(state, watermark_name, changed.high)
     summary = publish_sync_report(as_is(report), changed.read)
-    publish_deferral_schedules(as_is(pages.deferred), pages.deferrals)
+    publish_deferral_schedules(as_is(pages.deferred), pages.deferrals, pages.deferred_invoiced)
     publish_pdf_links(as_is(pdfs), aiq.company_id)
     get_run_logger().info("Nightly sales sync finished: %s", summary)
     return summary

@@ -427,9 +427,11 @@ def sweep_aiq(aiq: AiqConnection, window: tuple[date, date] | None) -> dict[str,
 
 
 @task(name="publish-deferral-schedules", cache_policy=NONE)
-def publish_deferral_schedules(sales: list[Sale], settings: DeferralSettings) -> int:
-    """A table of each deferred sale invoiced in this run: month, release, deferred balance left."""
-    rows = []
+def publish_deferral_schedules(sales: list[Sale], settings: DeferralSettings, invoiced: int) -> int:
+    """A table of the deferred sales invoiced in this run (`sales`: the first of the `invoiced`):
+    month, release, deferred balance left; at most MAX_TABLE_ROWS months, every schedule being in
+    the store."""
+    rows: list[dict[str, str]] = []
     for sale in sales:
         if not sale.is_deferred:
             continue
@@ -446,9 +448,15 @@ def publish_deferral_schedules(sales: list[Sale], settings: DeferralSettings) ->
                     "deferred_balance": str(balance),
                 }
             )
+        if len(rows) >= MAX_TABLE_ROWS:
+            break
     if rows:
         shown = rows[:MAX_TABLE_ROWS]
-        more = f" (the first {len(shown):,} of {len(rows):,} months)" if len(rows) > len(shown) else ""
+        more = (
+            f" (the first {len(shown):,} months; {invoiced:,} deferred sales in all)"
+            if len(shown) < len(rows) or len(sales) < invoiced
+            else ""
+        )
         create_table_artifact(
             key="deferred-revenue-schedules",
             table=shown,

@@ -27,7 +27,7 @@ from blocks.store import StateStore
 from tasks.credit import CreditResult, credit_check
 from tasks.customers import CustomerResolution, check_customer_codes, ensure_customers, needs_code_check
 from tasks.invoices import DeferralSettings, PostingSettings, chunk_failed, post_batch_invoices
-from tasks.reporting import RunReport
+from tasks.reporting import MAX_TABLE_ROWS, RunReport
 from tasks.sales import validate_sales
 from tasks.typed_prefect import as_is
 
@@ -79,7 +79,10 @@ class SalesPages:
     customers: CustomerResolution = field(default_factory=CustomerResolution)
     outcomes: list[SaleOutcome] = field(default_factory=list)  # a plan's outcomes (planning only)
     planned: list[Sale] = field(default_factory=list)  # what a plan would post
-    deferred: list[Sale] = field(default_factory=list)  # deferred sales invoiced by this run
+    # Deferred sales invoiced by this run: the first MAX_TABLE_ROWS for the schedules table (every
+    # schedule is in the store), and how many in all; memory stays flat however big the night.
+    deferred: list[Sale] = field(default_factory=list)
+    deferred_invoiced: int = 0
     chunks: int = 0
     _in_flight: _InFlight | None = None
 
@@ -110,7 +113,9 @@ class SalesPages:
         if self.report is not None:
             self.report.add(outcomes)  # not kept here: memory stays flat however big the night
         created = {o.sale_id for o in outcomes if o.outcome is Outcome.CREATED}
-        self.deferred += [s for s in flight.credit.cleared if s.is_deferred and s.sale_id in created]
+        invoiced = [s for s in flight.credit.cleared if s.is_deferred and s.sale_id in created]
+        self.deferred_invoiced += len(invoiced)
+        self.deferred += invoiced[: max(0, MAX_TABLE_ROWS - len(self.deferred))]
 
     def post_approved(self) -> None:
         """Post exactly the approved plan: its customers' codes recorded and its new customers

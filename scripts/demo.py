@@ -114,6 +114,8 @@ def ensure_write_limits(entities: list[str], env: dict[str, str]) -> None:
     from prefect.exceptions import ObjectAlreadyExists
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from aiq_flows.concurrency import write_limit
+
     with (
         temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}),
         get_client(sync_client=True) as client,
@@ -121,7 +123,7 @@ def ensure_write_limits(entities: list[str], env: dict[str, str]) -> None:
         for entity in entities:
             with suppress(ObjectAlreadyExists):
                 client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=f"aiq-writes-{entity}", limit=1)
+                    GlobalConcurrencyLimitCreate(name=write_limit(entity), limit=1)
                 )
 
 

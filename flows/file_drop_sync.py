@@ -20,10 +20,9 @@ from aiq_flows.secrets import install_redaction
 from aiq_flows.sources.file_drop import DropBatch, DropFolder
 from aiq_flows.sources.mapping import DEFAULT_EXPORT, load_export_mapping
 from blocks.aiq import AiqConnection
-from blocks.results import ResultsFolder
 from blocks.store import StateStore
 from tasks.invoices import DeferralSettings, PostingSettings, sweep_aiq
-from tasks.reporting import RunReport, default_results_folder, publish_sync_report
+from tasks.reporting import RunReport, load_results_folder, publish_sync_report
 from tasks.sales import load_reference_data
 from tasks.sales_pages import POSTING_THREADS, SalesPages
 from tasks.typed_prefect import as_is, load_block, threads
@@ -72,7 +71,7 @@ def file_drop_sales_sync(
     report = RunReport(
         f"File drop into {aiq.company_id}",
         "file-drop-sales-sync",
-        load_block(ResultsFolder, results_folder) if results_folder else default_results_folder(),
+        load_results_folder(results_folder),
         flow_run.name or run_id,
         aiq.company_id,
     )

@@ -22,7 +22,6 @@ from aiq_flows.domain.sales import InvoiceKind, PostingLimits, Sale
 from aiq_flows.domain.spreading import Allocation, Method
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
-from blocks.results import ResultsFolder
 from blocks.store import StateStore
 from tasks.attachments import BreakdownFormat, DocumentSettings, attach_and_fetch, publish_pdf_links
 from tasks.crm_writeback import advance_watermark, write_back_outcomes
@@ -33,7 +32,7 @@ from tasks.invoices import (
     sweep_aiq,
 )
 from tasks.plan import PlanApproval, publish_plan
-from tasks.reporting import RunReport, default_results_folder, publish_sync_report
+from tasks.reporting import RunReport, load_results_folder, publish_sync_report
 from tasks.sales import ChangedPages, check_source, load_reference_data, read_change_window
 from tasks.sales_pages import POSTING_THREADS, SalesPages
 from tasks.typed_prefect import as_is, load_block, load_origin, threads
@@ -91,7 +90,7 @@ def nightly_sales_sync(
     report = RunReport(
         f"Nightly sales sync into {aiq.company_id}",
         "nightly-sales-sync",
-        load_block(ResultsFolder, results_folder) if results_folder else default_results_folder(),
+        load_results_folder(results_folder),
         flow_run.name or run_id,
         aiq.company_id,
     )

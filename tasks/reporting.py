@@ -21,6 +21,7 @@ from aiq_flows.domain.money import round_money
 from aiq_flows.domain.outcomes import CountsDoNotAddUp, Outcome, OutcomeTally, SaleOutcome, id_order
 from blocks.results import ResultsFolder
 from tasks.events import announce_if_needed
+from tasks.typed_prefect import load_block
 
 # The UI's tables show at most this many rows; every row is in the results file.
 MAX_TABLE_ROWS = 1_000
@@ -59,8 +60,11 @@ def report_row(o: SaleOutcome) -> dict[str, Any]:
     }
 
 
-def default_results_folder() -> ResultsFolder:
-    """Without a block: a folder in the Prefect home of the process that runs the flow."""
+def load_results_folder(name: str | None) -> ResultsFolder:
+    """The `ResultsFolder` block of that name; without one, a folder in the Prefect home of the
+    process that runs the flow."""
+    if name:
+        return load_block(ResultsFolder, name)
     return ResultsFolder(path=str(Path(PREFECT_HOME.value()) / "aiq-results"))
 
 

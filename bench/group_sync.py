@@ -18,14 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nightly_sync import SandboxProcess, free_port
+from nightly_sync import SandboxProcess, free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,12 +92,7 @@ class Orchestrator:
             [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{self.api}/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(f"{self.api}/health", seconds=120)
         subprocess.run([prefect, "work-pool", "create", "bench-pool", "--type", "process", "--overwrite"],
                        env=self.env, check=True, capture_output=True)  # fmt: skip
         self.worker = subprocess.Popen(

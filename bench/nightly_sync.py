@@ -37,6 +37,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_healthy(url: str, seconds: float) -> None:
+    """Until `url` answers (a server just started), for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 class SandboxProcess:
     """``aiq-sandbox serve`` in its own process, with every call delayed by ``latency_ms``."""
 
@@ -58,12 +69,7 @@ class SandboxProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{self.base}/_sandbox/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_healthy(f"{self.base}/_sandbox/health", seconds=30)
         rules = [{"kind": "latency", "operation": "*", "latency_ms": latency_ms}] if latency_ms else []
         request = urllib.request.Request(
             f"{self.base}/_sandbox/faults", data=json.dumps({"rules": rules}).encode(), method="POST"

@@ -71,7 +71,7 @@ def group_nightly_sync(
     get_run_logger().info("Syncing %d entities, %d at a time", len(chosen), parallel)
     gate = threading.BoundedSemaphore(parallel)  # the runner has MAX_PARALLEL threads; this run, fewer
     futures = [sync_entity.submit(entity, deployment, parameters or {}, as_is(gate)) for entity in chosen]
-    return publish_group_report(chosen, [future.result() for future in futures])
+    return publish_group_report([future.result() for future in futures])
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def _link(run: EntityRun) -> str:
 
 
 @task(name="publish-group-report", cache_policy=NONE)
-def publish_group_report(entities: list[EntitySync], runs: list[EntityRun]) -> dict[str, Any]:
+def publish_group_report(runs: list[EntityRun]) -> dict[str, Any]:
     """A row per entity (its run, state, counts, link); the group run fails if any entity's did."""
     rows = [
         {

@@ -3,23 +3,25 @@ floor. Posts batch sales invoices through the bulk operation in chunks, and one 
 comparison; then item invoices through the bulk draft-and-post pair
 (``CreateInvoicesGetBackInvoiceIDs`` + ``PostInvoicesGetBackTransactionIDs``) and through the
 naive per-invoice GetNew / Save / Post loop; all through the gateway over real HTTP on 127.0.0.1.
+The sandbox runs in its own process (``aiq-sandbox serve``, as tests and users run it), or with
+``--in-process`` in a thread of this one (sharing this process's GIL with the client).
 
-    .venv/bin/python bench/sandbox_throughput.py [--invoices N] [--chunk 200]
+    .venv/bin/python bench/sandbox_throughput.py [--invoices N] [--chunk 200] [--in-process]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from nightly_sync import SandboxProcess
+
 from aiq_flows.gateway.client import AiqCredentials, AiqGateway
 from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, Invoice, InvoiceLine
-from aiq_flows.sandbox.server import make_server
 
 
 def invoices(count: int, prefix: str) -> list[BatchSalesInvoice]:
@@ -63,11 +65,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--invoices", type=int, default=2000)
     parser.add_argument("--chunk", type=int, default=200)
+    parser.add_argument("--in-process", action="store_true", help="serve from a thread of this process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        server = make_server("127.0.0.1", 0, Path(directory) / "bench.db")
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
+        if args.in_process:
+            from aiq_flows.sandbox.server import make_server
+
+            server = make_server("127.0.0.1", 0, Path(directory) / "bench.db").start()
             creds = server.ledger.credentials()
             uk = next(e for e in creds["entities"] if e["company_id"] == "DEMO_UK")
             gateway = AiqGateway.login(
@@ -76,6 +80,11 @@ def main() -> None:
                     company_id="DEMO_UK", partner_key=creds["partner_key"], user_key=uk["user_key"]
                 ),
             )
+            stop = server.stop
+        else:
+            process = SandboxProcess(Path(directory), latency_ms=0)
+            gateway, stop = process.gateway(), process.stop
+        try:
             bulk = invoices(args.invoices, "BULK")
             started = time.perf_counter()
             for start in range(0, len(bulk), args.chunk):
@@ -102,8 +111,7 @@ def main() -> None:
                 gateway.post_invoice(gateway.save_invoice(document))
             naive_seconds = time.perf_counter() - started
         finally:
-            server.shutdown()
-            server.server_close()
+            stop()
     rate(f"batch, bulk ({args.chunk} per call)", args.invoices, bulk_seconds)
     rate("batch, one call per invoice", len(single), single_seconds)
     rate(f"item, bulk save + bulk post ({args.chunk})", args.invoices, item_bulk_seconds)

@@ -125,6 +125,21 @@ def test_token_get_refusals(
 
 
 @needs_wsdl
+def test_a_call_without_the_header_or_to_no_entity_gets_the_exact_code(
+    service: Any, shared_sandbox: Sandbox
+) -> None:
+    no_header = service.GetCustomer(customerCode="ACME01")
+    assert (no_header.Status, no_header.ErrorCode, no_header.HasExpired) == (
+        "Failure",
+        "OAUTH_INTEGRATION_APPS_TOKEN_NOT_PROVIDED_IN_AUTHORIZATION_HEADER",
+        False,
+    )
+    access, _ = tokens(service, shared_sandbox.app())
+    nowhere = service.GetCustomer(customerCode="ACME01", _soapheaders=header(access, "NO_SUCH_ENTITY"))
+    assert (nowhere.Status, nowhere.ErrorCode) == ("Failure", "API_LAYER_ENTITY_ID_NOT_FOUND")
+
+
+@needs_wsdl
 def test_an_unknown_access_token_is_invalid_not_expired(service: Any) -> None:
     answer = service.GetCustomer(customerCode="ACME01", _soapheaders=header("made-up"))
     assert (answer.ErrorCode, answer.HasExpired) == ("OAUTH_INTEGRATION_APPS_TOKEN_IS_INVALID", False)

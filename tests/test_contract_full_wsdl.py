@@ -131,6 +131,7 @@ def journal(reference: str) -> dict[str, Any]:
 def batch(c: Contract, reference: str) -> Any:
     template = c.call("GetNewBatchSalesInvoice", customerCode="ACME01").Result
     template.ExternalReference, template.InvoiceDate = reference, DAY
+    template.Description = "Contract sales"
     template.Lines = {"BatchSalesInvoiceLine": [batch_line()]}
     return template
 
@@ -138,6 +139,7 @@ def batch(c: Contract, reference: str) -> Any:
 def purchase_batch(c: Contract) -> Any:
     template = c.call("GetNewBatchPurchasesInvoice", supplierCode="TEMPS01").Result
     template.ExternalReference, template.InvoiceDate = "FULL-PB", DAY
+    template.Description = "Contract purchases"
     template.Lines = {"BatchPurchasesInvoiceLine": [batch_line("5000")]}
     return template
 

@@ -61,11 +61,13 @@ def line(
     rate: float = 0.2,
     gl: str = "4000",
     description: str = "Widgets",
+    department: str | None = None,
 ) -> BatchInvoiceLine:
     return BatchInvoiceLine(
         GLAccountCode=gl,
         TaxCode=tax_code,
         Description=description,
+        DepartmentID=department,
         NetAmount=Decimal(net),
         TaxRate=rate,
         TaxAmount=Decimal(tax) if tax is not None else None,
@@ -289,6 +291,16 @@ def test_unknown_transaction_is_none(gateway: AiqGateway) -> None:
         (lambda: invoice("R-9", line("1.00", "0.20", tax_code="t1")), "TAX_CODE_IS_NOT_UPPERCASE"),
         (lambda: invoice("R-10", line("1.00", "0.20", tax_code="T" * 51)), "TAX_CODE_IS_TOO_LONG"),
         (lambda: invoice("R-11", line("1.00", None, rate=-0.2)), "TAX_RATE_IS_NEGATIVE"),
+        # A rate is a fraction: 20 would post 2,000 of VAT on 100 net.
+        (lambda: invoice("R-11b", line("100.00", None, rate=20)), "TAX_RATE_IS_MORE_THAN_100_PERCENT"),
+        (
+            lambda: invoice("R-11c", line("1.00", "0.20")).model_copy(update={"Description": None}),
+            "TRANSACTION_LINE_DESCRIPTION_IS_NULL",
+        ),
+        (
+            lambda: invoice("R-11d", line("1.00", "0.20", department="JOB-0900")),
+            "UNKNOWN_DEPARTMENT",
+        ),
         (lambda: invoice("R-12", line("-1.00", "0.00")), "BATCH_INVOICE_TOTAL_GROSS_AMT_NEGATIVE"),
         (lambda: invoice("R" * 51, line("1.00", "0.20")), "TRANSACTION_EXTERNAL_REFERENCE_IS_TOO_LONG"),
         (

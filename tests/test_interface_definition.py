@@ -17,7 +17,6 @@ PUBLISHED = SHARED_AIQ / "integration_1_1.full.wsdl"
 PUBLISHED_BY_VERSION = {V1_1: PUBLISHED, V2_0: SHARED_AIQ / "integration_2_0.full.wsdl"}
 XS = "{http://www.w3.org/2001/XMLSchema}"
 WSDL_NS = "{http://schemas.xmlsoap.org/wsdl/}"
-SOAP_NS = "{http://schemas.xmlsoap.org/wsdl/soap/}"
 
 pytestmark = pytest.mark.skipif(not PUBLISHED.exists(), reason="../shared/aiq is not beside the checkout")
 
@@ -116,23 +115,45 @@ def test_complex_types_match_published(version: str, type_name: str) -> None:
     )
 
 
-def _headers(path: Path) -> dict[str, str | None]:
-    """Per binding operation of the SOAP 1.1 binding: the header message its input declares."""
+def _bindings(path: Path) -> dict[str, dict[str, tuple[str | None, ...]]]:
+    """Per binding (SOAP 1.1 and SOAP 1.2), per operation: the SOAP namespace of its extension
+    elements, its soapAction and style, the body's use and the header message its input declares."""
     root = etree.parse(str(path)).getroot()
-    binding = root.find(f"{WSDL_NS}binding")
-    assert binding is not None
-    result = {}
-    for operation in binding.findall(f"{WSDL_NS}operation"):
-        header = operation.find(f"{WSDL_NS}input/{SOAP_NS}header")
-        result[operation.get("name", "")] = None if header is None else header.get("message")
+    result: dict[str, dict[str, tuple[str | None, ...]]] = {}
+    for binding in root.findall(f"{WSDL_NS}binding"):
+        operations = {}
+        for operation in binding.findall(f"{WSDL_NS}operation"):
+            soap_operation = next(child for child in operation if child.tag.endswith("}operation"))
+            soap_ns = etree.QName(soap_operation).namespace
+            body = operation.find(f"{WSDL_NS}input/{{{soap_ns}}}body")
+            header = operation.find(f"{WSDL_NS}input/{{{soap_ns}}}header")
+            operations[operation.get("name", "")] = (
+                soap_ns,
+                soap_operation.get("soapAction"),
+                soap_operation.get("style"),
+                None if body is None else body.get("use"),
+                None if header is None else header.get("message"),
+            )
+        result[binding.get("name", "")] = operations
     return result
 
 
+def _ports(path: Path) -> list[tuple[str, str, str]]:
+    """(port name, binding, namespace of its address element) of the service."""
+    root = etree.parse(str(path)).getroot()
+    return [
+        (port.get("name", ""), port.get("binding", ""), etree.QName(port[0]).namespace or "")
+        for port in root.iter(f"{WSDL_NS}port")
+    ]
+
+
 @pytest.mark.parametrize("version", [V1_1, V2_0])
-def test_soap_headers_match_published(version: str) -> None:
-    ours = _headers(_ours(version))
-    published = _headers(PUBLISHED_BY_VERSION[version])
-    assert ours == {name: published[name] for name in ours}
+def test_soap_1_1_and_1_2_bindings_match_published(version: str) -> None:
+    ours, published = _bindings(_ours(version)), _bindings(PUBLISHED_BY_VERSION[version])
+    assert set(ours) == set(published) and len(ours) == 2
+    for name, operations in ours.items():
+        assert operations == {operation: published[name][operation] for operation in operations}, name
+    assert _ports(_ours(version)) == _ports(PUBLISHED_BY_VERSION[version])
 
 
 @pytest.mark.parametrize("enum", sorted(SCHEMA.enums))

@@ -31,7 +31,11 @@ from aiq_flows.gateway.schema import (
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
-NSMAP = {"s": XS, "wsdl": WSDL, "soap": SOAP, "tns": NAMESPACE}
+SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
+NSMAP = {"s": XS, "soap12": SOAP12, "wsdl": WSDL, "soap": SOAP, "tns": NAMESPACE}
+# ASMX serves SOAP 1.1 and SOAP 1.2 at one address: one binding and one port for each, the 1.2
+# ones named with a "12" suffix (Integration_1_1Soap12), as in AccountsIQ's published WSDLs.
+BINDINGS = (("", SOAP), ("12", SOAP12))
 HEADER = "AiqSoapHeader"
 NAMES = {V1_1: (SERVICE_1_1, PORT_1_1, PATH_1_1), V2_0: (SERVICE_2_0, PORT_2_0, PATH_2_0)}
 
@@ -116,19 +120,21 @@ def render_wsdl(address: str | None = None, schema: Schema = SCHEMA, version: st
         node = _el(port_type, WSDL, "operation", name=op.name)
         _el(node, WSDL, "input", message=f"tns:{op.name}SoapIn")
         _el(node, WSDL, "output", message=f"tns:{op.name}SoapOut")
-    binding = _el(root, WSDL, "binding", name=port_name, type=f"tns:{port_name}")
-    _el(binding, SOAP, "binding", transport="http://schemas.xmlsoap.org/soap/http")
-    for op in operations:
-        node = _el(binding, WSDL, "operation", name=op.name)
-        _el(node, SOAP, "operation", soapAction=f"{NAMESPACE}{op.name}", style="document")
-        request = _el(node, WSDL, "input")
-        _el(request, SOAP, "body", use="literal")
-        if op.has_header(version):
-            _el(request, SOAP, "header", message=f"tns:{op.name}{HEADER}", part=HEADER, use="literal")
-        _el(_el(node, WSDL, "output"), SOAP, "body", use="literal")
+    for suffix, soap in BINDINGS:
+        binding = _el(root, WSDL, "binding", name=port_name + suffix, type=f"tns:{port_name}")
+        _el(binding, soap, "binding", transport="http://schemas.xmlsoap.org/soap/http")
+        for op in operations:
+            node = _el(binding, WSDL, "operation", name=op.name)
+            _el(node, soap, "operation", soapAction=f"{NAMESPACE}{op.name}", style="document")
+            request = _el(node, WSDL, "input")
+            _el(request, soap, "body", use="literal")
+            if op.has_header(version):
+                _el(request, soap, "header", message=f"tns:{op.name}{HEADER}", part=HEADER, use="literal")
+            _el(_el(node, WSDL, "output"), soap, "body", use="literal")
     service = _el(root, WSDL, "service", name=service_name)
-    port = _el(service, WSDL, "port", name=port_name, binding=f"tns:{port_name}")
-    _el(port, SOAP, "address", location=address or default_address(version))
+    for suffix, soap in BINDINGS:
+        port = _el(service, WSDL, "port", name=port_name + suffix, binding=f"tns:{port_name}{suffix}")
+        _el(port, soap, "address", location=address or default_address(version))
     rendered: bytes = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
     return rendered
 

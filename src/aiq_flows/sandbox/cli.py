@@ -5,27 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 from aiq_flows.sandbox.server import make_server, open_ledger
 
 
 def _serve(args: argparse.Namespace) -> int:
     server = make_server(args.host, args.port, args.db, token_ttl_seconds=args.token_ttl, fresh=not args.keep)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     print(f"aiq-sandbox listening on {server.url}", flush=True)
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve()  # until SIGINT or SIGTERM; calls in flight are finished first
     finally:
-        server.server_close()
+        server.socket.close()
         server.ledger.close()
     return 0
 

@@ -93,6 +93,37 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, ROUND_HALF_UP)
 
 
+def check_code(value: str | None, subject: str, where: str, *, nullable: bool = False) -> None:
+    """AIQ's rule for every code a document names (GL accounts, tax codes, BI codes): present,
+    not empty, upper case, at most 50 characters; refused with ``<subject>_IS_NULL``,
+    ``_IS_EMPTY``, ``_IS_NOT_UPPERCASE`` or ``_IS_TOO_LONG``, all in AIQ's error list."""
+    if value is None:
+        if nullable:
+            return
+        raise Refused(f"{subject}_IS_NULL", f"{where} is required.")
+    if value == "":
+        raise Refused(f"{subject}_IS_EMPTY", f"{where} is empty.")
+    if value != value.upper():
+        raise Refused(f"{subject}_IS_NOT_UPPERCASE", f"{where} '{value}' must be upper case.")
+    if len(value) > CODE_MAX:
+        raise Refused(f"{subject}_IS_TOO_LONG", f"{where} is longer than {CODE_MAX} characters.")
+
+
+def check_description(value: str | None, where: str, *, empty_code: str | None = None) -> str:
+    """A transaction line's description: not null (and, where AIQ says so, not empty), at most
+    500 characters."""
+    if value is None:
+        raise Refused("TRANSACTION_LINE_DESCRIPTION_IS_NULL", f"{where} has no description.")
+    if value == "" and empty_code is not None:
+        raise Refused(empty_code, f"{where} has an empty description.")
+    if len(value) > DESCRIPTION_MAX:
+        raise Refused(
+            "TRANSACTION_LINE_DESCRIPTION_IS_TOO_LONG",
+            f"{where}: description is longer than {DESCRIPTION_MAX} characters.",
+        )
+    return value
+
+
 def items(wrapper: Any, item: str) -> list[Any]:
     """The elements of an ASP.NET array parameter (``{'string': [...]}``; None when absent)."""
     return list((wrapper or {}).get(item) or [])
@@ -219,6 +250,12 @@ class SandboxService:
         return self._issue(app["client_id"])
 
     def app_for_access(self, access_token: str | None) -> dict[str, Any]:
+        if not access_token:
+            raise TokenExpired(
+                "OAUTH_INTEGRATION_APPS_TOKEN_NOT_PROVIDED_IN_AUTHORIZATION_HEADER",
+                "No access token: send the AiqSoapHeader with the AccessToken from TokenGet.",
+                has_expired=False,
+            )
         row = self.ledger.query_one(
             "SELECT a.*, t.expires_at FROM access_tokens t JOIN integration_apps a "
             "ON a.client_id = t.client_id WHERE t.token = ? AND t.kind = 'access'",
@@ -235,12 +272,15 @@ class SandboxService:
         return {**dict(row), "entities": json.loads(row["entities"])}
 
     def entity_for_header(self, access_token: str | None, entity: str | None) -> str:
-        """The entity a 2.0 call acts on: the header's, if the token's application may reach it."""
+        """The entity a 2.0 call acts on: the header's, if it exists and the token's application
+        may reach it (an entity that exists nowhere is a different refusal from one out of reach)."""
         app = self.app_for_access(access_token)
         if not entity:
             raise Refused(
                 "OAUTH_INTEGRATION_APPS_NO_ENTITY_PROVIDED_IN_HEADER", "AiqSoapHeader.Entity is required."
             )
+        if self.ledger.query_one("SELECT 1 FROM entities WHERE company_id = ?", entity) is None:
+            raise Refused("API_LAYER_ENTITY_ID_NOT_FOUND", f"Entity {entity} does not exist.")
         if entity not in app["entities"]:
             raise Refused(
                 "OAUTH_INTEGRATION_APPS_TOKEN_DOES_NOT_HAVE_PERMISSION",
@@ -314,11 +354,28 @@ class SandboxService:
     def check_department(
         self, entity: str, department: str | None, where: str, gl_code: str | None = None
     ) -> None:
-        """The BI code exists; and a departmental GL account is never posted without one."""
-        if department is not None and not self.exists("departments", entity, department):
-            raise Refused(
-                "DEPARTMENT_ID_DOES_NOT_EXIST", f"{where}: department '{department}' does not exist."
+        """A posting line's BI code: absent, or a well-formed code that exists and is active; and a
+        departmental GL account is never posted without one.
+
+        An inactive code is refused (``UNKNOWN_DEPARTMENT``): retiring a code with
+        ``UpdateDepartment(active=false)`` is how AIQ's guide says to stop its use, inactive codes
+        leave AIQ's lookups, and AIQ's own error list names inactive BI codes where it checks
+        them (``WORKFLOW_BI_CODE_INACTIVE``, ``PROJECT_INACTIVE_BI_CODE``). Which code AIQ answers
+        on a posting line is not published; this one is inferred (README, "Field rules")."""
+        if department is not None:
+            check_code(department, "DEPARTMENT_ID", f"{where}: department", nullable=True)
+            row = self.ledger.query_one(
+                "SELECT active FROM departments WHERE entity = ? AND department_id = ?", entity, department
             )
+            if row is None:
+                raise Refused(
+                    "DEPARTMENT_ID_DOES_NOT_EXIST", f"{where}: department '{department}' does not exist."
+                )
+            if not row["active"]:
+                raise Refused(
+                    "UNKNOWN_DEPARTMENT",
+                    f"{where}: department '{department}' is inactive; reactivate it or use another BI code.",
+                )
         gl = self.ledger.gl_account(entity, gl_code) if gl_code and department is None else None
         if gl is not None and gl["departmental"]:
             raise Refused(

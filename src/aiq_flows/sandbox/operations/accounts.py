@@ -52,9 +52,17 @@ def _check_code_and_name(account: dict[str, Any]) -> None:
 
 
 def _check_contact(account: dict[str, Any]) -> None:
-    for line in ("Address1", "Address2", "City", "PostCode", "Country"):
+    for line in ("Address1", "Address2", "City", "County_State", "PostCode", "Country"):
         if len(account.get(line) or "") > CODE_MAX:
             raise Refused("ACCOUNT_ADDRESS_IS_TOO_LONG", f"{line} is longer than {CODE_MAX} characters.")
+    for field_name, code in (
+        ("Phone", "ACCOUNT_PHONE_IS_TOO_LONG"),
+        ("MobilePhone", "ACCOUNT_PHONE_IS_TOO_LONG"),
+        ("Fax", "ACCOUNT_PHONE_IS_TOO_LONG"),
+        ("Contact", "ACCOUNT_CONTACT_IS_TOO_LONG"),
+    ):
+        if len(account.get(field_name) or "") > CODE_MAX:
+            raise Refused(code, f"{field_name} is longer than {CODE_MAX} characters.")
     email = account.get("Email")
     if email:
         if len(email) > CODE_MAX:

@@ -19,6 +19,8 @@ from aiq_flows.sandbox.service import (
     SandboxService,
     blank,
     cents,
+    check_code,
+    check_description,
     handles,
     items,
     money,
@@ -116,32 +118,31 @@ def _batch_line_postings(
     gl_code = line.get("GLAccountCode")
     if not gl_code:
         raise Refused("BATCH_INVOICE_LINE_MISSING_GL_ACCOUNT", f"Line {number} has no GL account.")
+    check_code(gl_code, "GLACCOUNT_CODE", f"Line {number}: GL account")
     gl = svc.ledger.gl_account(entity, gl_code)
     if gl is None or gl["kind"] != "posting":
         raise Refused(
             "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",
             f"Line {number}: GL account '{gl_code}' is not a posting account or does not exist.",
         )
-    description = line.get("Description")
-    if not description:
+    if not line.get("Description"):  # AIQ's batch code for a line without one
         raise Refused("BATCH_INVOICE_LINE_MISSING_DESCRIPTION", f"Line {number} has no description.")
-    if len(description) > DESCRIPTION_MAX:
-        raise Refused(
-            "TRANSACTION_LINE_DESCRIPTION_IS_TOO_LONG",
-            f"Line {number}: description is longer than {DESCRIPTION_MAX} characters.",
-        )
-    tax_code = line.get("TaxCode") or ""
-    if tax_code != tax_code.upper():
-        raise Refused("TAX_CODE_IS_NOT_UPPERCASE", f"Line {number}: tax code must be upper case.")
-    if len(tax_code) > CODE_MAX:
-        raise Refused("TAX_CODE_IS_TOO_LONG", f"Line {number}: tax code is too long.")
+    description = check_description(line["Description"], f"Line {number}")
+    tax_code = line.get("TaxCode")
+    check_code(tax_code, "TAX_CODE", f"Line {number}: tax code")
     if not svc.exists("tax_codes", entity, tax_code):
         raise Refused("TAX_CODE_DOES_NOT_EXIST", f"Line {number}: tax code '{tax_code}' does not exist.")
     department = line.get("DepartmentID")
     svc.check_department(entity, department, f"Line {number}", gl_code)
+    # A rate is a fraction (0.2 is 20%); AIQ: it "cannot be more than 1 (i.e. 100%)".
     tax_rate = Decimal(str(line.get("TaxRate") or 0))
     if tax_rate < 0:
         raise Refused("TAX_RATE_IS_NEGATIVE", f"Line {number}: tax rate is negative.")
+    if tax_rate > 1:
+        raise Refused(
+            "TAX_RATE_IS_MORE_THAN_100_PERCENT",
+            f"Line {number}: tax rate {line.get('TaxRate')} is more than 1 (100%); send it as a fraction.",
+        )
     net = money(line.get("NetAmount"))
     # A supplied TaxAmount is the source system's VAT, used as given (AIQ's advice for batch invoices).
     tax = money(line["TaxAmount"]) if line.get("TaxAmount") is not None else cents(net * tax_rate)
@@ -178,7 +179,9 @@ def post_batch_invoice(svc: SandboxService, entity: str, kind: BatchLedger, inv:
     period_id = svc.open_period(entity, kind.ledger, invoice_date)
     settings = svc.ledger.entity_settings(entity)
     control = account.get("ControlGLAccountCode")
-    description = inv.get("Description") or ""
+    # The header's description is the debtors (creditors) control line's, so it follows a
+    # transaction line's rule: AIQ documents it "cannot be null".
+    description = check_description(inv.get("Description"), "The invoice")
     postings.append(Posting(control, description, None, None, -kind.sign * gross, "Control"))
     due = inv.get("DueDate") or svc.due_date(entity, account.get("CreditTermID"), invoice_date)
     header = {
@@ -270,8 +273,9 @@ def create_batch_sales_invoices_bulk(svc: SandboxService, call: Call) -> Reply:
 def _journal_postings(svc: SandboxService, entity: str, lines: list[dict[str, Any]]) -> list[Posting]:
     postings = []
     for number, line in enumerate(lines, start=1):
-        gl_code = line.get("GLAccountCode") or ""
-        gl = svc.ledger.gl_account(entity, gl_code)
+        gl_code = line.get("GLAccountCode")
+        check_code(gl_code, "GLACCOUNT_CODE", f"Line {number}: GL account")
+        gl = svc.ledger.gl_account(entity, gl_code or "")
         if gl is not None and gl["kind"] == "control":
             raise Refused(
                 "JOURNAL_ENTRY_CANNOT_POST_TO_CONTROL_ACCOUNT",
@@ -283,13 +287,14 @@ def _journal_postings(svc: SandboxService, entity: str, lines: list[dict[str, An
                 f"Line {number}: GL account '{gl_code}' is not a posting account or does not exist.",
             )
         description = line.get("Description")
-        if description is None:
-            raise Refused("TRANSACTION_LINE_DESCRIPTION_IS_NULL", f"Line {number} has no description.")
-        if len(description) > DESCRIPTION_MAX:
+        if description is not None and len(description) > DESCRIPTION_MAX:
             raise Refused(
                 "JOURNAL_ENTRY_LINE_DESCRIPTION_IS_TOO_LONG",
                 f"Line {number}: description is longer than {DESCRIPTION_MAX} characters.",
             )
+        description = check_description(
+            description, f"Line {number}", empty_code="TRANSACTION_LINE_DESCRIPTION_IS_EMPTY"
+        )
         debit, credit, amount = money(line.get("Debit")), money(line.get("Credit")), money(line.get("Amount"))
         if debit < 0 or credit < 0:
             raise Refused(

@@ -28,6 +28,7 @@ from aiq_flows.sandbox.service import (
     SandboxService,
     blank,
     cents,
+    check_code,
     handles,
     items,
     money,
@@ -35,6 +36,22 @@ from aiq_flows.sandbox.service import (
 )
 
 NOTES_MAX = 2000
+# The invoice's copy of the account's address; each line at most 50 characters, like the account's.
+ADDRESS_LINES = (
+    "AccountAddress1",
+    "AccountAddress2",
+    "City",
+    "County_State",
+    "Country",
+    "PostCode",
+    "DeliveryAccountName",
+    "DeliveryAccountAddress1",
+    "DeliveryAccountAddress2",
+    "DeliveryCity",
+    "DeliveryCounty_State",
+    "DeliveryCountry",
+    "DeliveryPostCode",
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,12 @@ def _line(
         )
     if len(line.get("Notes") or "") > NOTES_MAX:
         raise Refused("INVOICE_NOTES_IS_TOO_LONG", f"{where}: notes are longer than {NOTES_MAX} characters.")
+    # Codes the caller sends must be well formed; absent ones come from the item or the account.
+    for given, subject, label in (
+        (line.get("GLAccountCode"), "GLACCOUNT_CODE", "GL account"),
+        (line.get("TaxCode"), "TAX_CODE", "tax code"),
+    ):
+        check_code(given, subject, f"{where}: {label}", nullable=True)
     gl_code = (
         line.get("GLAccountCode")
         or item.get("DefaultSalesGLAccountCode" if sales else "DefaultPurchasesGLAccountCode")
@@ -187,6 +210,14 @@ def _line(
 def _normalised(svc: SandboxService, entity: str, kind: ItemKind, doc: dict[str, Any]) -> dict[str, Any]:
     """The draft as AIQ stores it: validated, defaults applied, totals recalculated."""
     account = svc.account_by_id(entity, kind.ledger, doc.get("AccountID"))
+    name = doc.get("AccountName")
+    if name is not None and len(name) > CODE_MAX:
+        raise Refused("ACCOUNT_NAME_IS_TOO_LONG", f"AccountName is longer than {CODE_MAX} characters.")
+    for address_line in ADDRESS_LINES:
+        if len(doc.get(address_line) or "") > CODE_MAX:
+            raise Refused(
+                "ACCOUNT_ADDRESS_IS_TOO_LONG", f"{address_line} is longer than {CODE_MAX} characters."
+            )
     reference = doc.get("ExternalReference")
     if reference and len(reference) > CODE_MAX:
         raise Refused(

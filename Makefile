@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test browser lint format lock wsdl clean
+.PHONY: demo test browser node-client lint format lock wsdl clean
+NODE_CLIENT := tests/soap_clients/node
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) browser
+test: $(STAMP) browser node-client
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -30,6 +31,13 @@ browser:
 	  { $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 	    { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
 	  echo "make: no Chromium and apt could not install it; the UI test will be skipped"
+
+# The second SOAP stack of the sandbox's tests: Node's soap package, from its lock file, when
+# Node.js and npm are on the machine; otherwise that test is skipped.
+node-client:
+	@if [ -d $(NODE_CLIENT)/node_modules/soap ] && [ $(NODE_CLIENT)/node_modules/.package-lock.json -nt $(NODE_CLIENT)/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null; then npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund --silent; \
+	else echo "make: no npm; the Node SOAP client test will be skipped"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,4 +58,4 @@ wsdl: $(STAMP)
 	$(BIN)/python -m aiq_flows.gateway.wsdl
 
 clean:
-	rm -rf $(VENV) .demo .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .demo .cache .pytest_cache .ruff_cache $(NODE_CLIENT)/node_modules

@@ -222,6 +222,11 @@ CASES: list[Case] = [
         "TRANSACTION_LINE_DESCRIPTION_IS_EMPTY",
     ),
     (
+        "journal line: not a foreign-currency bank",
+        lambda s: post_journal(s, journal("FR-J6", GLAccountCode="1210")),
+        "JOURNAL_ENTRY_CANNOT_POST_TO_FOREIGN_BANK_ACCOUNT",
+    ),
+    (
         "journal line: an active BI code",
         lambda s: post_journal(s, journal("FR-J5", DepartmentID="JOB-0900")),
         "UNKNOWN_DEPARTMENT",
@@ -287,6 +292,7 @@ def test_the_valid_documents_the_cases_start_from_are_accepted(service: SandboxS
     post_batch(service, batch_invoice("FR-OK-1"))
     post_batch(service, batch_invoice("FR-OK-2", line=batch_line(DepartmentID="SALES-UK", TaxRate=1.0)))
     post_journal(service, journal("FR-OK-3", DepartmentID="SALES-UK"))
+    post_journal(service, journal("FR-OK-4", GLAccountCode="1200"))  # the base-currency bank
     save_item_invoice(service)
     update_customer(service, Phone="0" * 50)
 

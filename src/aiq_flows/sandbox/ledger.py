@@ -172,6 +172,8 @@ class Ledger:
                         "Sales": entity["customer_defaults"],
                         "Purchases": entity["supplier_defaults"],
                     },
+                    # bank GL account -> its currency, for the banks not in the base currency
+                    "foreign_bank_accounts": entity.get("foreign_bank_accounts", {}),
                 }
                 db.execute(
                     "INSERT INTO entities VALUES (?, ?, ?, ?, ?)",

@@ -281,6 +281,13 @@ def _journal_postings(svc: SandboxService, entity: str, lines: list[dict[str, An
                 "JOURNAL_ENTRY_CANNOT_POST_TO_CONTROL_ACCOUNT",
                 f"Line {number}: '{gl_code}' is a control account; journals cannot post to it.",
             )
+        foreign_banks = svc.ledger.entity_settings(entity).get("foreign_bank_accounts", {})
+        if gl is not None and gl["kind"] == "bank" and gl_code in foreign_banks:
+            raise Refused(
+                "JOURNAL_ENTRY_CANNOT_POST_TO_FOREIGN_BANK_ACCOUNT",
+                f"Line {number}: '{gl_code}' is a {foreign_banks[gl_code]} bank account; "
+                "journals cannot post to a foreign-currency bank.",
+            )
         if gl is None or gl["kind"] not in ("posting", "bank"):
             raise Refused(
                 "GLACCOUNT_IS_NOT_POSTING_OR_DOES_NOT_EXIST",

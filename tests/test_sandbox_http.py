@@ -178,3 +178,32 @@ def test_a_stop_finishes_the_calls_in_flight(tmp_path: Path) -> None:
         assert sandbox.process.wait(timeout=20) == 0
     finally:
         sandbox.stop()
+
+
+def test_a_streamed_body_over_the_limit_is_refused(shared_sandbox: Sandbox) -> None:
+    """No Content-Length (chunked): the limit holds as the body arrives."""
+
+    def chunks() -> Any:
+        for _ in range(17):
+            yield b" " * (1024 * 1024)
+
+    answer = requests.post(
+        shared_sandbox.url, data=chunks(), headers={"Content-Type": "text/xml"}, timeout=30
+    )
+    assert answer.status_code == 413 and b"too large" in answer.content
+
+
+def test_connections_are_kept_alive_between_calls(shared_sandbox: Sandbox) -> None:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", shared_sandbox.port, timeout=10)
+    for _ in range(3):
+        connection.request("GET", "/_sandbox/health")
+        answer = connection.getresponse()
+        assert answer.status == 200 and answer.getheader("connection") != "close"
+        answer.read()
+    local_port = connection.sock.getsockname()[1]
+    connection.request("GET", "/_sandbox/health")
+    connection.getresponse().read()
+    assert connection.sock.getsockname()[1] == local_port  # the same TCP connection throughout
+    connection.close()

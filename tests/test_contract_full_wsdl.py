@@ -190,7 +190,51 @@ def post_invoices(c: Contract) -> Any:
     return c.call("PostInvoicesGetBackTransactionIDs", invoiceIDs={"int": saved.invoiceIDs.int})
 
 
+def receipt(reference: str, amount: str = "12.00") -> dict[str, Any]:
+    return {
+        "CustomerCode": "ACME01",
+        "CheckReference": reference,
+        "PaymentAmount": Decimal(amount),
+        "BankAccountCode": "1200",
+        "PaymentDate": DAY,
+        "ExchangeRate": Decimal(1),
+        "BankExchangeRate": Decimal(1),
+        "Description": "Contract receipt",
+    }
+
+
+def allocated_pair(c: Contract, reference: str) -> tuple[int, int]:
+    """A posted batch invoice and a receipt, 10.00 of it allocated to the invoice."""
+    invoice = c.call("CreateBatchSalesInvoiceGetBackTransactionID", inv=batch(c, reference)).transactionID
+    paid = c.call(
+        "SaveSalesReceiptGetBackTransactionID", salesReceipt=receipt(f"{reference}-R")
+    ).transactionID
+    answer = c.call(
+        "AllocateTransactions",
+        transactionID_1=invoice,
+        transactionID_2=paid,
+        allocationReference=reference,
+        allocationAmount=Decimal("10.00"),
+        allocationDate=DAY,
+    )
+    assert answer.Status == "Success", (answer.ErrorCode, answer.ErrorMessage)
+    return int(invoice), int(paid)
+
+
 CALLS: dict[str, Callable[[Contract], Any]] = {
+    "SaveSalesReceipt": lambda c: c.call("SaveSalesReceipt", salesReceipt=receipt("FULL-SR1")),
+    "SaveSalesReceiptGetBackTransactionID": lambda c: c.call(
+        "SaveSalesReceiptGetBackTransactionID", salesReceipt=receipt("FULL-SR2")
+    ),
+    "AllocateTransactions": lambda c: c.call(
+        "GetAllocationsByTransactionId", transactionId=str(allocated_pair(c, "FULL-AL1")[0])
+    ),
+    "UnallocateTransactions": lambda c: c.call(
+        "UnallocateTransactions", transactionIDs={"int": [allocated_pair(c, "FULL-AL2")[1]]}
+    ),
+    "GetAllocationsByTransactionId": lambda c: c.call(
+        "GetAllocationsByTransactionId", transactionId=str(allocated_pair(c, "FULL-AL3")[1])
+    ),
     "GetCustomer": lambda c: c.call("GetCustomer", customerCode="ACME01"),
     "GetActiveCustomerList": lambda c: c.call("GetActiveCustomerList"),
     "GetNewCustomerFromDefaults": lambda c: c.call("GetNewCustomerFromDefaults"),
@@ -312,9 +356,11 @@ def contract(shared_sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterato
 def test_every_served_operation_is_covered() -> None:
     served_1_1 = {op.name for op in SCHEMA.operations_of(V1_1)}
     assert set(CALLS) | {"Login"} == served_1_1
-    # the 49 of the subset + 5 from the full WSDL (GetPeriodList, CreateDepartment,
-    # GetCreditNotesByExternalReference, GetCompanyInformation, GetTransactionsBy)
-    assert len(served_1_1) == 54
+    # the 49 of the subset + 10 from the full WSDL (GetPeriodList, CreateDepartment,
+    # GetCreditNotesByExternalReference, GetCompanyInformation, GetTransactionsBy, SaveSalesReceipt,
+    # SaveSalesReceiptGetBackTransactionID, AllocateTransactions, UnallocateTransactions,
+    # GetAllocationsByTransactionId)
+    assert len(served_1_1) == 59
     # on 2.0: the same operations, Login replaced by the token operations and GetEntitiesByToken
     served_2_0 = {op.name for op in SCHEMA.operations_of(V2_0)}
     assert served_2_0 == served_1_1 - {"Login"} | {"TokenGet", "TokenRefresh", "GetEntitiesByToken"}

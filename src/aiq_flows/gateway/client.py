@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -49,6 +50,7 @@ from aiq_flows.gateway.errors import (
 )
 from aiq_flows.gateway.models import (
     AccountBalance,
+    AllocationEntry,
     AnalysisDimension,
     BatchPurchasesInvoice,
     BatchSalesInvoice,
@@ -65,6 +67,7 @@ from aiq_flows.gateway.models import (
     ItemDocument,
     Period,
     RowResult,
+    SalesReceipt,
     StatementLine,
     StockItem,
     Supplier,
@@ -587,6 +590,52 @@ class AiqGateway:
 
     def invoice_pdf(self, transaction_id: int) -> bytes:
         return bytes(self._result("GetInvoicePDFByTransactionID", transactionID=transaction_id) or b"")
+
+    # --- receipts and allocations ------------------------------------------------------------------
+
+    def save_sales_receipt(self, receipt: SalesReceipt) -> int:
+        """Post a sales receipt; returns its AIQ transaction ID."""
+        _, out = self._call(
+            "SaveSalesReceiptGetBackTransactionID", write=True, salesReceipt=receipt.to_soap()
+        )
+        return int(out["transactionID"])
+
+    def allocate(
+        self, debit_id: int, credit_id: int, amount: Decimal, on: datetime, reference: str | None = None
+    ) -> None:
+        """Settle ``amount`` of an invoice (``debit_id``) with a receipt or credit note (``credit_id``)."""
+        self._call(
+            "AllocateTransactions",
+            write=True,
+            transactionID_1=debit_id,
+            transactionID_2=credit_id,
+            allocationReference=reference,
+            allocationAmount=amount,
+            allocationDate=on,
+        )
+
+    def unallocate(self, transaction_ids: Sequence[int]) -> list[RowResult]:
+        """Undo every allocation of each transaction; one result per transaction, in order."""
+        envelope, _ = self._call(
+            "UnallocateTransactions", write=True, transactionIDs={"int": list(transaction_ids)}
+        )
+        return _rows("UnallocateTransactions", envelope, {}, "none", len(transaction_ids))
+
+    def allocations_of(self, transaction_id: int) -> list[AllocationEntry]:
+        """The allocations a transaction takes part in (read before allocating, and after a lost answer)."""
+        result = self._result("GetAllocationsByTransactionId", transactionId=str(transaction_id))
+        return [
+            AllocationEntry(
+                allocation_number=entry["AllocationNumber"],
+                other_transaction_id=entry["AllocatedToTransactionID"],
+                other_type=entry.get("AllocatedToTransactionType"),
+                other_reference=entry.get("AllocatedToExternalReference"),
+                amount=entry["AllocationAmount"],
+                allocated_on=entry["AllocationDate"],
+            )
+            for row in _items(result, "WSAllocationTransactionDTO")
+            for entry in _items(row.get("AllocationEntries"), "WSAllocationEntryDTO")
+        ]
 
     # --- statements, stock items, company -----------------------------------------------------------
 

@@ -340,6 +340,33 @@ class StockItem(AiqModel):
     Active: bool = True
 
 
+class SalesReceipt(AiqModel):
+    """A customer's payment, posted at once (bank debit, debtors control credit). ``CheckReference``
+    is the receipt's reference: AIQ keeps it as the transaction's external reference."""
+
+    CustomerCode: str
+    CheckReference: str | None = None
+    PaymentAmount: Decimal
+    BankAccountCode: str
+    LodgmentNumber: str | None = None
+    PaymentDate: datetime
+    ExchangeRate: Decimal = Decimal(1)
+    BankExchangeRate: Decimal = Decimal(1)
+    Description: str | None = None
+    DepartmentID: str | None = None
+
+
+class AllocationEntry(BaseModel):
+    """One allocation a transaction takes part in: the other side and the amount it settled."""
+
+    allocation_number: int
+    other_transaction_id: int
+    other_type: str | None
+    other_reference: str | None
+    amount: Decimal
+    allocated_on: datetime
+
+
 class StatementLine(AiqModel):
     TransactionReference: int
     Type: str | None = None

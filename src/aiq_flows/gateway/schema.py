@@ -474,6 +474,16 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "TAX_RATE_IS_MORE_THAN_100_PERCENT",
         "TRANSACTION_LINE_DESCRIPTION_IS_EMPTY",
         "UNKNOWN_DEPARTMENT",
+        "BANK_ACCOUNT_DOES_NOT_EXIST",
+        "TRANSACTION_ALLOCATION_AMOUNT_CANNOT_BE_NEGATIVE_OR_ZERO",
+        "TRANSACTION_CANNOT_ALLOCATE_CROSS_ACCOUNT",
+        "TRANSACTION_CANNOT_ALLOCATE_FULLY_ALLOCATED_TRANSACTION",
+        "TRANSACTION_CANNOT_ALLOCATE_MORE_THAN_OUTSTANSING_AMOUNT",
+        "TRANSACTION_CANNOT_BE_ALLOCATED_INCOMPATIBLE_TYPES",
+        "TRANSACTION_IS_NOT_ALLOCATABLE",
+        "UNALLOCATE_TRANSACTION_INVALID_TRANSACTION_ID",
+        "UNALLOCATE_TRANSACTION_IN_CLOSED_PERIOD",
+        "RECEIPT_EXTERNAL_REFERENCE_ALREADY_EXISTS",
     ),
 }
 
@@ -753,6 +763,41 @@ def _build() -> Schema:
     )
     op("GetCreditNotesByExternalReference", "token externalReference", result_of("ArrayOfCreditNote"))
     # Attachments and PDFs.
+    # Receipts and allocations: a receipt posts at once (bank debit, debtors control credit);
+    # an allocation settles a receipt (or credit note) against an invoice, amount by amount.
+    add(
+        "SalesReceipt",
+        "CustomerCode CheckReference PaymentAmount:decimal! BankAccountCode LodgmentNumber "
+        "PaymentDate:dateTime! ExchangeRate:decimal! BankExchangeRate:decimal! Description DepartmentID",
+        base="ObjectBase",
+    )
+    add(
+        "WSAllocationEntryDTO",
+        "AllocatedToTransactionID:int! AllocatedToTransactionType AllocatedToInternalNumber "
+        "AllocatedToExternalReference AllocationAmount:decimal! AllocationDate:dateTime! AllocationId:int! "
+        "AllocationUserId AllocationCreationDate:dateTime! AllocatedToTransactionDate:dateTime! "
+        "AllocationNumber:int!",
+    )
+    add(
+        "WSAllocationTransactionDTO",
+        "TransactionID:int! TransactionType InternalNumber ExternalReference "
+        "AllocationEntries:ArrayOfWSAllocationEntryDTO AccountID:int!? AccountCode",
+    )
+    array_of("WSAllocationEntryDTO")
+    array_of("WSAllocationTransactionDTO")
+    op("SaveSalesReceipt", "token salesReceipt:SalesReceipt", result_of("boolean", required=True))
+    op(
+        "SaveSalesReceiptGetBackTransactionID",
+        "token salesReceipt:SalesReceipt",
+        "WSResultStatus",
+        out="transactionID:int!",
+    )
+    allocation = (
+        "token transactionID_1:int! transactionID_2:int! allocationReference allocationAmount:decimal! "
+    )
+    op("AllocateTransactions", allocation + "allocationDate:dateTime!", "WSResultStatus")
+    op("UnallocateTransactions", "token transactionIDs:ArrayOfInt", result_of("ArrayOfWSResultStatus"))
+    op("GetAllocationsByTransactionId", "token transactionId", result_of("ArrayOfWSAllocationTransactionDTO"))
     op("AttachDocument", "token document:WSDocument", "WSResultStatus")
     op(
         "GetInvoicePDFByTransactionID",

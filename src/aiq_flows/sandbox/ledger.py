@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS transactions (
     control_amount TEXT NOT NULL, period_id INTEGER NOT NULL, invoice_id INTEGER);
 CREATE INDEX IF NOT EXISTS transactions_by_reference ON transactions (entity, external_reference);
 CREATE INDEX IF NOT EXISTS transactions_by_date ON transactions (entity, transaction_date);
+-- One row per side of an allocation (the two share an allocation_number); amount is what it
+-- settles on that side, always positive.
+CREATE TABLE IF NOT EXISTS allocations (
+    allocation_id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL,
+    allocation_number INTEGER NOT NULL, transaction_id INTEGER NOT NULL,
+    other_transaction_id INTEGER NOT NULL, amount TEXT NOT NULL, reference TEXT,
+    allocation_date TEXT NOT NULL, creation_date TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS allocations_by_transaction ON allocations (entity, transaction_id);
 CREATE TABLE IF NOT EXISTS transaction_lines (
     line_id INTEGER PRIMARY KEY AUTOINCREMENT, transaction_id INTEGER NOT NULL,
     gl_code TEXT NOT NULL, description TEXT, department_id TEXT, tax_code TEXT,

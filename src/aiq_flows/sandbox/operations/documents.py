@@ -101,6 +101,32 @@ def store_transaction(
     return transaction_id
 
 
+# --- outstanding amounts ----------------------------------------------------------------------------
+
+
+def control_amount(svc: SandboxService, transaction_id: int) -> Decimal:
+    """The signed amount on the account's control line: a debit (invoice) positive, a credit
+    (receipt, credit note) negative."""
+    row = svc.ledger.query_one(
+        "SELECT amount FROM transaction_lines WHERE transaction_id = ? AND is_control = 1", transaction_id
+    )
+    return Decimal(row["amount"]) if row else Decimal(0)
+
+
+def allocated(svc: SandboxService, entity: str, transaction_id: int) -> Decimal:
+    rows = svc.ledger.query(
+        "SELECT amount FROM allocations WHERE entity = ? AND transaction_id = ?", entity, transaction_id
+    )
+    return sum((Decimal(r["amount"]) for r in rows), Decimal(0))
+
+
+def outstanding(svc: SandboxService, entity: str, transaction_id: int) -> Decimal:
+    """What is left to settle, signed like the control line (0 once fully allocated)."""
+    control = control_amount(svc, transaction_id)
+    settled = allocated(svc, entity, transaction_id)
+    return control - settled if control >= 0 else control + settled
+
+
 def check_reference(reference: str | None) -> str:
     if reference is None:
         raise Refused("TRANSACTION_EXTERNAL_REFERENCE_IS_NULL", "ExternalReference is required.")
@@ -408,7 +434,9 @@ def _summary(svc: SandboxService, row: dict[str, Any]) -> dict[str, Any]:
         "IsBatchInvoiceOrNote": bool(row["is_batch"]),
         "ExternalReference": row["external_reference"],
         "ControlAmount": control,
-        "OutstandingAmount": control,
+        "OutstandingAmount": (
+            abs(outstanding(svc, row["entity"], row["transaction_id"])) if row["account_id"] else control
+        ),
         "ControlBCAmount": cents(control / rate),
         "TransactionDate": when,
         "FinancialYear": period["year"] if period else when.year,

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from aiq_flows.sandbox.operations.documents import outstanding
 from aiq_flows.sandbox.service import (
     CODE_MAX,
     DESCRIPTION_MAX,
@@ -205,12 +206,18 @@ def _statement(svc: SandboxService, entity: str, account: dict[str, Any], up_to:
     )
     state: dict[str, Any] = {name: Decimal(0) for _, name in AGEING_BUCKETS}
     state.update(From120DaysPlusBalanceBucket=Decimal(0), FutureBalanceBucket=Decimal(0))
-    transactions = []
+    balance, transactions = Decimal(0), []
     for row in rows:
         amount = Decimal(row["control"])
+        balance += amount
+        # Open items only: allocation settles items (a paid invoice and its receipt drop off the
+        # statement); what is left of each is aged by its due date.
+        left = outstanding(svc, entity, row["transaction_id"])
+        if left == 0:
+            continue
         when = datetime.fromisoformat(row["transaction_date"])
         due = datetime.fromisoformat(row["due_date"]) if row["due_date"] else when
-        state[_bucket((up_to - due).days)] += amount
+        state[_bucket((up_to - due).days)] += left
         transactions.append(
             {
                 "TransactionReference": row["transaction_id"],
@@ -218,17 +225,13 @@ def _statement(svc: SandboxService, entity: str, account: dict[str, Any], up_to:
                 "InternalNumber": str(row["transaction_id"]),
                 "ExternalReference": row["external_reference"],
                 "Amount": amount,
-                "OutstandingAmount": amount,  # the sandbox has no allocations
+                "OutstandingAmount": left,
                 "TransactionDate": when,
                 "Description": row["description"],
                 "DueDate": due,
             }
         )
-    state.update(
-        CurrentBalance=sum((t["Amount"] for t in transactions), Decimal(0)),
-        CurrentDate=up_to,
-        CustomerCode=account["Code"],
-    )
+    state.update(CurrentBalance=balance, CurrentDate=up_to, CustomerCode=account["Code"])
     return {"CustomerState": state, "TransactionList": {"TransactionState": transactions}}
 
 

@@ -203,6 +203,22 @@ def receipt(reference: str, amount: str = "12.00") -> dict[str, Any]:
     }
 
 
+def pay_query(c: Contract, reference: str) -> dict[str, Any]:
+    reference += c.department[-2:]  # one reference per API version: AIQ's duplicate check is on
+    return {
+        "PerformExternalReferenceDuplicateCheckOnInvoice": True,
+        "PerformExternalReferenceDuplicateCheckOnReceipt": True,
+        "BatchInvoice": batch(c, reference),
+        "Receipt": receipt(f"{reference}-R"),
+        "PerformAllocation": True,
+        "AllocationDate": DAY,
+        "AllocationAmount": Decimal("12.00"),
+        "AllocationReference": reference,
+        "ClientUniqueReference": reference,
+        "EnforceCreditLimit": False,
+    }
+
+
 def allocated_pair(c: Contract, reference: str) -> tuple[int, int]:
     """A posted batch invoice and a receipt, 10.00 of it allocated to the invoice."""
     invoice = c.call("CreateBatchSalesInvoiceGetBackTransactionID", inv=batch(c, reference)).transactionID
@@ -231,6 +247,40 @@ CALLS: dict[str, Callable[[Contract], Any]] = {
     ),
     "UnallocateTransactions": lambda c: c.call(
         "UnallocateTransactions", transactionIDs={"int": [allocated_pair(c, "FULL-AL2")[1]]}
+    ),
+    "AllocateTransactionsWithDiscount": lambda c: c.call(
+        "AllocateTransactionsWithDiscount",
+        transactionID_1=c.call(
+            "CreateBatchSalesInvoiceGetBackTransactionID", inv=batch(c, "FULL-AD")
+        ).transactionID,
+        transactionID_2=c.call(
+            "SaveSalesReceiptGetBackTransactionID", salesReceipt=receipt("FULL-AD-R", "10.00")
+        ).transactionID,
+        allocationReference="FULL-AD",
+        allocationAmount=Decimal("10.00"),
+        allocationDate=DAY,
+        discountAmount=Decimal("0.50"),
+    ),
+    "GetAllocationsBetween": lambda c: c.call(
+        "GetAllocationsBetween", ledger="Sales", since=DAY, until=DAY, fromAccountCode="A", toAccountCode="Z"
+    ),
+    "GetAllocationsBetweenPaged": lambda c: c.call(
+        "GetAllocationsBetweenPaged", ledger="Sales", since=DAY, until=DAY, skip=0, limit=10
+    ),
+    "PostPayAndAllocateSalesInvoice": lambda c: c.call(
+        "PostPayAndAllocateSalesInvoice", query=pay_query(c, "FULL-PA1")
+    ),
+    "PostPayAndAllocateSalesInvoices": lambda c: c.call(
+        "PostPayAndAllocateSalesInvoices",
+        queries={
+            "WSPostPayAndAllocateSalesInvoiceQuery": [pay_query(c, "FULL-PA2"), pay_query(c, "FULL-PA3")]
+        },
+    ),
+    "GetSalesReceiptPDFByTransactionID": lambda c: c.call(
+        "GetSalesReceiptPDFByTransactionID",
+        transactionID=c.call(
+            "SaveSalesReceiptGetBackTransactionID", salesReceipt=receipt("FULL-PDF-R")
+        ).transactionID,
     ),
     "GetAllocationsByTransactionId": lambda c: c.call(
         "GetAllocationsByTransactionId", transactionId=str(allocated_pair(c, "FULL-AL3")[1])
@@ -356,11 +406,12 @@ def contract(shared_sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterato
 def test_every_served_operation_is_covered() -> None:
     served_1_1 = {op.name for op in SCHEMA.operations_of(V1_1)}
     assert set(CALLS) | {"Login"} == served_1_1
-    # the 49 of the subset + 10 from the full WSDL (GetPeriodList, CreateDepartment,
-    # GetCreditNotesByExternalReference, GetCompanyInformation, GetTransactionsBy, SaveSalesReceipt,
-    # SaveSalesReceiptGetBackTransactionID, AllocateTransactions, UnallocateTransactions,
-    # GetAllocationsByTransactionId)
-    assert len(served_1_1) == 59
+    # the 49 of the subset + 16 from the full WSDL (GetPeriodList, CreateDepartment,
+    # GetCreditNotesByExternalReference, GetCompanyInformation, GetTransactionsBy, and receipts and
+    # allocations: SaveSalesReceipt(GetBackTransactionID), AllocateTransactions(WithDiscount),
+    # UnallocateTransactions, GetAllocationsByTransactionId, GetAllocationsBetween(Paged),
+    # PostPayAndAllocateSalesInvoice(s), GetSalesReceiptPDFByTransactionID)
+    assert len(served_1_1) == 65
     # on 2.0: the same operations, Login replaced by the token operations and GetEntitiesByToken
     served_2_0 = {op.name for op in SCHEMA.operations_of(V2_0)}
     assert served_2_0 == served_1_1 - {"Login"} | {"TokenGet", "TokenRefresh", "GetEntitiesByToken"}

@@ -319,3 +319,249 @@ def test_the_gateway_reads_an_allocation_back_after_a_lost_answer(
     [row] = gateway.unallocate([invoice])
     assert row.ok and gateway.allocations_of(receipt) == []
     gateway.close()
+
+
+# --- settlement discounts, pay-and-allocate, allocation listings, receipt PDFs ------------------------
+
+
+def test_a_settlement_discount_writes_off_the_rest_of_the_invoice(aiq: Integrator) -> None:
+    aiq.customer("PAY10")
+    invoice = aiq.invoice("PAY10", "PAY10-INV")
+    receipt = int(aiq.receipt("PAY10", "R-PAY10", "114.00").transactionID)
+    too_much = aiq.call(
+        "AllocateTransactionsWithDiscount",
+        transactionID_1=invoice,
+        transactionID_2=receipt,
+        allocationReference="x",
+        allocationAmount=Decimal("114.00"),
+        allocationDate=DAY,
+        discountAmount=Decimal("6.01"),
+    )
+    assert (
+        too_much.ErrorCode
+        == "INVALID_STATE_TRANSACTION_OUSTANDING_AMOUNT_IS_LESS_THAN_ALLOCATION_PLUS_DISCOUNT_AMOUNT"
+    )
+    answer = aiq.call(
+        "AllocateTransactionsWithDiscount",
+        transactionID_1=invoice,
+        transactionID_2=receipt,
+        allocationReference="early payment",
+        allocationAmount=Decimal("114.00"),
+        allocationDate=DAY,
+        discountAmount=Decimal("6.00"),
+    )
+    assert answer.Status == "Success"
+    assert open_items(aiq.statement("PAY10")) == {} and aiq.balance("PAY10") == 0
+    entries = aiq.call("GetAllocationsByTransactionId", transactionId=str(invoice)).Result
+    allocated = entries.WSAllocationTransactionDTO[0].AllocationEntries.WSAllocationEntryDTO
+    assert sorted((e.AllocatedToTransactionType, Decimal(e.AllocationAmount)) for e in allocated) == [
+        ("DS", Decimal("6.00")),
+        ("SR", Decimal("114.00")),
+    ]
+    discount = aiq.call("GetTransaction", transactionID=allocated[-1].AllocatedToTransactionID).Result
+    assert {(line.GLAccountCode, Decimal(line.Amount)) for line in discount.Lines.TransactionLine} == {
+        ("4900", Decimal("6.00")),
+        ("1100", Decimal("-6.00")),
+    }
+
+
+def pay_query(
+    reference: str, customer: str = "PAY11", allocate: str = "120.00", **changes: Any
+) -> dict[str, Any]:
+    return {
+        "PerformExternalReferenceDuplicateCheckOnInvoice": True,
+        "PerformExternalReferenceDuplicateCheckOnReceipt": True,
+        "BatchInvoice": {
+            "CustomerCode": customer,
+            "InvoiceDate": DAY,
+            "ExternalReference": reference,
+            "Description": reference,
+            "ExchangeRate": Decimal(1),
+            "Lines": {
+                "BatchSalesInvoiceLine": [
+                    {
+                        "GLAccountCode": "4000",
+                        "TaxCode": "T1",
+                        "Description": "w",
+                        "NetAmount": Decimal("100.00"),
+                        "TaxRate": 0.2,
+                        "TaxAmount": Decimal("20.00"),
+                    }
+                ]
+            },
+        },
+        "Receipt": {
+            "CustomerCode": customer,
+            "CheckReference": f"R-{reference}",
+            "PaymentAmount": Decimal("120.00"),
+            "BankAccountCode": "1200",
+            "PaymentDate": DAY,
+            "ExchangeRate": Decimal(1),
+            "BankExchangeRate": Decimal(1),
+        },
+        "PerformAllocation": True,
+        "AllocationDate": DAY,
+        "AllocationAmount": Decimal(allocate),
+        "AllocationReference": reference,
+        "ClientUniqueReference": f"client-{reference}",
+        "EnforceCreditLimit": False,
+        **changes,
+    }
+
+
+def test_pay_and_allocate_posts_both_and_allocates_once(aiq: Integrator, shared_sandbox: Sandbox) -> None:
+    aiq.customer("PAY11")
+    answer = aiq.call("PostPayAndAllocateSalesInvoice", query=pay_query("PAY11-1"))
+    assert answer.Status == "Success" and answer.Result.ClientUniqueReference == "client-PAY11-1"
+    invoice, receipt = answer.Result.InvoiceTransactionID, answer.Result.ReceiptTransactionID
+    assert invoice and receipt and aiq.balance("PAY11") == 0 and open_items(aiq.statement("PAY11")) == {}
+    again = aiq.call("PostPayAndAllocateSalesInvoice", query=pay_query("PAY11-1"))
+    assert (again.Status, again.ErrorCode) == ("Failure", "INVOICE_EXTERNAL_REFERENCE_ALREADY_EXISTS")
+    assert len(shared_sandbox.documents(external_reference="PAY11-1")) == 1
+    assert len(shared_sandbox.documents(external_reference="R-PAY11-1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"BatchInvoice": None, "Receipt": None}, "MISSING_QUERY_PARAMETER_INVOICE_AND_OR_RECEIPT"),
+        ({"BatchInvoice": None}, "MISSING_QUERY_PARAMETER_CANNOT_ALLOCATE_WITHOUT_BOTH_INVOICE_AND_RECEIPT"),
+        ({"AllocationAmount": Decimal("120.01")}, "TRANSACTION_CANNOT_ALLOCATE_MORE_THAN_OUTSTANSING_AMOUNT"),
+    ],
+)
+def test_pay_and_allocate_refusals_leave_nothing_half_done(
+    aiq: Integrator, shared_sandbox: Sandbox, changes: dict[str, Any], code: str
+) -> None:
+    reference = f"PAYX-{code[:12]}"
+    answer = aiq.call(
+        "PostPayAndAllocateSalesInvoice", query=pay_query(reference, customer="ACME01", **changes)
+    )
+    assert (answer.Status, answer.ErrorCode) == ("Failure", code)
+    assert shared_sandbox.documents(external_reference=reference) == []
+    assert shared_sandbox.documents(external_reference=f"R-{reference}") == []
+
+
+def test_pay_and_allocate_many_answers_each_query(aiq: Integrator) -> None:
+    aiq.customer("PAY12")
+    queries = [
+        pay_query("PAY12-1", "PAY12"),
+        pay_query("PAY12-2", "PAY12", allocate="500.00"),
+        pay_query("PAY12-3", "PAY12"),
+    ]
+    answer = aiq.call(
+        "PostPayAndAllocateSalesInvoices", queries={"WSPostPayAndAllocateSalesInvoiceQuery": queries}
+    )
+    rows = answer.Result.WSResult2OfWSPostPayAndAllocateSalesInvoiceResult
+    assert [(r.Status, r.ErrorCode) for r in rows] == [
+        ("Success", "SUCCESS"),
+        ("Failure", "TRANSACTION_CANNOT_ALLOCATE_MORE_THAN_OUTSTANSING_AMOUNT"),
+        ("Success", "SUCCESS"),
+    ]
+    assert (
+        rows[1].Result is None and rows[2].Result.InvoiceTransactionID > rows[0].Result.InvoiceTransactionID
+    )
+
+
+def test_a_credit_limit_can_be_enforced(aiq: Integrator) -> None:
+    shell = aiq.call("GetNewCustomerFromDefaults").Result
+    shell.Code, shell.Name, shell.CreditLimit = "PAY13", "PAY13 Ltd", Decimal("100.00")
+    assert aiq.call("UpdateCustomer", customer=shell, create=True).Status == "Success"
+    answer = aiq.call(
+        "PostPayAndAllocateSalesInvoice", query=pay_query("PAY13-1", "PAY13", EnforceCreditLimit=True)
+    )
+    assert answer.ErrorCode == "CUSTOMER_BALANCE_EXCEEDS_CREDIT_LIMIT" and "PAY13" in answer.ErrorMessage
+
+
+def test_allocations_between_dates_by_account_and_paged(aiq: Integrator) -> None:
+    for code in ("PAY14", "PAY15"):
+        aiq.customer(code)
+        assert (
+            aiq.call("PostPayAndAllocateSalesInvoice", query=pay_query(f"{code}-1", code)).Status == "Success"
+        )
+    answer = aiq.call(
+        "GetAllocationsBetween",
+        ledger="Sales",
+        since=DAY,
+        until=DAY,
+        fromAccountCode="PAY14",
+        toAccountCode="PAY15",
+    )
+    summaries = answer.Result.WSAllocationSummaryDTO
+    assert [s.AccountCode for s in summaries] == ["PAY14", "PAY15"]
+    assert {a.TransactionType for a in summaries[0].Allocations.WSAllocationTransactionDTO} == {"SI", "SR"}
+    page = aiq.call(
+        "GetAllocationsBetweenPaged",
+        ledger="Sales",
+        since=DAY,
+        until=DAY,
+        fromAccountCode="PAY14",
+        toAccountCode="PAY15",
+        skip=1,
+        limit=5,
+    )
+    assert [s.AccountCode for s in page.Result.WSAllocationSummaryDTO] == ["PAY15"]
+    later = aiq.call(
+        "GetAllocationsBetween", ledger="Sales", since=datetime(2026, 11, 3), until=datetime(2026, 12, 1)
+    )
+    assert "PAY14" not in [
+        s.AccountCode for s in (later.Result.WSAllocationSummaryDTO if later.Result else [])
+    ]
+
+
+def test_a_receipt_renders_as_a_pdf(aiq: Integrator) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    aiq.customer("PAY16")
+    invoice = aiq.invoice("PAY16", "PAY16-INV")
+    receipt = int(aiq.receipt("PAY16", "R-PAY16", "150.00").transactionID)
+    assert aiq.allocate(invoice, receipt, "120.00").Status == "Success"
+    answer = aiq.call("GetSalesReceiptPDFByTransactionID", transactionID=receipt)
+    text = PdfReader(io.BytesIO(answer.Result)).pages[0].extract_text()
+    assert (
+        "SALES RECEIPT" in text
+        and "R-PAY16" in text
+        and "PAY16-INV: 120.00" in text
+        and "Unallocated: 30.00" in text
+    )
+    refused = aiq.call("GetSalesReceiptPDFByTransactionID", transactionID=invoice)
+    assert refused.ErrorCode == "INVOICE_TYPE_INCORRECT"
+
+
+def test_the_gateway_pays_and_allocates_and_renders_receipts(
+    aiq: Integrator, shared_sandbox: Sandbox
+) -> None:
+    from aiq_flows.gateway.errors import AiqBusinessError
+    from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, SalesReceipt
+    from tests.test_gateway_sandbox import gateway_for
+
+    aiq.customer("PAY17")
+    gateway = gateway_for(shared_sandbox)
+    invoice = BatchSalesInvoice(
+        CustomerCode="PAY17",
+        InvoiceDate=DAY,
+        ExternalReference="PAY17-1",
+        Description="PAY17",
+        Lines=[
+            BatchInvoiceLine(
+                GLAccountCode="4000", TaxCode="T1", Description="w", NetAmount=Decimal("100.00"), TaxRate=0.2
+            )
+        ],
+    )
+    receipt = SalesReceipt(
+        CustomerCode="PAY17",
+        CheckReference="R-PAY17-1",
+        PaymentAmount=Decimal("114.00"),
+        BankAccountCode="1200",
+        PaymentDate=DAY,
+    )
+    invoice_id, receipt_id = gateway.pay_and_allocate(invoice, receipt, Decimal("100.00"), "PAY17")
+    assert [e.amount for e in gateway.allocations_of(receipt_id)] == [Decimal("100.00")]
+    gateway.allocate_with_discount(invoice_id, receipt_id, Decimal("14.00"), Decimal("6.00"), DAY, "rest")
+    assert aiq.balance("PAY17") == 0 and open_items(aiq.statement("PAY17")) == {}
+    assert gateway.sales_receipt_pdf(receipt_id).startswith(b"%PDF-")
+    with pytest.raises(AiqBusinessError) as again:
+        gateway.pay_and_allocate(invoice, receipt, Decimal("100.00"), "PAY17")
+    assert again.value.error_code == "INVOICE_EXTERNAL_REFERENCE_ALREADY_EXISTS"
+    gateway.close()

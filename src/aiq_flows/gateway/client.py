@@ -614,6 +614,55 @@ class AiqGateway:
             allocationDate=on,
         )
 
+    def allocate_with_discount(
+        self,
+        debit_id: int,
+        credit_id: int,
+        amount: Decimal,
+        discount: Decimal,
+        on: datetime,
+        reference: str | None = None,
+    ) -> None:
+        """Settle ``amount`` with the credit and write ``discount`` off the invoice (a settlement
+        discount AIQ posts to its discounts-allowed account)."""
+        self._call(
+            "AllocateTransactionsWithDiscount",
+            write=True,
+            transactionID_1=debit_id,
+            transactionID_2=credit_id,
+            allocationReference=reference,
+            allocationAmount=amount,
+            allocationDate=on,
+            discountAmount=discount,
+        )
+
+    def pay_and_allocate(
+        self, invoice: BatchSalesInvoice, receipt: SalesReceipt, amount: Decimal, reference: str | None = None
+    ) -> tuple[int, int]:
+        """Post a batch invoice and its receipt and allocate ``amount`` in one call, AIQ refusing
+        either if its reference is already posted; returns (invoice, receipt) transaction IDs."""
+        envelope, _ = self._call(
+            "PostPayAndAllocateSalesInvoice",
+            write=True,
+            query={
+                "PerformExternalReferenceDuplicateCheckOnInvoice": True,
+                "PerformExternalReferenceDuplicateCheckOnReceipt": True,
+                "BatchInvoice": invoice.to_soap(),
+                "Receipt": receipt.to_soap(),
+                "PerformAllocation": True,
+                "AllocationDate": receipt.PaymentDate,
+                "AllocationAmount": amount,
+                "AllocationReference": reference,
+                "ClientUniqueReference": reference,
+                "EnforceCreditLimit": False,
+            },
+        )
+        result = envelope.get("Result") or {}
+        return int(result["InvoiceTransactionID"]), int(result["ReceiptTransactionID"])
+
+    def sales_receipt_pdf(self, transaction_id: int) -> bytes:
+        return bytes(self._result("GetSalesReceiptPDFByTransactionID", transactionID=transaction_id) or b"")
+
     def unallocate(self, transaction_ids: Sequence[int]) -> list[RowResult]:
         """Undo every allocation of each transaction; one result per transaction, in order."""
         envelope, _ = self._call(

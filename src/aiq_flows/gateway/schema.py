@@ -484,6 +484,12 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "UNALLOCATE_TRANSACTION_INVALID_TRANSACTION_ID",
         "UNALLOCATE_TRANSACTION_IN_CLOSED_PERIOD",
         "RECEIPT_EXTERNAL_REFERENCE_ALREADY_EXISTS",
+        "INVALID_STATE_TRANSACTION_OUSTANDING_AMOUNT_IS_LESS_THAN_ALLOCATION_PLUS_DISCOUNT_AMOUNT",
+        "INVOICE_EXTERNAL_REFERENCE_ALREADY_EXISTS",
+        "MISSING_QUERY_PARAMETER_INVOICE_AND_OR_RECEIPT",
+        "MISSING_QUERY_PARAMETER_CANNOT_ALLOCATE_WITHOUT_BOTH_INVOICE_AND_RECEIPT",
+        "CUSTOMER_BALANCE_EXCEEDS_CREDIT_LIMIT",
+        "CONFIGURATION_ERROR",
     ),
 }
 
@@ -796,7 +802,45 @@ def _build() -> Schema:
         "token transactionID_1:int! transactionID_2:int! allocationReference allocationAmount:decimal! "
     )
     op("AllocateTransactions", allocation + "allocationDate:dateTime!", "WSResultStatus")
+    op(
+        "AllocateTransactionsWithDiscount",
+        "token transactionID_1:int! transactionID_2:int! allocationReference allocationAmount:decimal! "
+        "allocationDate:dateTime! discountAmount:decimal!",
+        "WSResultStatus",
+    )
     op("UnallocateTransactions", "token transactionIDs:ArrayOfInt", result_of("ArrayOfWSResultStatus"))
+    add(
+        "WSAllocationSummaryDTO",
+        "AccountID:int! AccountCode Ledger:LedgerType! Allocations:ArrayOfWSAllocationTransactionDTO",
+    )
+    array_of("WSAllocationSummaryDTO")
+    between = "token ledger since:dateTime! until:dateTime! fromAccountCode toAccountCode"
+    op("GetAllocationsBetween", between, result_of("ArrayOfWSAllocationSummaryDTO"))
+    op(
+        "GetAllocationsBetweenPaged",
+        between + " skip:int! limit:int!",
+        result_of("ArrayOfWSAllocationSummaryDTO"),
+    )
+    add(
+        "WSPostPayAndAllocateSalesInvoiceQuery",
+        "PerformExternalReferenceDuplicateCheckOnInvoice:boolean! "
+        "PerformExternalReferenceDuplicateCheckOnReceipt:boolean! BatchInvoice:BatchSalesInvoice "
+        "Receipt:SalesReceipt PerformAllocation:boolean! AllocationDate:dateTime!? AllocationAmount:decimal! "
+        "AllocationReference ClientUniqueReference EnforceCreditLimit:boolean!",
+    )
+    add(
+        "WSPostPayAndAllocateSalesInvoiceResult",
+        "InvoiceTransactionID:int!? ReceiptTransactionID:int!? ClientUniqueReference",
+    )
+    array_of("WSPostPayAndAllocateSalesInvoiceQuery")
+    single = result_of("WSPostPayAndAllocateSalesInvoiceResult")
+    op("PostPayAndAllocateSalesInvoice", "token query:WSPostPayAndAllocateSalesInvoiceQuery", single)
+    op(
+        "PostPayAndAllocateSalesInvoices",
+        "token queries:ArrayOfWSPostPayAndAllocateSalesInvoiceQuery",
+        result_of(array_of(single)),
+    )
+    op("GetSalesReceiptPDFByTransactionID", "token transactionID:int!", "WSResult2OfArrayOfByte")
     op("GetAllocationsByTransactionId", "token transactionId", result_of("ArrayOfWSAllocationTransactionDTO"))
     op("AttachDocument", "token document:WSDocument", "WSResultStatus")
     op(

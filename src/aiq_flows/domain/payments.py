@@ -1,0 +1,112 @@
+"""How a customer's payment settles its invoices: which open items it pays, how much of each, and
+what stays on account. Pure rules; AIQ's open items are read by the caller.
+
+The rule:
+
+- a payment that names invoices pays those, in the order named; one that names none pays the
+  customer's open invoices oldest first (by due date, then date, then AIQ's transaction ID);
+- each invoice takes at most what is still outstanding on it; a payment smaller than an invoice
+  leaves the rest outstanding (a partial payment);
+- what is left of the payment after every invoice it may pay stays on account, unallocated
+  (an overpayment), and is reported;
+- a named invoice that is not in AIQ yet waits: nothing of the payment is set against it now, and
+  its share is neither put on account nor given to another invoice, so a later run allocates it
+  once the invoice is posted;
+- the receipt for payment ``42`` is ``R-42`` (AIQ's receipt reference, its CheckReference).
+
+Every amount is a Decimal in the invoices' currency; the allocations of a plan plus what stays on
+account plus what waits always add up to the payment, to the penny.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+RECEIPT_PREFIX = "R-"
+
+
+def receipt_reference(payment_id: str) -> str:
+    """The receipt's reference in AIQ for a payment: ``R-<payment id>``."""
+    return f"{RECEIPT_PREFIX}{payment_id}"
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    """An invoice of the customer's as AIQ holds it now."""
+
+    transaction_id: int
+    reference: str  # the external reference (the sale's)
+    due: date
+    dated: date
+    outstanding: Decimal  # what is left to pay, >= 0
+
+
+@dataclass(frozen=True)
+class Allocation:
+    invoice_transaction_id: int
+    invoice_reference: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    payment_id: str
+    amount: Decimal
+    allocations: tuple[Allocation, ...] = ()
+    on_account: Decimal = Decimal(0)  # overpaid: stays unallocated on the customer's account
+    waiting: tuple[str, ...] = ()  # named invoices not in AIQ yet
+    waiting_amount: Decimal = Decimal(0)  # kept back for them
+
+    @property
+    def allocated(self) -> Decimal:
+        return sum((a.amount for a in self.allocations), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    customer: str
+    amount: Decimal  # > 0
+    paid_on: date
+    invoice_references: tuple[str, ...] = field(default_factory=tuple)  # the sales it pays, if named
+
+
+def plan_allocations(payment: Payment, open_invoices: Sequence[OpenInvoice]) -> AllocationPlan:
+    """Settle ``payment`` against the customer's open invoices (see the module's rule).
+
+    ``open_invoices`` are the customer's invoices with something outstanding, each at most once.
+    """
+    remaining = payment.amount
+    allocations: list[Allocation] = []
+    waiting: list[str] = []
+    by_reference = {invoice.reference: invoice for invoice in open_invoices}
+    if payment.invoice_references:
+        targets = []
+        for reference in dict.fromkeys(payment.invoice_references):  # named once each, in order
+            invoice = by_reference.get(reference)
+            if invoice is None:
+                waiting.append(reference)
+            else:
+                targets.append(invoice)
+    else:
+        targets = sorted(open_invoices, key=lambda i: (i.due, i.dated, i.transaction_id))
+    for invoice in targets:
+        if remaining <= 0:
+            break
+        amount = min(remaining, invoice.outstanding)
+        if amount > 0:
+            allocations.append(Allocation(invoice.transaction_id, invoice.reference, amount))
+            remaining -= amount
+    # What a named-but-missing invoice may take waits for it; the rest is on account.
+    waiting_amount = remaining if waiting else Decimal(0)
+    return AllocationPlan(
+        payment_id=payment.payment_id,
+        amount=payment.amount,
+        allocations=tuple(allocations),
+        on_account=remaining - waiting_amount,
+        waiting=tuple(waiting),
+        waiting_amount=waiting_amount,
+    )

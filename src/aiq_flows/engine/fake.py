@@ -27,7 +27,14 @@ from aiq_flows.gateway.errors import (
     AiqTransientError,
     AiqUnknownOutcome,
 )
-from aiq_flows.gateway.models import CreditNote, Invoice, RowResult, TransactionSummary
+from aiq_flows.gateway.models import (
+    AllocationEntry,
+    CreditNote,
+    Invoice,
+    RowResult,
+    SalesReceipt,
+    TransactionSummary,
+)
 
 CENT = Decimal("0.01")
 T = TypeVar("T")
@@ -64,6 +71,8 @@ class FakeAiq:
     transactions: dict[int, TransactionSummary] = field(default_factory=dict)
     invoices: dict[int, Invoice | CreditNote] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    # (allocation number, debit transaction, credit transaction, amount)
+    allocations: list[tuple[int, int, int, Decimal]] = field(default_factory=list)
     _faults: dict[str, deque[Fault | Refuse | None]] = field(default_factory=lambda: defaultdict(deque))
     _next_id: int = 1000
 
@@ -307,3 +316,75 @@ class FakeAiq:
             for _, i in sorted(self.invoices.items())
             if isinstance(i, Invoice) and i.ExternalReference == reference
         ]
+
+    # --- CashPort: receipts and allocations (AIQ's rules: never more than is outstanding) ----------
+
+    def save_sales_receipt(self, receipt: SalesReceipt) -> int:
+        return self._call(
+            "SaveSalesReceipt",
+            receipt.CheckReference,
+            lambda: self._post(receipt.CheckReference, receipt.PaymentDate, receipt.PaymentAmount, "SR"),
+        )
+
+    def outstanding(self, transaction_id: int) -> Decimal:
+        settled = sum((a for _, d, c, a in self.allocations if transaction_id in (d, c)), Decimal(0))
+        return self.transactions[transaction_id].ControlAmount - settled
+
+    def allocate(
+        self, debit_id: int, credit_id: int, amount: Decimal, on: datetime, reference: str | None = None
+    ) -> None:
+        def commit() -> None:
+            for transaction_id in (debit_id, credit_id):
+                if transaction_id not in self.transactions:
+                    raise AiqBusinessError(
+                        "AllocateTransactions", "Failure", "TRANSACTION_NOT_FOUND", "no such"
+                    )
+                if amount > self.outstanding(transaction_id):
+                    raise AiqBusinessError(
+                        "AllocateTransactions",
+                        "Failure",
+                        "TRANSACTION_CANNOT_ALLOCATE_MORE_THAN_OUTSTANSING_AMOUNT",
+                        f"{amount} > {self.outstanding(transaction_id)} on {transaction_id}",
+                    )
+            number = max((n for n, *_ in self.allocations), default=0) + 1
+            self.allocations.append((number, debit_id, credit_id, amount))
+
+        self._call("AllocateTransactions", (debit_id, credit_id, amount), commit)
+
+    def allocations_of(self, transaction_id: int) -> list[AllocationEntry]:
+        def read() -> list[AllocationEntry]:
+            entries = []
+            for number, debit, credit, amount in self.allocations:
+                if transaction_id not in (debit, credit):
+                    continue
+                other = self.transactions[credit if transaction_id == debit else debit]
+                entries.append(
+                    AllocationEntry(
+                        allocation_number=number,
+                        other_transaction_id=other.TransactionID,
+                        other_type=other.TransactionType,
+                        other_reference=other.ExternalReference,
+                        amount=amount,
+                        allocated_on=other.TransactionDate,
+                    )
+                )
+            return entries
+
+        return self._call("GetAllocationsByTransactionId", transaction_id, read)
+
+    def unallocate(self, transaction_ids: Sequence[int]) -> list[RowResult]:
+        def commit() -> list[RowResult]:
+            rows = []
+            for transaction_id in transaction_ids:
+                mine = [a for a in self.allocations if transaction_id in (a[1], a[2])]
+                self.allocations = [a for a in self.allocations if a not in mine]
+                rows.append(
+                    RowResult(status="Success", error_code="SUCCESS")
+                    if mine
+                    else RowResult(
+                        status="Failure", error_code="UNALLOCATE_TRANSACTION_INVALID_TRANSACTION_ID"
+                    )
+                )
+            return rows
+
+        return self._call("UnallocateTransactions", list(transaction_ids), commit)

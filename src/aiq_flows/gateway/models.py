@@ -193,6 +193,7 @@ class TransactionSummary(AiqModel):
     TransactionType: str | None = None
     ExternalReference: str | None = None
     ControlAmount: Decimal
+    OutstandingAmount: Decimal | None = None  # what allocations have left to settle
     TransactionDate: datetime
     CreationDate: datetime
     CurrencyCode: str | None = None

@@ -70,11 +70,7 @@ class SandboxProcess:
             stderr=subprocess.DEVNULL,
         )
         wait_healthy(f"{self.base}/_sandbox/health", seconds=30)
-        rules = [{"kind": "latency", "operation": "*", "latency_ms": latency_ms}] if latency_ms else []
-        request = urllib.request.Request(
-            f"{self.base}/_sandbox/faults", data=json.dumps({"rules": rules}).encode(), method="POST"
-        )
-        urllib.request.urlopen(request, timeout=10).close()
+        self.faults([{"kind": "latency", "operation": "*", "latency_ms": latency_ms}] if latency_ms else [])
         out = subprocess.run(
             [str(BIN / "aiq-sandbox"), "credentials", "--db", str(self.db)],
             capture_output=True,
@@ -82,6 +78,16 @@ class SandboxProcess:
             check=True,
         )
         self.credentials = json.loads(out.stdout)
+
+    def faults(self, rules: list[dict[str, Any]]) -> None:
+        request = urllib.request.Request(
+            f"{self.base}/_sandbox/faults", data=json.dumps({"rules": rules}).encode(), method="POST"
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def calls(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.base}/_sandbox/calls", timeout=10) as answer:
+            return dict(json.loads(answer.read()))
 
     @property
     def url(self) -> str:

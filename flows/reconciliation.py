@@ -1,6 +1,8 @@
 """Reconciliation: the CRM compared with AccountsIQ for a date range. Sales without an AIQ
 invoice, invoices without a sale, amount or customer mismatches, duplicate external references
-and written-back IDs AIQ does not have are reported; the run fails when any exists."""
+and written-back IDs AIQ does not have are reported; so are payments without a receipt, receipts
+without a payment and allocations that are not what a payment's status says. The run fails when
+any exists."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.events import RECONCILIATION_DIFFERENCES, announce
-from tasks.reconciliation import ReconciliationDifferences, compare, publish_reconciliation
+from tasks.reconciliation import ReconciliationDifferences, compare, compare_payments, publish_reconciliation
 from tasks.sales import check_source
 from tasks.typed_prefect import load_block, load_origin
 
@@ -35,6 +37,7 @@ def reconciliation(
     start = from_date or end - timedelta(days=days)
     check_source(crm)
     findings = compare(aiq, load_block(StateStore, state_store), crm, start, end)
+    findings += compare_payments(aiq, crm, start, end)
     counts = publish_reconciliation(findings, start, end, aiq.company_id)
     get_run_logger().info("Reconciliation: %s", counts or "no differences")
     if findings:

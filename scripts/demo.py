@@ -19,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ BIN = Path(sys.executable).parent
 DEPLOYMENT = "nightly-sales-sync/nightly-sales-sync"
 RELEASE = "deferred-revenue-release/deferred-revenue-release"
 BACK_TO_BACK = "back-to-back-invoicing/back-to-back-invoicing"
+RECEIPTS = "receipts-sync/receipts-sync"
 INTERCOMPANY = "intercompany-pairing/intercompany-pairing"
 
 
@@ -247,6 +248,76 @@ def parity_line(flow_run_id: str) -> str:
     return f"  pairs in parity: {len([row for row in rows if row['parity'] == 'ok'])} of {len(rows)} charges"
 
 
+def seed_demo_payments(crm_url: str) -> int:
+    """Payments for some of the sales the nightly sync just posted, as a payment provider would
+    record them: paid in full, in part, overpaid, one naming no invoice, and a chargeback."""
+    from sqlalchemy.orm import Session
+
+    from aiq_flows.sources.crm_sql import CrmPayment, CrmSale, SqlCrm
+    from blocks import AiqConnection
+    from tasks.typed_prefect import load_block
+
+    crm = SqlCrm(crm_url)
+    gateway = load_block(AiqConnection, "demo-uk").gateway()
+    try:
+        with Session(crm.engine) as session, session.begin():
+            posted = (
+                session.query(CrmSale)
+                .filter(CrmSale.aiq_status == "posted")
+                .order_by(CrmSale.id)
+                .limit(6)
+                .all()
+            )
+            rows = []
+            for number, sale in enumerate(posted, start=1):
+                found = gateway.transactions_by_external_reference(
+                    f"S-{sale.id}", datetime(2000, 1, 1), datetime(2100, 1, 1), ["SI"]
+                )
+                if not found:
+                    continue
+                owed = Decimal(str(found[0].ControlAmount))
+                amount = {2: (owed / 2).quantize(Decimal("0.01")), 3: owed + Decimal("25.00")}.get(
+                    number, owed
+                )
+                named = "" if number == 5 else str(sale.id)
+                rows.append(
+                    CrmPayment(
+                        id=number,
+                        customer_code=found[0].AccountCode,
+                        paid_on=date.today(),
+                        amount=amount,
+                        sale_ids=named,
+                        kind="payment",
+                    )
+                )
+            if rows:
+                last = rows[-1]
+                rows.append(
+                    CrmPayment(
+                        id=len(rows) + 1,
+                        customer_code=last.customer_code,
+                        paid_on=date.today(),
+                        amount=last.amount,
+                        kind="chargeback",
+                        refund_of=str(last.id),
+                    )
+                )
+            session.add_all(rows)
+            return len(rows)
+    finally:
+        gateway.close()
+        crm.dispose()
+
+
+def receipts_line(flow_run_id: str) -> str:
+    rows = report(flow_run_id, "receipts-sync")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    shown = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    return f"  payments       : {len(rows)} read: {shown}"
+
+
 def main() -> int:
     with demo_stack() as (env, sandbox_base, api):
         os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK")})
@@ -314,7 +385,9 @@ def main() -> int:
             if not (state and state.is_completed()):
                 say(f"the run did not complete; see {STATE}/worker.log")
                 return 1
+            paid = seed_demo_payments(f"sqlite:///{STATE / 'crm.db'}")
             runs = (
+                (RECEIPTS, f"{paid} payments: receipts and allocations", receipts_line),
                 (RELEASE, "months of deferred subscriptions due by today", None),
                 (BACK_TO_BACK, "purchase and sales legs with markup and BI codes", pairs_line),
                 (INTERCOMPANY, "DEMO_UK, DEMO_IE, DEMO_UK2", parity_line),

@@ -12,14 +12,26 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from aiq_flows.domain.customer_codes import aiq_customer_code
-from aiq_flows.domain.reconciliation import AiqSide, CrmSide, Finding, reconcile
-from aiq_flows.domain.references import SALE_PREFIX
+from aiq_flows.domain.payments import Payment, validate_payment
+from aiq_flows.domain.reconciliation import (
+    AiqSide,
+    CrmSide,
+    Finding,
+    PaymentSide,
+    ReceiptSide,
+    reconcile,
+    reconcile_payments,
+)
+from aiq_flows.domain.references import SALE_PREFIX, receipt_reference
 from aiq_flows.domain.sales import ReferenceData, Sale, validate_sale
 from aiq_flows.domain.values import ValueRefused, decimal_value, text_value
+from aiq_flows.engine.receipts import RECEIPT_TYPE
+from aiq_flows.sources.mapping import MappingError
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.invoices import SALES_INVOICE_TYPE
 from tasks.lookups import reference_data
+from tasks.receipts import payments_source
 from tasks.retry import retry_transient_aiq_errors
 from tasks.sales import Origin
 
@@ -126,6 +138,70 @@ def compare(aiq: AiqConnection, state: StateStore, crm: Origin, start: date, end
         len(aiq_side),
         start,
         end,
+        len(findings),
+    )
+    return findings
+
+
+@task(
+    name="reconcile-payments-with-aiq",
+    cache_policy=NONE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient_aiq_errors,
+)
+def compare_payments(aiq: AiqConnection, crm: Origin, start: date, end: date) -> list[Finding]:
+    """The source's payments dated in the range against AIQ's receipts (``R-``) in it; none when
+    the source's mapping has no ``payments`` section."""
+    source = crm.open()
+    try:
+        if source.mapping.payments is None:
+            return []
+        prefix = source.mapping.reference_prefix
+    finally:
+        source.dispose()
+    try:
+        payments = payments_source(crm)
+        try:
+            records = payments.payments()
+        finally:
+            payments.dispose()
+    except MappingError as error:  # e.g. a CRM older than its payments table: the sales still reconcile
+        get_run_logger().warning("Payments not reconciled: %s", error)
+        return []
+    sides = []
+    for record in records:
+        payment = validate_payment(record, prefix)
+        if not isinstance(payment, Payment) or payment.refund_of or not start <= payment.paid_on <= end:
+            continue
+        status = record.get("aiq_status")
+        sides.append(
+            PaymentSide(
+                payment.payment_id,
+                receipt_reference(payment.payment_id),
+                payment.amount,
+                expected_in_aiq=status not in ("quarantined", "refunded") or status is None,
+                status=status,
+            )
+        )
+    gateway = aiq.gateway()
+    receipts = gateway.transactions_between(
+        datetime.combine(start, time()), datetime.combine(end, time()), [RECEIPT_TYPE]
+    )
+    aiq_side = [
+        ReceiptSide(
+            t.TransactionID,
+            t.ExternalReference or "",
+            abs(t.ControlAmount),
+            abs(t.OutstandingAmount if t.OutstandingAmount is not None else t.ControlAmount),
+        )
+        for t in receipts
+    ]
+    findings = reconcile_payments(sides, aiq_side)
+    get_run_logger().info(
+        "Reconciled %d payments with %d AIQ receipts: %d differences",
+        len(sides),
+        len(aiq_side),
         len(findings),
     )
     return findings

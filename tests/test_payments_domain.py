@@ -88,3 +88,61 @@ def test_every_penny_of_a_payment_is_allocated_on_account_or_waiting(
         first_short = next((n for n, ok in enumerate(full) if not ok), len(full))
         assert all(t == 0 for t in taken[first_short + 1 :])
         assert plan.on_account == 0 or all(full)
+
+
+def test_a_source_payment_is_parsed_per_field_and_refused_by_name() -> None:
+    from aiq_flows.domain.fields import Rejection
+    from aiq_flows.domain.payments import validate_payment
+
+    good = validate_payment(
+        {
+            "payment_id": 7,
+            "customer": "acme01",
+            "paid_on": "02/11/2026",
+            "amount": "120.00",
+            "invoices": "12; 13",
+        },
+        "S-",
+    )
+    assert good == Payment("7", "ACME01", D("120.00"), date(2026, 11, 2), ("S-12", "S-13"))
+    bad = validate_payment(
+        {"payment_id": 8, "customer": "ACME01", "paid_on": "2026-11-02", "amount": "£12.00"}
+    )
+    assert isinstance(bad, Rejection) and bad.field == "amount" and "£12.00" in bad.message
+    refund = validate_payment(
+        {
+            "payment_id": 9,
+            "customer": "ACME01",
+            "paid_on": "2026-11-03",
+            "amount": "120",
+            "kind": "Chargeback",
+        }
+    )
+    assert isinstance(refund, Rejection) and refund.field == "refund_of"
+
+
+def test_payments_reconcile_against_receipts() -> None:
+    from aiq_flows.domain.reconciliation import Difference, PaymentSide, ReceiptSide, reconcile_payments
+
+    payments = [
+        PaymentSide("1", "R-1", D("120.00"), True, "allocated"),
+        PaymentSide("2", "R-2", D("50.00"), True, "on_account"),
+        PaymentSide("3", "R-3", D("10.00"), True, None),  # never synced
+        PaymentSide("4", "R-4", D("70.00"), True, "refunded"),
+        PaymentSide("5", "R-5", None, False, "quarantined"),
+    ]
+    receipts = [
+        ReceiptSide(11, "R-1", D("120.00"), D("20.00")),  # says allocated, 20 left
+        ReceiptSide(12, "R-2", D("55.00"), D("55.00")),  # amount differs
+        ReceiptSide(14, "R-4", D("70.00"), D("0")),  # refunded, still allocated
+        ReceiptSide(19, "R-9", D("1.00"), D("1.00")),  # no payment
+        ReceiptSide(20, "X-1", D("1.00"), D("1.00")),  # not ours
+    ]
+    found = [(f.kind, f.reference) for f in reconcile_payments(payments, receipts)]
+    assert found == [
+        (Difference.ALLOCATION, "R-1"),
+        (Difference.RECEIPT_AMOUNT, "R-2"),
+        (Difference.PAYMENT_WITHOUT_RECEIPT, "R-3"),
+        (Difference.ALLOCATION, "R-4"),
+        (Difference.RECEIPT_WITHOUT_PAYMENT, "R-9"),
+    ]

@@ -20,17 +20,27 @@ account plus what waits always add up to the payment, to the penny.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
-RECEIPT_PREFIX = "R-"
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from aiq_flows.domain.fields import (
+    Code,
+    Day,
+    OptionalCode,
+    PositiveAmount,
+    Rejection,
+    SourceKey,
+    rejection_from,
+)
+from aiq_flows.domain.references import receipt_reference, sale_reference
 
-def receipt_reference(payment_id: str) -> str:
-    """The receipt's reference in AIQ for a payment: ``R-<payment id>``."""
-    return f"{RECEIPT_PREFIX}{payment_id}"
+__all__ = ["receipt_reference"]  # the receipt's reference format lives with every other one
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,69 @@ class AllocationPlan:
 @dataclass(frozen=True)
 class Payment:
     payment_id: str
-    customer: str
+    customer: str  # the AIQ customer code
     amount: Decimal  # > 0
     paid_on: date
     invoice_references: tuple[str, ...] = field(default_factory=tuple)  # the sales it pays, if named
+    bank_account: str | None = None  # the bank GL account it was paid into (else the deployment's)
+    refund_of: str | None = None  # a refund or chargeback: the payment whose allocations it reverses
+
+
+class PaymentKind(StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"  # a refund or a chargeback
+
+
+class PaymentRecord(BaseModel):
+    """A payment as a source holds it, each value parsed on its own (a bad one refuses the record,
+    naming the field and the rule)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    payment_id: SourceKey
+    customer: Code
+    paid_on: Day
+    amount: PositiveAmount
+    bank_account: OptionalCode = None
+    invoices: tuple[str, ...] = ()  # the sale ids it pays
+    kind: PaymentKind = PaymentKind.PAYMENT
+    refund_of: str | None = None
+
+    @field_validator("invoices", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> tuple[str, ...]:
+        """Sale ids as a list, or as text separated by commas, semicolons or spaces."""
+        if value is None or value == "":
+            return ()
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        return tuple(part for part in str(value).replace(";", ",").replace(" ", ",").split(",") if part)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        text = str(value or "payment").strip().lower()
+        return "refund" if text in ("refund", "chargeback") else text
+
+
+def validate_payment(raw: Mapping[str, Any], sale_prefix: str = "S-") -> Payment | Rejection:
+    """A source's payment as the cash side takes it, or a Rejection naming the field and the rule."""
+    try:
+        record = PaymentRecord.model_validate(raw)
+    except ValidationError as error:
+        return rejection_from(error, raw, "payment_id", "payment")
+    if record.kind is PaymentKind.REFUND and not record.refund_of:
+        return Rejection(
+            record.payment_id, None, "refund_of", "a refund names the payment it reverses", "payment"
+        )
+    return Payment(
+        payment_id=record.payment_id,
+        customer=record.customer,
+        amount=record.amount,
+        paid_on=record.paid_on,
+        invoice_references=tuple(sale_reference(sale, sale_prefix) for sale in record.invoices),
+        bank_account=record.bank_account,
+        refund_of=record.refund_of,
+    )
 
 
 def plan_allocations(payment: Payment, open_invoices: Sequence[OpenInvoice]) -> AllocationPlan:

@@ -19,6 +19,10 @@ class Difference(StrEnum):
     CUSTOMER = "customer differs"
     DUPLICATE = "duplicate external reference in AIQ"
     BAD_WRITE_BACK = "written-back transaction ID does not exist"
+    PAYMENT_WITHOUT_RECEIPT = "payment without an AIQ receipt"
+    RECEIPT_WITHOUT_PAYMENT = "AIQ receipt without a payment"
+    RECEIPT_AMOUNT = "receipt amount differs"
+    ALLOCATION = "allocation differs"
 
 
 @dataclass(frozen=True)
@@ -90,4 +94,74 @@ def reconcile(
         if reference.startswith(ours) and reference not in seen:
             ids = ", ".join(str(d.transaction_id) for d in documents)
             findings.append(Finding(Difference.NO_SALE, reference, aiq=f"transactions {ids}"))
+    return findings
+
+
+@dataclass(frozen=True)
+class PaymentSide:
+    payment_id: str
+    reference: str  # its receipt's: R-<payment id>
+    amount: Decimal | None  # None: not readable
+    expected_in_aiq: bool  # neither quarantined nor refunded before it reached AIQ
+    status: str | None  # what the receipts sync wrote back (allocated, on_account, ...)
+
+
+@dataclass(frozen=True)
+class ReceiptSide:
+    transaction_id: int
+    reference: str
+    amount: Decimal
+    unallocated: Decimal  # what the receipt has not settled
+
+
+def reconcile_payments(
+    payments: Iterable[PaymentSide], receipts: Iterable[ReceiptSide], ours: str = "R-"
+) -> list[Finding]:
+    """Payments against AIQ's receipts: a payment without its receipt, a receipt of ours without
+    a payment, a different amount, and an allocation that is not what the payment's status says
+    (``allocated``: nothing left unallocated; ``refunded``: nothing allocated)."""
+    by_reference: dict[str, list[ReceiptSide]] = defaultdict(list)
+    for receipt in receipts:
+        by_reference[receipt.reference].append(receipt)
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for payment in payments:
+        seen.add(payment.reference)
+        found = by_reference.get(payment.reference, [])
+        if not found:
+            if payment.expected_in_aiq:
+                findings.append(
+                    Finding(
+                        Difference.PAYMENT_WITHOUT_RECEIPT, payment.reference, f"payment {payment.payment_id}"
+                    )
+                )
+            continue
+        if len(found) > 1:
+            ids = ", ".join(str(r.transaction_id) for r in found)
+            findings.append(Finding(Difference.DUPLICATE, payment.reference, aiq=f"transactions {ids}"))
+        receipt = found[0]
+        if payment.amount is not None and payment.amount != receipt.amount:
+            findings.append(
+                Finding(
+                    Difference.RECEIPT_AMOUNT, payment.reference, str(payment.amount), str(receipt.amount)
+                )
+            )
+        if payment.status == "allocated" and receipt.unallocated != 0:
+            findings.append(
+                Finding(
+                    Difference.ALLOCATION,
+                    payment.reference,
+                    "allocated",
+                    f"{receipt.unallocated} unallocated",
+                )
+            )
+        if payment.status == "refunded" and receipt.unallocated != receipt.amount:
+            settled = receipt.amount - receipt.unallocated
+            findings.append(
+                Finding(Difference.ALLOCATION, payment.reference, "refunded", f"{settled} allocated")
+            )
+    for reference, found in sorted(by_reference.items()):
+        if reference.startswith(ours) and reference not in seen:
+            ids = ", ".join(str(r.transaction_id) for r in found)
+            findings.append(Finding(Difference.RECEIPT_WITHOUT_PAYMENT, reference, aiq=f"transactions {ids}"))
     return findings

@@ -9,7 +9,9 @@ Every format the project uses is built here, and read back here:
   ``DEF-<sale reference>-CR`` the one releasing what remained when the sale was credited;
 - ``B2B-<job>-P`` / ``-S``: a back-to-back job's purchase and sales legs, ``B2B-<job>`` the pair;
 - ``IC-<charge>-S`` / ``-P``: an intercompany charge's sales and purchase legs, ``IC-<charge>`` the pair;
-- ``<reference>-CN``: the credit note reversing a posted sales leg.
+- ``<reference>-CN``: the credit note reversing a posted sales leg;
+- ``R-<payment id>``: the receipt of a customer's payment (AIQ keeps it in the receipt's
+  CheckReference, its external reference).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def checked(reference: str) -> str:
 def sale_reference(sale_id: str | int, prefix: str = SALE_PREFIX) -> str:
     """The batch or item invoice for one CRM sale: ``S-<sale id>``."""
     return checked(f"{prefix}{sale_id}")
+
+
+def receipt_reference(payment_id: str | int) -> str:
+    """The receipt for one payment: ``R-<payment id>``."""
+    return checked(f"R-{payment_id}")
 
 
 def is_sale_reference(reference: str, prefix: str = SALE_PREFIX) -> bool:

@@ -132,7 +132,7 @@ class PaymentSettler:
             CustomerCode=payment.customer,
             CheckReference=reference,
             PaymentAmount=payment.amount,
-            BankAccountCode=bank_account or self.bank_account,
+            BankAccountCode=bank_account or payment.bank_account or self.bank_account,
             PaymentDate=_day(payment.paid_on),
             Description=f"Payment {payment.payment_id}",
         )
@@ -148,22 +148,24 @@ class PaymentSettler:
     # --- allocations -------------------------------------------------------------------------------
 
     def _allocation_document(
-        self, payment: Payment, receipt_id: int, invoice: int, amount: Decimal
+        self, payment: Payment, receipt_id: int, invoice: int, amount: Decimal, fresh: bool
     ) -> Document:
+        """``fresh``: the receipt was made by this very call, so nothing can be allocated from it
+        yet and the first lookup is skipped; every later one (after a lost answer) reads AIQ."""
+        asked = [not fresh]
+
         def find() -> int | None:
+            if not asked[0]:
+                asked[0] = True
+                return None
             entries = self.aiq.allocations_of(receipt_id)
-            return next((e.allocation_number for e in entries if e.other_transaction_id == invoice), None)
+            return next((invoice for e in entries if e.other_transaction_id == invoice), None)
 
         def create() -> int:
             self.aiq.allocate(
                 invoice, receipt_id, amount, _day(payment.paid_on), receipt_reference(payment.payment_id)
             )
-            number = find()
-            if number is None:  # AIQ said yes but does not show it: read again before any resend
-                raise AiqUnknownOutcome(
-                    "AllocateTransactions", "allocated, but not listed on the receipt yet"
-                )
-            return number
+            return invoice  # the transaction it settled: what the store keeps for an allocation
 
         return Document(
             reference=f"AL-{receipt_id}-{invoice}",
@@ -174,9 +176,10 @@ class PaymentSettler:
             create=create,
         )
 
-    def plan(self, payment: Payment, receipt_id: int) -> tuple[AllocationPlan, Decimal]:
-        """The allocations still to make (from what is left of the receipt), and what it settled before."""
-        settled = self.aiq.allocations_of(receipt_id)
+    def plan(self, payment: Payment, receipt_id: int, fresh: bool = False) -> tuple[AllocationPlan, Decimal]:
+        """The allocations still to make (from what is left of the receipt), and what it settled
+        before (nothing, for a receipt this call made: AIQ is not asked)."""
+        settled = [] if fresh else self.aiq.allocations_of(receipt_id)
         before = sum((e.amount for e in settled), Decimal(0))
         paid = {e.other_reference for e in settled}
         named = tuple(ref for ref in payment.invoice_references if ref not in paid)
@@ -199,9 +202,12 @@ class PaymentSettler:
             return replace(
                 base, outcome=receipt.outcome, error_code=receipt.error_code, reason=receipt.reason
             )
-        plan, before = self.plan(payment, receipt.transaction_id)
+        fresh = receipt.outcome is Outcome.CREATED  # made now, under this run's claim
+        plan, before = self.plan(payment, receipt.transaction_id, fresh)
         documents = [
-            self._allocation_document(payment, receipt.transaction_id, a.invoice_transaction_id, a.amount)
+            self._allocation_document(
+                payment, receipt.transaction_id, a.invoice_transaction_id, a.amount, fresh
+            )
             for a in plan.allocations
         ]
         deliveries = self.sender.send_each(documents) if documents else {}
@@ -271,14 +277,30 @@ class StatementsPort(Protocol):
 def invoices_in_aiq(
     aiq: StatementsPort, up_to: datetime
 ) -> Callable[[str, Sequence[str]], list[OpenInvoice]]:
-    """The invoices a payment may pay, read from AIQ: the customer's open sales invoices (its
-    statement's open items); and each named one that is not open, found by reference with nothing
-    left to pay (so that it is neither waited for nor paid twice)."""
+    """The invoices a payment may pay, read from AIQ: each one it names, by reference, with what is
+    left of it (a paid one with 0: neither waited for nor paid twice); for a payment naming none,
+    the customer's open sales invoices (its statement's open items)."""
 
     def invoices(customer: str, named: Sequence[str]) -> list[OpenInvoice]:
+        if named:  # each by its reference, with what is left of it (0: paid, so not waited for)
+            found = []
+            for reference in named:
+                posted = aiq.transactions_by_external_reference(
+                    reference, up_to - timedelta(days=3650), up_to + LOOKUP_WINDOW, ["SI"]
+                )
+                if posted:
+                    first = min(posted, key=lambda t: t.TransactionID)
+                    day = first.TransactionDate.date()
+                    left = (
+                        first.OutstandingAmount
+                        if first.OutstandingAmount is not None
+                        else first.ControlAmount
+                    )
+                    found.append(OpenInvoice(first.TransactionID, reference, day, day, left))
+            return found
         statements = aiq.customer_statements(up_to, [customer], show_zeros=True)
-        open_items = {
-            line.ExternalReference: OpenInvoice(
+        return [
+            OpenInvoice(
                 line.TransactionReference,
                 line.ExternalReference,
                 line.DueDate.date(),
@@ -288,21 +310,6 @@ def invoices_in_aiq(
             for statement in statements
             for line in statement.transactions
             if line.Type == "SI" and line.ExternalReference and line.OutstandingAmount > 0
-        }
-        if not named:
-            return list(open_items.values())
-        found = []
-        for reference in named:
-            if reference in open_items:
-                found.append(open_items[reference])
-                continue
-            posted = aiq.transactions_by_external_reference(
-                reference, up_to - timedelta(days=3650), up_to + LOOKUP_WINDOW, ["SI"]
-            )
-            if posted:
-                first = min(posted, key=lambda t: t.TransactionID)
-                day = first.TransactionDate.date()
-                found.append(OpenInvoice(first.TransactionID, reference, day, day, Decimal(0)))
-        return found
+        ]
 
     return invoices

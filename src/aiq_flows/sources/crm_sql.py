@@ -74,6 +74,24 @@ class CrmSaleLine(CrmBase):
     department_id: Mapped[str | None] = mapped_column(String(50))
 
 
+class CrmPayment(CrmBase):
+    """A customer's payment as the CRM (or its payment provider) records it; the receipts sync
+    reads it through the mapping's ``payments`` section and writes its outcome back."""
+
+    __tablename__ = "crm_payments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_code: Mapped[str | None] = mapped_column(String(50))  # the AIQ customer code
+    paid_on: Mapped[date | None]
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
+    sale_ids: Mapped[str | None] = mapped_column(String(500))  # the sales it pays, comma separated
+    kind: Mapped[str | None] = mapped_column(String(20))  # payment, refund or chargeback
+    refund_of: Mapped[str | None] = mapped_column(String(50))
+    bank_account: Mapped[str | None] = mapped_column(String(50))
+    aiq_receipt_id: Mapped[int | None]
+    aiq_status: Mapped[str | None] = mapped_column(String(20))
+    aiq_message: Mapped[str | None] = mapped_column(String(2000))
+
+
 class SqlCrm:
     """The demo CRM's database: its schema (created here) and seeding. It is read and written back
     through its mapping (`aiq_flows/mappings/demo-crm.yaml`, `blocks.crm.CrmDatabase`), like any

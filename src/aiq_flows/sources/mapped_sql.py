@@ -53,7 +53,7 @@ from aiq_flows.sources.mapping import Constant, Mapping, MappingError, Source
 _IDS_PER_QUERY = 900  # under SQLite's oldest limit of 999 bound parameters
 
 
-def _raw(element: ColumnElement[Any], label: str) -> ColumnElement[Any]:
+def raw_column(element: ColumnElement[Any], label: str) -> ColumnElement[Any]:
     return type_coerce(element, NullType()).label(label)
 
 
@@ -80,7 +80,7 @@ class _Relation:
         raise MappingError(f"mapping: {key}: no column {name!r} in {self.described} (it has: {known})")
 
 
-def _relation(engine: Engine, key: str, section: Any) -> _Relation:
+def relation_of(engine: Engine, key: str, section: Any) -> _Relation:
     if section.from_ is not None:
         schema, _, name = section.from_.rpartition(".")
         try:
@@ -194,23 +194,25 @@ class MappedSqlSource:
 
     def _make_plan(self) -> _Plan:
         m = self.mapping
-        sales = _relation(self.engine, "sales", m.sales)
-        customers = _relation(self.engine, "customers", m.customers)
-        lines = _relation(self.engine, "lines", m.lines)
+        sales = relation_of(self.engine, "sales", m.sales)
+        customers = relation_of(self.engine, "customers", m.customers)
+        lines = relation_of(self.engine, "lines", m.lines)
         sale_id = sales.column(m.sales.id, "sales.id")
         changed = sales.column(m.sales.changed_at, "sales.changed_at")
-        columns = [_raw(sale_id, "id"), _raw(changed, "changed_at")]
+        columns = [raw_column(sale_id, "id"), raw_column(changed, "changed_at")]
         for field_name, source in m.sales.columns:
-            columns += _mapped(sales, f"sales.columns.{field_name}", source, f"sale_{field_name}")
+            columns += mapped_columns(sales, f"sales.columns.{field_name}", source, f"sale_{field_name}")
         if isinstance(m.sales.columns.customer, Constant):
             raise MappingError("mapping: sales.columns.customer: must be a column (it joins customers.id)")
         customer_id = customers.column(m.customers.id, "customers.id")
-        columns.append(_raw(customer_id, "customer_row"))
+        columns.append(raw_column(customer_id, "customer_row"))
         for field_name, source in m.customers.columns:
-            columns += _mapped(customers, f"customers.columns.{field_name}", source, f"customer_{field_name}")
+            columns += mapped_columns(
+                customers, f"customers.columns.{field_name}", source, f"customer_{field_name}"
+            )
         if m.customers.code_from is not None:
             columns.append(
-                _raw(customers.column(m.customers.code_from, "customers.code_from"), "customer_key")
+                raw_column(customers.column(m.customers.code_from, "customers.code_from"), "customer_key")
             )
         customer_ref = sales.column(m.sales.columns.customer, "sales.columns.customer")
         joined = sales.rows.outerjoin(customers.rows, customer_id == customer_ref)
@@ -220,11 +222,11 @@ class MappedSqlSource:
             table = self._write_back_table()
             written = table.alias("written_back")
             names = m.write_back.columns
-            joined = joined.outerjoin(written, written.c[_name(table, m.write_back.key)] == sale_id)
-            status = type_coerce(written.c[_name(table, names.status)], NullType())
+            joined = joined.outerjoin(written, written.c[column_key(table, m.write_back.key)] == sale_id)
+            status = type_coerce(written.c[column_key(table, names.status)], NullType())
             columns += [
                 status.label("aiq_status"),
-                _raw(written.c[_name(table, names.transaction_id)], "aiq_transaction_id"),
+                raw_column(written.c[column_key(table, names.transaction_id)], "aiq_transaction_id"),
             ]
         day = m.sales.columns.date
         sale_date = None if isinstance(day, Constant) else sales.column(day, "sales.columns.date")
@@ -334,7 +336,7 @@ class MappedSqlSource:
         if plan.sale_date is None and isinstance(day, Constant):
             return date_span([day.value])
         query = (
-            plan.query.with_only_columns(_raw(plan.sale_date, "day"))  # type: ignore[arg-type]
+            plan.query.with_only_columns(raw_column(plan.sale_date, "day"))  # type: ignore[arg-type]
             .where(self._changed_since(plan, since, overlap))
             .distinct()
         )
@@ -371,7 +373,7 @@ class MappedSqlSource:
         owner: ColumnElement[Any] = type_coerce(lines.column(m.sale, "lines.sale"), NullType())
         columns: list[ColumnElement[Any]] = [owner.label("sale")]
         for field_name, source in m.columns:
-            columns += _mapped(lines, f"lines.columns.{field_name}", source, field_name)
+            columns += mapped_columns(lines, f"lines.columns.{field_name}", source, field_name)
         order: list[ColumnElement[Any]] = [owner]
         if m.order_by is not None:
             order.append(lines.column(m.order_by, "lines.order_by"))
@@ -384,7 +386,7 @@ class MappedSqlSource:
         for start in range(0, len(sale_ids), _IDS_PER_QUERY):
             for line in connection.execute(self._lines_query(plan, sale_ids[start : start + _IDS_PER_QUERY])):
                 lines = by_sale.setdefault(str(line.sale), [])
-                lines.append(line_fields(columns, len(lines) + 1, _reader(line._mapping)))
+                lines.append(line_fields(columns, len(lines) + 1, row_reader(line._mapping)))
         return by_sale
 
     # --- records ------------------------------------------------------------------------------
@@ -394,14 +396,14 @@ class MappedSqlSource:
 
         customer = None
         if values["customer_row"] is not None:
-            code = mapped(m.customers.columns, "code", _reader(values, "customer_"))
+            code = mapped(m.customers.columns, "code", row_reader(values, "customer_"))
             key = values.get("customer_key") if m.customers.code_from else (code or values["customer_row"])
-            customer = customer_fields(m.customers.columns, key, _reader(values, "customer_"))
+            customer = customer_fields(m.customers.columns, key, row_reader(values, "customer_"))
         record = {
             "sale_id": values["id"],
             "reference_prefix": m.reference_prefix,
             "updated_at": values["changed_at"],
-            **sale_fields(m.sales.columns, _reader(values, "sale_")),
+            **sale_fields(m.sales.columns, row_reader(values, "sale_")),
             "customer": customer,
             "lines": lines,
         }
@@ -421,21 +423,21 @@ class MappedSqlSource:
         if write_back is None or table is None or not outcomes:
             return WrittenBack(0)
         names = write_back.columns
-        key = type_coerce(table.c[_name(table, write_back.key)], NullType())
-        status = table.c[_name(table, names.status)]
-        transaction = table.c[_name(table, names.transaction_id)]
+        key = type_coerce(table.c[column_key(table, write_back.key)], NullType())
+        status = table.c[column_key(table, names.status)]
+        transaction = table.c[column_key(table, names.transaction_id)]
         values: dict[str, Any] = {status.key: bindparam("new_status"), transaction.key: bindparam("new_tx")}
         differs = or_(
             status.is_distinct_from(bindparam("new_status")),
             transaction.is_distinct_from(bindparam("new_tx")),
         )
         if names.message:  # no new message: the one there stays (`SaleOutcome.crm_message`)
-            message = table.c[_name(table, names.message)]
+            message = table.c[column_key(table, names.message)]
             kept = func.coalesce(bindparam("new_message", type_=String), message)
             values[message.key] = kept
             differs = or_(differs, message.is_distinct_from(kept))
         if names.synced_at:
-            values[table.c[_name(table, names.synced_at)].key] = datetime.now(UTC).replace(tzinfo=None)
+            values[table.c[column_key(table, names.synced_at)].key] = datetime.now(UTC).replace(tzinfo=None)
         never_downgraded = or_(status.is_(None), status != CrmStatus.POSTED.value, bindparam("new_posted"))
         statement = (
             update(table).where(key == bindparam("new_id"), differs, never_downgraded).values(**values)
@@ -455,21 +457,23 @@ class MappedSqlSource:
             return WrittenBack(connection.execute(statement, rows).rowcount or 0)
 
 
-def _name(table: Table, name: str) -> str:
+def column_key(table: Table, name: str) -> str:
     """A column's key in a reflected table, matched without regard to case where it must be."""
     if name in table.c:
         return name
     return next((c.key for c in table.c if c.key.lower() == name.lower()), name)
 
 
-def _mapped(relation: _Relation, key: str, source: Source | None, label: str) -> list[ColumnElement[Any]]:
+def mapped_columns(
+    relation: _Relation, key: str, source: Source | None, label: str
+) -> list[ColumnElement[Any]]:
     """The raw column a mapping key names; none for an absent key or a constant."""
     if source is None or isinstance(source, Constant):
         return []
-    return [_raw(relation.column(source, key), label)]
+    return [raw_column(relation.column(source, key), label)]
 
 
-def _reader(values: Any, prefix: str = "") -> Read:
+def row_reader(values: Any, prefix: str = "") -> Read:
     """Reads a mapped value from a row of the plan's query, where it is labelled by its key."""
 
     def read(key: str, column_name: str) -> Any:

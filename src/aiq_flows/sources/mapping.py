@@ -8,6 +8,8 @@ are kept as documented (README, "From your chosen CRM"):
     lines:     {from | query, sale, order_by, columns: {description, quantity, unit_price, ...}}
     customers: {from | query, id, columns: {code, name, email, ...}, code_from}
     write_back: {table, key, columns: {transaction_id, status, message, synced_at}}   # optional
+    payments:  {from | query, where, id, columns: {customer, date, amount, bank_account, invoices,
+                kind, refund_of}, write_back: {table, key, columns: {receipt_id, status, message}}}
 
 A column may be given as a constant instead (``currency: {value: GBP}``). Every refusal names the
 key that is wrong and why, e.g. ``sales.columns.date: is required``.
@@ -133,6 +135,37 @@ class WriteBack(BaseModel):
     columns: WriteBackColumns
 
 
+class PaymentColumns(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    customer: Source  # the AIQ customer code (a CRM that keeps its own ids maps a query joining them)
+    date: Source
+    amount: Source
+    bank_account: Source | None = None  # the bank GL account; else the deployment's default
+    invoices: Source | None = None  # the sale ids it pays, separated by commas; none: oldest first
+    kind: Source | None = None  # payment (default), refund or chargeback
+    refund_of: Source | None = None  # a refund's: the payment it reverses
+
+
+class PaymentWriteBackColumns(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    receipt_id: str  # AIQ's receipt transaction ID
+    status: str  # received, allocated, on_account, waiting, refunded, refused, quarantined
+    message: str | None = None
+
+
+class PaymentWriteBack(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    table: str
+    key: str
+    columns: PaymentWriteBackColumns
+
+
+class PaymentsSection(_Section):
+    id: str
+    columns: PaymentColumns
+    write_back: PaymentWriteBack | None = None  # none: a read-only source (its state lives in the store)
+
+
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: Literal[1]
@@ -142,6 +175,7 @@ class Mapping(BaseModel):
     lines: LinesSection
     customers: CustomersSection
     write_back: WriteBack | None = None  # none: a read-only source (its state lives in the store)
+    payments: PaymentsSection | None = None  # the cash side (receipts-sync), if the source has it
 
     @field_validator("reference_prefix")
     @classmethod

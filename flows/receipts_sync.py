@@ -3,7 +3,8 @@ payment in the source becomes one receipt in AIQ (``R-<payment id>``) and is all
 invoices it pays (the ones it names, or the customer's oldest first), exactly once; a partial
 payment leaves the rest outstanding, an overpayment stays on account, a payment for an invoice
 not in AIQ yet waits for a later run, and a refund or chargeback undoes its payment's allocations.
-Each payment's outcome goes back to the source; the report's counts add up or the run fails.
+Each payment's outcome goes back to the source, and each paid sale's invoice status (what is
+left, when it was paid, days overdue) to its columns; the report's counts add up or the run fails.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from prefect.runtime import flow_run
 from aiq_flows.secrets import install_redaction
 from blocks.aiq import AiqConnection
 from blocks.store import StateStore
-from tasks.receipts import publish_receipts_report, read_payments, settle_payments, write_back_payments
+from tasks.receipts import (
+    publish_receipts_report,
+    read_payments,
+    settle_payments,
+    write_back_invoice_status,
+    write_back_payments,
+)
 from tasks.typed_prefect import load_block, load_origin
 from tasks.writers import writing_to
 
@@ -45,6 +52,7 @@ def receipts_sync(
     with writing_to(state, aiq.company_id):  # one writer per entity
         results = settle_payments(aiq, state, records, prefix, bank_account, run_date or date.today(), run_id)
     written = write_back_payments(origin, results)
+    write_back_invoice_status(aiq, origin, results, prefix, run_date or date.today())
     summary = publish_receipts_report(results, len(records))
     get_run_logger().info("Receipts sync finished (%d rows written back): %s", written, summary)
     return summary

@@ -17,7 +17,7 @@ from prefect.cache_policies import NONE
 
 from aiq_flows.domain.fields import Rejection
 from aiq_flows.domain.outcomes import Outcome
-from aiq_flows.domain.payments import Payment, validate_payment
+from aiq_flows.domain.payments import Payment, invoice_status, validate_payment
 from aiq_flows.engine.delivery import ExactlyOnceSender
 from aiq_flows.engine.receipts import PaymentOutcome, PaymentSettler, invoices_in_aiq
 from aiq_flows.sources.mapping import MappingError
@@ -49,6 +49,7 @@ class PaymentResult:
     on_account: Decimal = Decimal(0)
     waiting: str = ""
     message: str | None = None
+    invoices: tuple[str, ...] = ()  # the invoices whose status this payment moved
 
 
 def payments_source(origin: Origin) -> PaymentsSql:
@@ -91,6 +92,8 @@ def _result(outcome: PaymentOutcome) -> PaymentResult:
         notes.append(f"{outcome.on_account} on account")
     if outcome.waiting:
         notes.append(f"{outcome.waiting_amount} waits for {', '.join(outcome.waiting)}")
+    if outcome.other_currency:
+        notes.append(f"not paid: {', '.join(outcome.other_currency)} (another currency)")
     if outcome.reason and status in (PaymentStatus.REFUSED, PaymentStatus.HELD):
         notes.append(outcome.reason)
     return PaymentResult(
@@ -103,6 +106,7 @@ def _result(outcome: PaymentOutcome) -> PaymentResult:
         outcome.on_account,
         ", ".join(outcome.waiting),
         "; ".join(notes) or None,
+        outcome.invoices,
     )
 
 
@@ -139,6 +143,7 @@ def settle_payments(
         )
         parsed = [(raw, validate_payment(raw, sale_prefix)) for raw in records]
         refunded = {p.refund_of for _, p in parsed if isinstance(p, Payment) and p.refund_of}
+        named = {p.payment_id: p.invoice_references for _, p in parsed if isinstance(p, Payment)}
         results = []
         for raw, payment in parsed:
             if isinstance(payment, Rejection):
@@ -157,6 +162,7 @@ def settle_payments(
                         undone.transaction_id,
                         message=f"reverses payment {payment.refund_of}"
                         + (f": {undone.reason}" if undone.reason else ""),
+                        invoices=named.get(payment.refund_of, ()),
                     )
                 )
             elif payment.payment_id in refunded:
@@ -186,6 +192,48 @@ def write_back_payments(origin: Origin, results: list[PaymentResult]) -> int:
     try:
         states = [PaymentState(r.payment_id, r.receipt_id, r.status.value, r.message) for r in results]
         return payments.write_back(states)
+    finally:
+        payments.dispose()
+
+
+@task(name="write-back-invoice-status", cache_policy=NONE, retries=2, retry_delay_seconds=[2, 10])
+def write_back_invoice_status(
+    aiq: AiqConnection, origin: Origin, results: list[PaymentResult], sale_prefix: str, run_date: date
+) -> int:
+    """For each sale a payment of this run names or settled: what is left on its invoice, when it
+    was paid in full and how many days it is overdue, read from AIQ after the allocations, written
+    to the mapping's ``payments.invoice_status`` columns (none mapped: nothing written)."""
+    references = sorted({ref for r in results for ref in r.invoices if ref.startswith(sale_prefix)})
+    payments = payments_source(origin)
+    try:
+        if not payments.writes_invoice_status or not references:
+            return 0
+        gateway = aiq.gateway()
+        try:
+            rows = []
+            window = datetime.combine(run_date, time())
+            for reference in references:
+                posted = gateway.transactions_by_external_reference(
+                    reference, window - timedelta(days=3650), window + timedelta(days=400), ["SI"]
+                )
+                if not posted:
+                    continue
+                invoice = min(posted, key=lambda t: t.TransactionID)
+                left = (
+                    invoice.OutstandingAmount
+                    if invoice.OutstandingAmount is not None
+                    else invoice.ControlAmount
+                )
+                due = (invoice.DueDate or invoice.TransactionDate).date()
+                dates = (
+                    [e.allocated_on.date() for e in gateway.allocations_of(invoice.TransactionID)]
+                    if left == 0
+                    else []
+                )
+                rows.append((reference.removeprefix(sale_prefix), invoice_status(left, due, dates, run_date)))
+        finally:
+            gateway.close()
+        return payments.write_invoice_status(rows)
     finally:
         payments.dispose()
 

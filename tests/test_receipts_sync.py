@@ -187,3 +187,46 @@ def test_reconciliation_finds_payments_and_receipts_that_disagree(
         (Difference.RECEIPT_WITHOUT_PAYMENT.name, "R-77"),
     ]
     gateway.close()
+
+
+def test_sales_see_who_paid_and_a_payment_in_another_currency_is_not_allocated(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
+    from aiq_flows.sources.crm_sql import CrmSale
+
+    gateway = gateway_for(sandbox)
+    for sale_id in (501, 502, 503):
+        post(gateway, sale_id, when=datetime(2026, 9, 1))  # due 30 days later: overdue by RUN_DATE
+    crm = SqlCrm(demo_blocks.crm_url)
+    crm.create_schema()
+    with Session(crm.engine) as session, session.begin():
+        session.add_all(CrmSale(id=sale_id, updated_at=datetime(2026, 9, 1)) for sale_id in (501, 502, 503))
+    add_payments(
+        demo_blocks,
+        {
+            "id": 31,
+            "customer_code": "BRIGHT02",
+            "amount": D("120.00"),
+            "sale_ids": "501",
+            "paid_on": date(2026, 11, 5),
+        },
+        {"id": 32, "customer_code": "BRIGHT02", "amount": D("20.00"), "sale_ids": "502"},
+        {"id": 33, "customer_code": "BRIGHT02", "amount": D("120.00"), "sale_ids": "503", "currency": "EUR"},
+    )
+    summary = run(demo_blocks)
+    assert (summary["allocated"], summary["on_account"]) == (2, 1)
+    with Session(crm.engine) as session:
+        status = {
+            s.id: (s.aiq_outstanding, s.aiq_paid_at, s.aiq_days_overdue) for s in session.query(CrmSale)
+        }
+    crm.dispose()
+    due = date(2026, 10, 1)  # BRIGHT02's 30-day terms from 1 September
+    assert status[501] == (D("0"), date(2026, 11, 5), 0)
+    assert status[502] == (D("100.00"), None, (RUN_DATE - due).days)
+    assert status[503] == (
+        D("120.00"),
+        None,
+        (RUN_DATE - due).days,
+    )  # untouched: the EUR payment stays on account
+    assert "S-503 (another currency)" in (payments(demo_blocks)[33][2] or "")
+    gateway.close()

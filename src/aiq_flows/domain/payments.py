@@ -12,7 +12,11 @@ The rule:
 - a named invoice that is not in AIQ yet waits: nothing of the payment is set against it now, and
   its share is neither put on account nor given to another invoice, so a later run allocates it
   once the invoice is posted;
+- an invoice in another currency than the payment's is never paid by it (reported);
 - the receipt for payment ``42`` is ``R-42`` (AIQ's receipt reference, its CheckReference).
+
+A paid sale's status for the CRM (`invoice_status`): what is left to pay, when it was paid in full
+(the last allocation's date), and the days past its due date while something is left.
 
 Every amount is a Decimal in the invoices' currency; the allocations of a plan plus what stays on
 account plus what waits always add up to the payment, to the penny.
@@ -52,6 +56,7 @@ class OpenInvoice:
     due: date
     dated: date
     outstanding: Decimal  # what is left to pay, >= 0
+    currency: str | None = None  # None: not known (then not checked)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class AllocationPlan:
     on_account: Decimal = Decimal(0)  # overpaid: stays unallocated on the customer's account
     waiting: tuple[str, ...] = ()  # named invoices not in AIQ yet
     waiting_amount: Decimal = Decimal(0)  # kept back for them
+    other_currency: tuple[str, ...] = ()  # named invoices in another currency: not paid by it
 
     @property
     def allocated(self) -> Decimal:
@@ -84,6 +90,7 @@ class Payment:
     invoice_references: tuple[str, ...] = field(default_factory=tuple)  # the sales it pays, if named
     bank_account: str | None = None  # the bank GL account it was paid into (else the deployment's)
     refund_of: str | None = None  # a refund or chargeback: the payment whose allocations it reverses
+    currency: str | None = None  # None: the invoices' (not checked)
 
 
 class PaymentKind(StrEnum):
@@ -104,6 +111,7 @@ class PaymentRecord(BaseModel):
     invoices: tuple[str, ...] = ()  # the sale ids it pays
     kind: PaymentKind = PaymentKind.PAYMENT
     refund_of: str | None = None
+    currency: OptionalCode = None
 
     @field_validator("invoices", mode="before")
     @classmethod
@@ -140,7 +148,25 @@ def validate_payment(raw: Mapping[str, Any], sale_prefix: str = "S-") -> Payment
         invoice_references=tuple(sale_reference(sale, sale_prefix) for sale in record.invoices),
         bank_account=record.bank_account,
         refund_of=record.refund_of,
+        currency=record.currency,
     )
+
+
+@dataclass(frozen=True)
+class InvoiceStatus:
+    outstanding: Decimal
+    paid_at: date | None
+    days_overdue: int
+
+
+def invoice_status(
+    outstanding: Decimal, due: date, allocated_on: Sequence[date], today: date
+) -> InvoiceStatus:
+    """What sales should see of an invoice: what is left, when it was paid in full (its last
+    allocation), and how many days past due it is while something is left (0 otherwise)."""
+    if outstanding <= 0:
+        return InvoiceStatus(Decimal(0), max(allocated_on, default=None), 0)
+    return InvoiceStatus(outstanding, None, max(0, (today - due).days))
 
 
 def plan_allocations(payment: Payment, open_invoices: Sequence[OpenInvoice]) -> AllocationPlan:
@@ -151,17 +177,24 @@ def plan_allocations(payment: Payment, open_invoices: Sequence[OpenInvoice]) -> 
     remaining = payment.amount
     allocations: list[Allocation] = []
     waiting: list[str] = []
-    by_reference = {invoice.reference: invoice for invoice in open_invoices}
+    other_currency = tuple(
+        i.reference
+        for i in open_invoices
+        if payment.currency and i.currency and i.currency != payment.currency
+    )
+    by_reference = {i.reference: i for i in open_invoices if i.reference not in other_currency}
     if payment.invoice_references:
         targets = []
         for reference in dict.fromkeys(payment.invoice_references):  # named once each, in order
             invoice = by_reference.get(reference)
-            if invoice is None:
+            if invoice is None and reference not in other_currency:
                 waiting.append(reference)
+            elif invoice is None:
+                continue
             else:
                 targets.append(invoice)
     else:
-        targets = sorted(open_invoices, key=lambda i: (i.due, i.dated, i.transaction_id))
+        targets = sorted(by_reference.values(), key=lambda i: (i.due, i.dated, i.transaction_id))
     for invoice in targets:
         if remaining <= 0:
             break
@@ -178,4 +211,7 @@ def plan_allocations(payment: Payment, open_invoices: Sequence[OpenInvoice]) -> 
         on_account=remaining - waiting_amount,
         waiting=tuple(waiting),
         waiting_amount=waiting_amount,
+        other_currency=tuple(
+            r for r in other_currency if not payment.invoice_references or r in payment.invoice_references
+        ),
     )

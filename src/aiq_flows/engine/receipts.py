@@ -84,6 +84,8 @@ class PaymentOutcome:
     waiting: tuple[str, ...] = ()  # named invoices not in AIQ yet
     waiting_amount: Decimal = Decimal(0)
     not_allocated: Decimal = Decimal(0)  # allocations refused or not sent this run: tried again next
+    other_currency: tuple[str, ...] = ()  # named invoices in another currency: not paid by it
+    invoices: tuple[str, ...] = ()  # the invoices (references) it names or settled: their status moved
     error_code: str | None = None
     reason: str | None = None
 
@@ -223,6 +225,10 @@ class PaymentSettler:
             on_account=plan.on_account,
             waiting=plan.waiting,
             waiting_amount=plan.waiting_amount,
+            other_currency=plan.other_currency,
+            invoices=tuple(
+                dict.fromkeys([*payment.invoice_references, *(a.invoice_reference for a in plan.allocations)])
+            ),
             not_allocated=sum((amount for amount, delivery in sent if not _done(delivery)), Decimal(0)),
             error_code=problems[0].error_code if problems else None,
             reason="; ".join(p.reason for p in problems if p.reason) or receipt.reason,
@@ -296,7 +302,9 @@ def invoices_in_aiq(
                         if first.OutstandingAmount is not None
                         else first.ControlAmount
                     )
-                    found.append(OpenInvoice(first.TransactionID, reference, day, day, left))
+                    found.append(
+                        OpenInvoice(first.TransactionID, reference, day, day, left, first.CurrencyCode)
+                    )
             return found
         statements = aiq.customer_statements(up_to, [customer], show_zeros=True)
         return [

@@ -195,6 +195,7 @@ class TransactionSummary(AiqModel):
     ControlAmount: Decimal
     OutstandingAmount: Decimal | None = None  # what allocations have left to settle
     TransactionDate: datetime
+    DueDate: datetime | None = None
     CreationDate: datetime
     CurrencyCode: str | None = None
     LineDetails: list[TransactionDetail] = Field(default_factory=list)

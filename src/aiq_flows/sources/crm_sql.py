@@ -55,6 +55,10 @@ class CrmSale(CrmBase):
     aiq_status: Mapped[str | None] = mapped_column(String(20), index=True)
     aiq_message: Mapped[str | None] = mapped_column(String(2000))
     aiq_synced_at: Mapped[datetime | None]
+    # Written back by the receipts sync: the invoice's status in AIQ, so sales see who paid.
+    aiq_outstanding: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
+    aiq_paid_at: Mapped[date | None]
+    aiq_days_overdue: Mapped[int | None]
     customer: Mapped[CrmCustomer | None] = relationship()
     lines: Mapped[list[CrmSaleLine]] = relationship(
         order_by="CrmSaleLine.line_no", cascade="all, delete-orphan"
@@ -83,6 +87,7 @@ class CrmPayment(CrmBase):
     customer_code: Mapped[str | None] = mapped_column(String(50))  # the AIQ customer code
     paid_on: Mapped[date | None]
     amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4))
+    currency: Mapped[str | None] = mapped_column(String(10))
     sale_ids: Mapped[str | None] = mapped_column(String(500))  # the sales it pays, comma separated
     kind: Mapped[str | None] = mapped_column(String(20))  # payment, refund or chargeback
     refund_of: Mapped[str | None] = mapped_column(String(50))

@@ -8,8 +8,9 @@ are kept as documented (README, "From your chosen CRM"):
     lines:     {from | query, sale, order_by, columns: {description, quantity, unit_price, ...}}
     customers: {from | query, id, columns: {code, name, email, ...}, code_from}
     write_back: {table, key, columns: {transaction_id, status, message, synced_at}}   # optional
-    payments:  {from | query, where, id, columns: {customer, date, amount, bank_account, invoices,
-                kind, refund_of}, write_back: {table, key, columns: {receipt_id, status, message}}}
+    payments:  {from | query, where, id, columns: {customer, date, amount, currency, bank_account,
+                invoices, kind, refund_of}, write_back: {table, key, columns: {receipt_id, status,
+                message}}, invoice_status: {table, key, columns: {outstanding, paid_at, days_overdue}}}
 
 A column may be given as a constant instead (``currency: {value: GBP}``). Every refusal names the
 key that is wrong and why, e.g. ``sales.columns.date: is required``.
@@ -140,6 +141,7 @@ class PaymentColumns(BaseModel):
     customer: Source  # the AIQ customer code (a CRM that keeps its own ids maps a query joining them)
     date: Source
     amount: Source
+    currency: Source | None = None  # refused when it is not the invoices' currency
     bank_account: Source | None = None  # the bank GL account; else the deployment's default
     invoices: Source | None = None  # the sale ids it pays, separated by commas; none: oldest first
     kind: Source | None = None  # payment (default), refund or chargeback
@@ -160,10 +162,28 @@ class PaymentWriteBack(BaseModel):
     columns: PaymentWriteBackColumns
 
 
+class InvoiceStatusColumns(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    outstanding: str  # what is left to pay on the sale's invoice, from AIQ
+    paid_at: str | None = None  # when it was paid in full
+    days_overdue: str | None = None  # days past its due date while something is left to pay
+
+
+class InvoiceStatus(BaseModel):
+    """Where each paid sale's invoice status goes back to (the sales' own rows, usually), so that
+    sales see who paid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    table: str
+    key: str  # the sale's id
+    columns: InvoiceStatusColumns
+
+
 class PaymentsSection(_Section):
     id: str
     columns: PaymentColumns
     write_back: PaymentWriteBack | None = None  # none: a read-only source (its state lives in the store)
+    invoice_status: InvoiceStatus | None = None
 
 
 class Mapping(BaseModel):

@@ -17,11 +17,12 @@ from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.types import NullType
 
 from aiq_flows.db import make_engine
+from aiq_flows.domain.payments import InvoiceStatus
 from aiq_flows.sources.fields import mapped
 from aiq_flows.sources.mapped_sql import column_key, mapped_columns, raw_column, relation_of, row_reader
 from aiq_flows.sources.mapping import Mapping, MappingError
 
-PAYMENT_FIELDS = ("customer", "date", "amount", "bank_account", "invoices", "kind", "refund_of")
+PAYMENT_FIELDS = ("customer", "date", "amount", "currency", "bank_account", "invoices", "kind", "refund_of")
 RECORD_FIELDS = {"date": "paid_on"}  # mapping key -> the domain's name, where they differ
 
 
@@ -46,6 +47,40 @@ class PaymentsSql:
     @property
     def read_only(self) -> bool:
         return self.section.write_back is None
+
+    @property
+    def writes_invoice_status(self) -> bool:
+        return self.section.invoice_status is not None
+
+    def write_invoice_status(self, rows: Sequence[tuple[str, InvoiceStatus]]) -> int:
+        """Each sale's invoice status (by sale id) in the mapping's ``invoice_status`` columns."""
+        target = self.section.invoice_status
+        if target is None or not rows:
+            return 0
+        schema, _, name = target.table.rpartition(".")
+        try:
+            table = Table(name, MetaData(), schema=schema or None, autoload_with=self.engine)
+        except NoSuchTableError:
+            raise MappingError(f"mapping: payments.invoice_status.table: no table {target.table!r}") from None
+        names = target.columns
+        key = type_coerce(table.c[column_key(table, target.key)], NullType())
+        values: dict[str, Any] = {column_key(table, names.outstanding): bindparam("new_outstanding")}
+        if names.paid_at:
+            values[column_key(table, names.paid_at)] = bindparam("new_paid_at")
+        if names.days_overdue:
+            values[column_key(table, names.days_overdue)] = bindparam("new_overdue")
+        statement = update(table).where(key == bindparam("new_id")).values(**values)
+        parameters = [
+            {
+                "new_id": int(sale_id) if sale_id.isdigit() else sale_id,
+                "new_outstanding": str(status.outstanding),  # exact text: every database takes it
+                "new_paid_at": status.paid_at,
+                "new_overdue": status.days_overdue,
+            }
+            for sale_id, status in rows
+        ]
+        with self.engine.begin() as connection:
+            return connection.execute(statement, parameters).rowcount or 0
 
     def payments(self) -> list[dict[str, Any]]:
         """Every payment, raw, in id order (the store and AIQ say which are done)."""

@@ -21,7 +21,9 @@ from blocks.aiq import AiqConnection
 from blocks.store import StateStore
 from tasks.receipts import (
     publish_receipts_report,
+    read_payment_folder,
     read_payments,
+    settle_payment_folder,
     settle_payments,
     write_back_invoice_status,
     write_back_payments,
@@ -35,26 +37,34 @@ def receipts_sync(
     aiq_connection: str = "demo-uk",
     state_store: str = "demo-store",
     payments_source: str = "demo-crm",
+    payments_folder: str | None = None,
     bank_account: str = "1200",
     run_date: date | None = None,
 ) -> dict[str, Any]:
+    """Payments from `payments_source` (a SQL source whose mapping has a ``payments`` section), or,
+    when `payments_folder` is given, from the exports dropped in its ``incoming/`` folder (each
+    archived with its results); the sales' references use the source's prefix."""
     install_redaction()
     aiq = load_block(AiqConnection, aiq_connection)
     state = load_block(StateStore, state_store)
     origin = load_origin(payments_source)
-    records = read_payments(origin)
     source = origin.open()
     try:
         prefix = source.mapping.reference_prefix
     finally:
         source.dispose()
+    dropped = read_payment_folder(payments_folder) if payments_folder else None
+    records = dropped.records if dropped is not None else read_payments(origin)
     run_id = str(flow_run.id or uuid.uuid4())
     with writing_to(state, aiq.company_id):  # one writer per entity
         results = settle_payments(aiq, state, records, prefix, bank_account, run_date or date.today(), run_id)
-    written = write_back_payments(origin, results)
-    write_back_invoice_status(aiq, origin, results, prefix, run_date or date.today())
+    if payments_folder and dropped is not None:
+        settle_payment_folder(payments_folder, dropped, results)
+    else:
+        write_back_payments(origin, results)
+        write_back_invoice_status(aiq, origin, results, prefix, run_date or date.today())
     summary = publish_receipts_report(results, len(records))
-    get_run_logger().info("Receipts sync finished (%d rows written back): %s", written, summary)
+    get_run_logger().info("Receipts sync finished: %s", summary)
     return summary
 
 

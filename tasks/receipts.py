@@ -20,6 +20,7 @@ from aiq_flows.domain.outcomes import Outcome
 from aiq_flows.domain.payments import Payment, invoice_status, validate_payment
 from aiq_flows.engine.delivery import ExactlyOnceSender
 from aiq_flows.engine.receipts import PaymentOutcome, PaymentSettler, invoices_in_aiq
+from aiq_flows.sources.file_drop import PaymentDrop, PaymentDropFolder
 from aiq_flows.sources.mapping import MappingError
 from aiq_flows.sources.payments_sql import PaymentsSql, PaymentState
 from blocks.aiq import AiqConnection
@@ -74,6 +75,31 @@ def read_payments(origin: Origin) -> list[dict[str, Any]]:
         return payments.payments()
     finally:
         payments.dispose()
+
+
+@task(name="read-payment-drop-folder", cache_policy=NONE)
+def read_payment_folder(folder: str) -> PaymentDrop:
+    batch = PaymentDropFolder(folder).read_payments()
+    for file in batch.files:
+        if file.problem:
+            get_run_logger().error("Rejected %s", file.problem)
+    return batch
+
+
+@task(name="archive-payment-files-with-results", cache_policy=NONE)
+def settle_payment_folder(folder: str, batch: PaymentDrop, results: list[PaymentResult]) -> list[str]:
+    rows = {
+        r.payment_id: {
+            "payment_id": r.payment_id,
+            "status": r.status.value,
+            "aiq_receipt_id": r.receipt_id or "",
+            "allocated": str(r.allocated),
+            "on_account": str(r.on_account),
+            "message": r.message or "",
+        }
+        for r in results
+    }
+    return [str(path) for path in PaymentDropFolder(folder).settle_payments(batch, rows)]
 
 
 def _result(outcome: PaymentOutcome) -> PaymentResult:

@@ -230,3 +230,39 @@ def test_sales_see_who_paid_and_a_payment_in_another_currency_is_not_allocated(
     )  # untouched: the EUR payment stays on account
     assert "S-503 (another currency)" in (payments(demo_blocks)[33][2] or "")
     gateway.close()
+
+
+def test_payments_dropped_as_files_are_settled_and_archived_with_results(
+    sandbox: Sandbox, demo_blocks: DemoBlocks, tmp_path: Any
+) -> None:
+    import csv
+
+    gateway = gateway_for(sandbox)
+    post(gateway, 601)
+    incoming = tmp_path / "drop" / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "stripe-2026-11-02.csv").write_text(
+        "payment_id,customer,paid_on,amount,invoices\n"
+        "st_1,BRIGHT02,02/11/2026,120.00,601\n"
+        "st_2,BRIGHT02,02/11/2026,£12.00,601\n"
+        ",BRIGHT02,02/11/2026,5.00,\n",
+        encoding="utf-8",
+    )
+    summary = receipts_sync(
+        aiq_connection=demo_blocks.aiq,
+        state_store=demo_blocks.store,
+        payments_source=demo_blocks.crm,
+        payments_folder=str(tmp_path / "drop"),
+        run_date=RUN_DATE,
+    )
+    assert (summary["read"], summary["allocated"], summary["quarantined"]) == (3, 1, 2)
+    assert left(gateway, 601) == 0 and list(incoming.iterdir()) == []
+    [results] = (tmp_path / "drop" / "archive").glob("*.results.csv")
+    rows = list(csv.DictReader(results.open(encoding="utf-8")))
+    assert [(r["payment_id"], r["status"]) for r in rows] == [
+        ("st_1", "allocated"),
+        ("st_2", "quarantined"),
+        ("stripe-2026-11-02.csv row 4", "quarantined"),
+    ]
+    assert "£12.00" in rows[1]["message"]
+    gateway.close()

@@ -179,3 +179,65 @@ def _result_row(sale_id: Any, outcome: SaleOutcome | None) -> dict[str, Any]:
         "error_code": outcome.error_code or "",
         "message": outcome.reason or "",
     }
+
+
+# --- payments: a drop folder of payment exports (a payment provider's, a bank's) ------------------
+
+PAYMENT_HEADERS = ("payment_id", "customer", "paid_on", "amount")  # required
+PAYMENT_OPTIONAL = ("currency", "bank_account", "invoices", "kind", "refund_of")
+
+
+@dataclass
+class PaymentDrop:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    files: list[DroppedFile] = field(default_factory=list)
+
+
+class PaymentDropFolder(DropFolder):
+    """Payment exports, one row per payment, with the headers ``payment_id, customer, paid_on,
+    amount`` and optionally ``currency, bank_account, invoices, kind, refund_of`` (as the mapping's
+    ``payments`` columns); each file archived with a results file once its payments are done."""
+
+    def read_payments(self) -> PaymentDrop:
+        batch = PaymentDrop()
+        paths = sorted(
+            (p for pattern in PATTERNS for p in self.incoming.glob(pattern)), key=lambda p: p.stat().st_mtime
+        )
+        for path in paths:
+            file = DroppedFile(path)
+            batch.files.append(file)
+            try:
+                frame = _read(path)
+                missing = [header for header in PAYMENT_HEADERS if header not in frame.columns]
+                if missing:
+                    raise ValueError(f"missing columns {', '.join(repr(m) for m in missing)}")
+                for number, row in enumerate(frame.to_dict(orient="records"), start=2):
+                    payment_id = _cell(row, "payment_id")
+                    record = {name: _cell(row, name) for name in PAYMENT_HEADERS + PAYMENT_OPTIONAL}
+                    record[RECORD_LABEL] = f"{path.name} row {number}"
+                    batch.records.append(record)
+                    file.sale_ids.append(payment_id or f"{path.name} row {number}")
+            except Exception as error:
+                file.problem = f"{path.name} cannot be read: {error}"
+                file.sale_ids.clear()
+        return batch
+
+    def settle_payments(self, batch: PaymentDrop, results: dict[str, dict[str, Any]]) -> list[Path]:
+        """Move each file out of ``incoming/`` with its results (one row per payment) beside it."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        written = []
+        for file in batch.files:
+            target = (self.rejected if file.problem else self.archive) / f"{stamp}-{file.path.name}"
+            rows = (
+                [{"file": file.path.name, "status": "rejected", "message": file.problem}]
+                if file.problem
+                else [
+                    results.get(str(pid), {"payment_id": pid, "status": "not processed"})
+                    for pid in file.sale_ids
+                ]
+            )
+            results_file = target.with_name(f"{target.stem}.results.csv")
+            pd.DataFrame(rows).to_csv(results_file, index=False)
+            shutil.move(str(file.path), target)
+            written.append(results_file)
+        return written

@@ -17,11 +17,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from nightly_sync import SandboxProcess
+from sandbox_throughput import invoices
 
 from aiq_flows.domain.payments import Payment
 from aiq_flows.engine.delivery import ExactlyOnceSender
 from aiq_flows.engine.receipts import PaymentSettler, invoices_in_aiq
-from aiq_flows.gateway.models import BatchInvoiceLine, BatchSalesInvoice, SalesReceipt
+from aiq_flows.gateway.models import SalesReceipt
 from aiq_flows.store.outbox import DocumentStore
 
 DAY = datetime(2026, 11, 2)
@@ -29,27 +30,9 @@ DAY = datetime(2026, 11, 2)
 
 def post_invoices(gateway: object, count: int, prefix: str) -> list[int]:
     ids: list[int] = []
+    documents = invoices(count, prefix.rstrip("-"))
     for start in range(0, count, 200):
-        chunk = [
-            BatchSalesInvoice(
-                CustomerCode="ACME01",
-                InvoiceDate=DAY,
-                ExternalReference=f"{prefix}{n}",
-                Description=f"Bench {n}",
-                Lines=[
-                    BatchInvoiceLine(
-                        GLAccountCode="4000",
-                        TaxCode="T1",
-                        Description="Widget",
-                        NetAmount=Decimal("100.00"),
-                        TaxRate=0.2,
-                        TaxAmount=Decimal("20.00"),
-                    )
-                ],
-            )
-            for n in range(start, min(start + 200, count))
-        ]
-        rows = gateway.create_batch_sales_invoices(chunk)  # type: ignore[attr-defined]
+        rows = gateway.create_batch_sales_invoices(documents[start : start + 200])  # type: ignore[attr-defined]
         ids += [row.transaction_id for row in rows]
     return ids
 

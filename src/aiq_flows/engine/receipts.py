@@ -47,9 +47,7 @@ RECEIPT_TYPE = "SR"
 LOOKUP_WINDOW = timedelta(days=400)  # a receipt is found by reference within this of its date
 
 
-class CashPort(Protocol):
-    """The AIQ calls the cash side makes (`AiqGateway` live, `FakeAiq` in memory)."""
-
+class ReferenceLookup(Protocol):
     def transactions_by_external_reference(
         self,
         external_reference: str,
@@ -58,6 +56,10 @@ class CashPort(Protocol):
         types: Sequence[str] = (),
         account_ids: Sequence[int] = (),
     ) -> list[TransactionSummary]: ...
+
+
+class CashPort(ReferenceLookup, Protocol):
+    """The AIQ calls the cash side makes (`AiqGateway` live, `FakeAiq` in memory)."""
 
     def save_sales_receipt(self, receipt: SalesReceipt) -> int: ...
 
@@ -265,19 +267,10 @@ def _done(delivery: Delivery) -> bool:
     return delivery.transaction_id is not None
 
 
-class StatementsPort(Protocol):
+class StatementsPort(ReferenceLookup, Protocol):
     def customer_statements(
         self, up_to: datetime, customer_codes: Sequence[str], *, show_zeros: bool = True
     ) -> list[CustomerStatement]: ...
-
-    def transactions_by_external_reference(
-        self,
-        external_reference: str,
-        from_date: datetime,
-        to_date: datetime,
-        types: Sequence[str] = (),
-        account_ids: Sequence[int] = (),
-    ) -> list[TransactionSummary]: ...
 
 
 def invoices_in_aiq(

@@ -20,6 +20,7 @@ written (never float), and a cell that cannot be read refuses its sale, never th
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,10 +121,7 @@ class DropFolder:
         """Every file waiting in ``incoming/``, oldest first, read through the mapping of its
         headers (the file drop's own, by default)."""
         batch = DropBatch()
-        paths = sorted(
-            (p for pattern in PATTERNS for p in self.incoming.glob(pattern)), key=lambda p: p.stat().st_mtime
-        )
-        for path in paths:
+        for path in self.waiting():
             file = DroppedFile(path)
             batch.files.append(file)
             try:
@@ -143,14 +141,30 @@ class DropFolder:
     def settle(self, batch: DropBatch, outcomes: list[SaleOutcome]) -> list[Path]:
         """Move each file out of ``incoming/`` with its results file beside it."""
         by_sale = {o.sale_id: o for o in outcomes}
+        return self.archive_with_results(
+            batch.files,
+            lambda file: [_result_row(sale_id, by_sale.get(sale_id)) for sale_id in file.sale_ids],
+        )
+
+    def waiting(self) -> list[Path]:
+        """The files in ``incoming/``, oldest first."""
+        return sorted(
+            (p for pattern in PATTERNS for p in self.incoming.glob(pattern)), key=lambda p: p.stat().st_mtime
+        )
+
+    def archive_with_results(
+        self, files: list[DroppedFile], rows_of: Callable[[DroppedFile], list[dict[str, Any]]]
+    ) -> list[Path]:
+        """Move each file out of ``incoming/`` (to ``archive/``, or ``rejected/`` when it could not
+        be read) with its results file beside it."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         written = []
-        for file in batch.files:
+        for file in files:
             target = (self.rejected if file.problem else self.archive) / f"{stamp}-{file.path.name}"
             rows = (
                 [{"file": file.path.name, "outcome": "rejected", "message": file.problem}]
                 if file.problem
-                else [_result_row(sale_id, by_sale.get(sale_id)) for sale_id in file.sale_ids]
+                else rows_of(file)
             )
             results = target.with_name(f"{target.stem}.results.csv")
             pd.DataFrame(rows).to_csv(results, index=False)
@@ -200,10 +214,7 @@ class PaymentDropFolder(DropFolder):
 
     def read_payments(self) -> PaymentDrop:
         batch = PaymentDrop()
-        paths = sorted(
-            (p for pattern in PATTERNS for p in self.incoming.glob(pattern)), key=lambda p: p.stat().st_mtime
-        )
-        for path in paths:
+        for path in self.waiting():
             file = DroppedFile(path)
             batch.files.append(file)
             try:
@@ -224,20 +235,9 @@ class PaymentDropFolder(DropFolder):
 
     def settle_payments(self, batch: PaymentDrop, results: dict[str, dict[str, Any]]) -> list[Path]:
         """Move each file out of ``incoming/`` with its results (one row per payment) beside it."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        written = []
-        for file in batch.files:
-            target = (self.rejected if file.problem else self.archive) / f"{stamp}-{file.path.name}"
-            rows = (
-                [{"file": file.path.name, "status": "rejected", "message": file.problem}]
-                if file.problem
-                else [
-                    results.get(str(pid), {"payment_id": pid, "status": "not processed"})
-                    for pid in file.sale_ids
-                ]
-            )
-            results_file = target.with_name(f"{target.stem}.results.csv")
-            pd.DataFrame(rows).to_csv(results_file, index=False)
-            shutil.move(str(file.path), target)
-            written.append(results_file)
-        return written
+        return self.archive_with_results(
+            batch.files,
+            lambda file: [
+                results.get(str(pid), {"payment_id": pid, "status": "not processed"}) for pid in file.sale_ids
+            ],
+        )

@@ -44,6 +44,13 @@ class PaymentsSql:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def _table(self, qualified: str, key: str) -> Table:
+        schema, _, name = qualified.rpartition(".")
+        try:
+            return Table(name, MetaData(), schema=schema or None, autoload_with=self.engine)
+        except NoSuchTableError:
+            raise MappingError(f"mapping: {key}: no table {qualified!r}") from None
+
     @property
     def read_only(self) -> bool:
         return self.section.write_back is None
@@ -57,11 +64,7 @@ class PaymentsSql:
         target = self.section.invoice_status
         if target is None or not rows:
             return 0
-        schema, _, name = target.table.rpartition(".")
-        try:
-            table = Table(name, MetaData(), schema=schema or None, autoload_with=self.engine)
-        except NoSuchTableError:
-            raise MappingError(f"mapping: payments.invoice_status.table: no table {target.table!r}") from None
+        table = self._table(target.table, "payments.invoice_status.table")
         names = target.columns
         key = type_coerce(table.c[column_key(table, target.key)], NullType())
         values: dict[str, Any] = {column_key(table, names.outstanding): bindparam("new_outstanding")}
@@ -118,11 +121,7 @@ class PaymentsSql:
         write_back = self.section.write_back
         if write_back is None or not states:
             return 0
-        schema, _, name = write_back.table.rpartition(".")
-        try:
-            table = Table(name, MetaData(), schema=schema or None, autoload_with=self.engine)
-        except NoSuchTableError:
-            raise MappingError(f"mapping: payments.write_back.table: no table {write_back.table!r}") from None
+        table = self._table(write_back.table, "payments.write_back.table")
         names = write_back.columns
         key = type_coerce(table.c[column_key(table, write_back.key)], NullType())
         receipt, status = (

@@ -266,3 +266,36 @@ def test_payments_dropped_as_files_are_settled_and_archived_with_results(
     ]
     assert "£12.00" in rows[1]["message"]
     gateway.close()
+
+
+def test_lost_answers_in_a_run_still_leave_one_receipt_and_the_customer_clear_for_credit(
+    sandbox: Sandbox, demo_blocks: DemoBlocks
+) -> None:
+    from aiq_flows.domain.credit import Charge, CreditPosition, check
+
+    gateway = gateway_for(sandbox)
+    post(gateway, 701, "CORAL03", datetime(2026, 8, 1))  # long overdue by RUN_DATE
+    [coral] = [c for c in gateway.get_active_customers() if c.Code == "CORAL03"]
+
+    def credit_position() -> CreditPosition:
+        [balance] = gateway.account_balances(datetime(2026, 11, 20), [coral.AccountID])
+        return CreditPosition(balance.Balance, Decimal("150.00"))
+
+    charge = [Charge("next", "CORAL03", D("120.00"))]
+    assert check(charge, {"CORAL03": credit_position()})  # owes 120: a new 120 is held
+    add_payments(
+        demo_blocks, {"id": 41, "customer_code": "CORAL03", "amount": D("120.00"), "sale_ids": "701"}
+    )
+    sandbox.faults(
+        {"kind": "drop_response", "operation": "SaveSalesReceiptGetBackTransactionID", "count": 1},
+        {"kind": "drop_response", "operation": "AllocateTransactions", "count": 1},
+    )
+    assert run(demo_blocks)["allocated"] == 1
+    assert len([d for d in sandbox.documents(external_reference="R-41") if d["type_code"] == "SR"]) == 1
+    assert left(gateway, 701) == 0 and sandbox.calls()["AllocateTransactions"] == 1
+    assert not check(charge, {"CORAL03": credit_position()})  # paid: the credit check clears it
+    [statement] = gateway.customer_statements(datetime(2026, 11, 20), ["CORAL03"])
+    assert statement.overdue == 0 and all(
+        line.ExternalReference != "S-701" for line in statement.transactions
+    )
+    gateway.close()

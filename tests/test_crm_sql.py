@@ -196,3 +196,27 @@ def test_pages_continue_after_the_last_sale_read_through_equal_timestamps(crm: S
         date(2026, 11, 19),
         date(2026, 11, 19),
     )
+
+
+def test_a_demo_crm_of_an_earlier_release_gets_the_new_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect, text
+
+    from aiq_flows.sources.crm_sql import SqlCrm
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as connection:  # crm_sales as release 0.2 made it, with one row
+        connection.execute(
+            text("CREATE TABLE crm_sales (id INTEGER PRIMARY KEY, updated_at DATETIME NOT NULL)")
+        )
+        connection.execute(text("INSERT INTO crm_sales VALUES (7, '2026-11-01 09:00:00')"))
+    old.dispose()
+    crm = SqlCrm(url)
+    crm.create_schema()
+    columns = {c["name"] for c in inspect(crm.engine).get_columns("crm_sales")}
+    assert {"aiq_outstanding", "aiq_paid_at", "aiq_days_overdue", "aiq_status"} <= columns
+    assert "crm_payments" in inspect(crm.engine).get_table_names()
+    with crm.engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM crm_sales")).scalars().all() == [7]
+    crm.create_schema()  # again: nothing to add
+    crm.dispose()

@@ -11,6 +11,8 @@ from decimal import Decimal
 from sqlalchemy import (
     ForeignKey,
     String,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -106,7 +108,17 @@ class SqlCrm:
         self.engine = make_engine(url)
 
     def create_schema(self) -> None:
+        """The demo CRM's tables; one made by an earlier release gets the columns added since
+        (nullable, so no row changes): the demo CRM's own upgrade."""
         CrmBase.metadata.create_all(self.engine)
+        present = inspect(self.engine)
+        for table in CrmBase.metadata.sorted_tables:
+            have = {column["name"] for column in present.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    with self.engine.begin() as connection:
+                        connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
     def dispose(self) -> None:
         self.engine.dispose()

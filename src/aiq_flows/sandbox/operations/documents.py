@@ -113,18 +113,36 @@ def control_amount(svc: SandboxService, transaction_id: int) -> Decimal:
     return Decimal(row["amount"]) if row else Decimal(0)
 
 
-def allocated(svc: SandboxService, entity: str, transaction_id: int) -> Decimal:
-    rows = svc.ledger.query(
-        "SELECT amount FROM allocations WHERE entity = ? AND transaction_id = ?", entity, transaction_id
-    )
-    return sum((Decimal(r["amount"]) for r in rows), Decimal(0))
+def allocated(svc: SandboxService, entity: str, transaction_ids: list[int]) -> dict[int, Decimal]:
+    """What allocations have settled on each of these transactions, a query per 900 of them."""
+    settled: dict[int, Decimal] = {}
+    for start in range(0, len(transaction_ids), 900):  # under SQLite's oldest bound-parameter limit
+        chunk = transaction_ids[start : start + 900]
+        rows = svc.ledger.query(
+            "SELECT transaction_id, amount FROM allocations "
+            f"WHERE entity = ? AND transaction_id IN ({', '.join('?' * len(chunk))})",
+            entity,
+            *chunk,
+        )
+        for row in rows:
+            settled[row["transaction_id"]] = settled.get(row["transaction_id"], Decimal(0)) + Decimal(
+                row["amount"]
+            )
+    return settled
 
 
-def outstanding(svc: SandboxService, entity: str, transaction_id: int) -> Decimal:
-    """What is left to settle, signed like the control line (0 once fully allocated)."""
-    control = control_amount(svc, transaction_id)
-    settled = allocated(svc, entity, transaction_id)
+def left_to_settle(control: Decimal, settled: Decimal) -> Decimal:
+    """What is left of a control amount once `settled` is allocated, signed like it."""
     return control - settled if control >= 0 else control + settled
+
+
+def outstanding(
+    svc: SandboxService, entity: str, transaction_id: int, control: Decimal | None = None
+) -> Decimal:
+    """What is left to settle, signed like the control line (0 once fully allocated); `control`
+    when the caller has read the control line already."""
+    control = control_amount(svc, transaction_id) if control is None else control
+    return left_to_settle(control, allocated(svc, entity, [transaction_id]).get(transaction_id, Decimal(0)))
 
 
 def check_reference(reference: str | None) -> str:
@@ -403,6 +421,7 @@ def _summary(svc: SandboxService, row: dict[str, Any]) -> dict[str, Any]:
     period = svc.ledger.query_one("SELECT * FROM periods WHERE period_id = ?", row["period_id"])
     when = datetime.fromisoformat(row["transaction_date"])
     rate = Decimal(row["exchange_rate"])
+    lines = svc.ledger.lines(row["transaction_id"])
     details = [
         {
             **blank("WSTransactionDetail"),
@@ -419,9 +438,10 @@ def _summary(svc: SandboxService, row: dict[str, Any]) -> dict[str, Any]:
             "PeriodDate": when,
             "ExchangeRate": rate,
         }
-        for line in svc.ledger.lines(row["transaction_id"])
+        for line in lines
     ]
     control = Decimal(row["control_amount"])
+    control_line = next((Decimal(line["amount"]) for line in lines if line["is_control"]), Decimal(0))
     return {
         **blank("WSTransactionSummary"),
         "AccountID": row["account_id"] or 0,
@@ -435,7 +455,9 @@ def _summary(svc: SandboxService, row: dict[str, Any]) -> dict[str, Any]:
         "ExternalReference": row["external_reference"],
         "ControlAmount": control,
         "OutstandingAmount": (
-            abs(outstanding(svc, row["entity"], row["transaction_id"])) if row["account_id"] else control
+            abs(outstanding(svc, row["entity"], row["transaction_id"], control_line))
+            if row["account_id"]
+            else control
         ),
         "ControlBCAmount": cents(control / rate),
         "TransactionDate": when,

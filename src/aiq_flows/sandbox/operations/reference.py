@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from aiq_flows.sandbox.operations.documents import outstanding
+from aiq_flows.sandbox.operations.documents import allocated, left_to_settle
 from aiq_flows.sandbox.service import (
     CODE_MAX,
     DESCRIPTION_MAX,
@@ -207,12 +207,13 @@ def _statement(svc: SandboxService, entity: str, account: dict[str, Any], up_to:
     state: dict[str, Any] = {name: Decimal(0) for _, name in AGEING_BUCKETS}
     state.update(From120DaysPlusBalanceBucket=Decimal(0), FutureBalanceBucket=Decimal(0))
     balance, transactions = Decimal(0), []
+    settled = allocated(svc, entity, [row["transaction_id"] for row in rows])
     for row in rows:
         amount = Decimal(row["control"])
         balance += amount
         # Open items only: allocation settles items (a paid invoice and its receipt drop off the
         # statement); what is left of each is aged by its due date.
-        left = outstanding(svc, entity, row["transaction_id"])
+        left = left_to_settle(amount, settled.get(row["transaction_id"], Decimal(0)))
         if left == 0:
             continue
         when = datetime.fromisoformat(row["transaction_date"])
